@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package tools pins the code generators and linters used by the Makefile, kept out of the
+// main module so they never become dependencies of the library.
+package tools
+
+import (
+	_ "github.com/bufbuild/buf/cmd/buf"
+	_ "google.golang.org/protobuf/cmd/protoc-gen-go"
+	_ "honnef.co/go/tools/cmd/staticcheck"
+)
