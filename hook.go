@@ -1,0 +1,296 @@
+package lifecycle
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// HookFunc is an in-process hook target. A blocking hook vetoes by returning a decision
+// with Veto set; returning an error (or panicking, or overrunning the deadline of ctx)
+// fails the invocation, which then follows the hook's failure policy.
+type HookFunc func(ctx context.Context, call HookCall) (HookDecision, error)
+
+// HookCall is one invocation of a hook.
+type HookCall struct {
+	HookID, HookName string
+	// Event is the transition. For a blocking hook it is not committed yet, so Sequence is 0.
+	Event    Event
+	Blocking bool
+	Deadline time.Time
+	// IdempotencyKey is the event id: the same for every retry of one delivery.
+	IdempotencyKey string
+	Attempt        int
+}
+
+// HookDecision is a hook's answer. The zero value allows the transition.
+type HookDecision struct {
+	Veto   bool
+	Reason string
+}
+
+// RegisterHookResult answers a registration. A registration the lifecycle refuses (the
+// name is taken, the blocking hooks' timeouts would not fit a transition's default
+// deadline) has Success false and a Message, like a refused transition.
+type RegisterHookResult struct {
+	Success bool
+	HookID  string
+	Message string
+}
+
+// HookStatus is a hook with what it has done in this process.
+type HookStatus struct {
+	Hook
+	Invocations, Allowed, Vetoed, Failed, TimedOut uint64
+	Last                                           *HookOutcome
+}
+
+// HandleCallback makes fn the target of hooks whose config names callback name. Hooks are
+// stored; callbacks are not, so a process registers its callbacks again after a restart
+// (or passes them in Options.Callbacks). A nil fn removes the callback.
+func (m *Manager) HandleCallback(name string, fn HookFunc) error {
+	if err := checkID("callback", name); err != nil {
+		return err
+	}
+	if fn == nil {
+		m.callbacks.Delete(name)
+	} else {
+		m.callbacks.Store(name, fn)
+	}
+	return nil
+}
+
+type hookEntry struct {
+	Hook
+	filter         eventFilter
+	callback       string
+	ignoreFailures bool
+	maxAttempts    int
+
+	mu    sync.Mutex
+	stats HookStatus
+	stop  context.CancelFunc // ends non-blocking delivery
+	done  chan struct{}
+}
+
+// hookSet is replaced as a whole on every change, so transitions read it without a lock.
+type hookSet struct {
+	byID     map[string]*hookEntry
+	blocking []*hookEntry // in the order they run: by name, then id
+}
+
+const (
+	defaultMaxAttempts = 5
+	maxMaxAttempts     = 100
+	maxRetryBackoff    = 30 * time.Second
+)
+
+// RegisterHook stores a hook and starts using it. CodeInvalidArgument names a malformed
+// field; a refusal is answered in the result.
+func (m *Manager) RegisterHook(ctx context.Context, spec HookSpec) (RegisterHookResult, error) {
+	if err := m.checkOpen(); err != nil {
+		return RegisterHookResult{}, err
+	}
+	h, err := newHookEntry(Hook{Spec: spec})
+	if err != nil {
+		return RegisterHookResult{}, err
+	}
+	m.hookMu.Lock()
+	defer m.hookMu.Unlock()
+	hs := m.hooks.Load()
+	budget := h.Spec.Timeout
+	for _, o := range hs.byID {
+		if o.Spec.Name == spec.Name {
+			return RegisterHookResult{Message: fmt.Sprintf("a hook named %q already exists (%s)", spec.Name, o.ID)}, nil
+		}
+		if o.Spec.Blocking {
+			budget += o.Spec.Timeout
+		}
+	}
+	if spec.Blocking && budget > DefaultTransitionTimeout {
+		return RegisterHookResult{Message: fmt.Sprintf(
+			"the blocking hooks' timeouts would add up to %v, more than a transition's default deadline of %v; lower timeout_ms",
+			budget, DefaultTransitionTimeout)}, nil
+	}
+	h.ID = "hook-" + uuid.Must(uuid.NewV7()).String()
+	h.CreatedAt = m.now()
+	m.hub.mu.Lock()
+	h.Cursor = m.hub.head // a new hook sees events committed from now on
+	m.hub.mu.Unlock()
+	if err := m.store.CreateHook(ctx, h.Hook); err != nil {
+		return RegisterHookResult{}, fmt.Errorf("register hook %s: %w", spec.Name, err)
+	}
+	m.installHooks(hs, h, "")
+	return RegisterHookResult{Success: true, HookID: h.ID}, nil
+}
+
+// UnregisterHook removes a hook; its delivery stops. CodeNotFound for an unknown id.
+func (m *Manager) UnregisterHook(ctx context.Context, hookID string) error {
+	m.hookMu.Lock()
+	defer m.hookMu.Unlock()
+	if err := m.store.DeleteHook(ctx, hookID); err != nil {
+		return fmt.Errorf("unregister hook %s: %w", hookID, err)
+	}
+	m.installHooks(m.hooks.Load(), nil, hookID)
+	return nil
+}
+
+// ListHooks returns the hooks, by name, with their statistics in this process.
+func (m *Manager) ListHooks(ctx context.Context) ([]HookStatus, error) {
+	hs := m.hooks.Load()
+	out := make([]HookStatus, 0, len(hs.byID))
+	for _, h := range hs.byID {
+		h.mu.Lock()
+		st := h.stats
+		st.Hook = h.Hook
+		h.mu.Unlock()
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b HookStatus) int { return cmp.Compare(a.Spec.Name, b.Spec.Name) })
+	return out, nil
+}
+
+func (m *Manager) loadHooks(ctx context.Context) error {
+	hooks, err := m.store.ListHooks(ctx)
+	if err != nil {
+		return fmt.Errorf("load hooks: %w", err)
+	}
+	m.hooks.Store(&hookSet{byID: map[string]*hookEntry{}})
+	for _, stored := range hooks {
+		h, err := newHookEntry(stored)
+		if err != nil {
+			return fmt.Errorf("load hook %s: %w", stored.ID, err)
+		}
+		m.installHooks(m.hooks.Load(), h, "")
+	}
+	return nil
+}
+
+// installHooks publishes a new hookSet with add added and the hook removeID removed,
+// starting or stopping non-blocking delivery. Call with hookMu held (or before use).
+func (m *Manager) installHooks(old *hookSet, add *hookEntry, removeID string) {
+	next := &hookSet{byID: make(map[string]*hookEntry, len(old.byID)+1)}
+	for id, h := range old.byID {
+		if id == removeID {
+			if h.stop != nil {
+				h.stop()
+				<-h.done
+			}
+			continue
+		}
+		next.byID[id] = h
+	}
+	if add != nil {
+		next.byID[add.ID] = add
+		if !add.Spec.Blocking {
+			ctx, stop := context.WithCancel(m.ctx)
+			add.stop, add.done = stop, make(chan struct{})
+			m.workers.Add(1)
+			go m.deliver(ctx, add)
+		}
+	}
+	for _, h := range next.byID {
+		if h.Spec.Blocking {
+			next.blocking = append(next.blocking, h)
+		}
+	}
+	slices.SortFunc(next.blocking, func(a, b *hookEntry) int {
+		return cmp.Or(cmp.Compare(a.Spec.Name, b.Spec.Name), cmp.Compare(a.ID, b.ID))
+	})
+	m.hooks.Store(next)
+}
+
+// newHookEntry validates a hook's spec and compiles it.
+func newHookEntry(h Hook) (*hookEntry, error) {
+	s := &h.Spec
+	if err := checkID("hook_name", s.Name); err != nil {
+		return nil, err
+	}
+	for _, st := range s.TriggerStates {
+		if err := checkState("trigger_states", st, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range s.TriggerTypes {
+		if err := checkType("trigger_transitions", t); err != nil {
+			return nil, err
+		}
+		if t == TypeUnspecified {
+			return nil, invalid("trigger_transitions: UNSPECIFIED is not a transition type")
+		}
+	}
+	if err := checkTimeout("timeout_ms", s.Timeout); err != nil {
+		return nil, err
+	}
+	if s.Timeout == 0 {
+		s.Timeout = DefaultHookTimeout
+	}
+	if len(s.AgentIDs) > MaxAgentIDsPerHook {
+		return nil, invalid("agent_ids has %d entries, at most %d allowed", len(s.AgentIDs), MaxAgentIDsPerHook)
+	}
+	for _, id := range s.AgentIDs {
+		if err := checkID("agent_ids", id); err != nil {
+			return nil, err
+		}
+	}
+	e := &hookEntry{maxAttempts: defaultMaxAttempts}
+	for k, v := range s.Config {
+		switch k {
+		case "type":
+			if v != "callback" {
+				return nil, invalid("config[type]: %q is not a hook type; supported: callback", v)
+			}
+		case "callback":
+			if err := checkID("config[callback]", v); err != nil {
+				return nil, err
+			}
+			e.callback = v
+		case "failure_policy":
+			if v != "fail" && v != "ignore" {
+				return nil, invalid("config[failure_policy]: %q is not a failure policy; use fail or ignore", v)
+			}
+			e.ignoreFailures = v == "ignore"
+		case "max_attempts":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > maxMaxAttempts {
+				return nil, invalid("config[max_attempts]: %q is not a number from 1 to %d", v, maxMaxAttempts)
+			}
+			e.maxAttempts = n
+		default:
+			return nil, invalid("config: unknown key %q; known keys: type, callback, failure_policy, max_attempts", k)
+		}
+	}
+	if e.callback == "" {
+		return nil, invalid("config[callback] is empty: name the callback (see HandleCallback) that serves this hook")
+	}
+	s.Config = cloneMap(s.Config)
+	s.TriggerStates = slices.Clone(s.TriggerStates)
+	s.TriggerTypes = slices.Clone(s.TriggerTypes)
+	s.AgentIDs = slices.Clone(s.AgentIDs)
+	e.Hook = h
+	e.filter = newEventFilter(s.AgentIDs, s.TriggerStates, s.TriggerTypes)
+	return e, nil
+}
+
+func (h *hookEntry) record(out HookOutcome) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stats.Invocations++
+	switch out.Result {
+	case HookAllowed:
+		h.stats.Allowed++
+	case HookVetoed:
+		h.stats.Vetoed++
+	case HookFailed:
+		h.stats.Failed++
+	case HookTimedOut:
+		h.stats.TimedOut++
+	}
+	h.stats.Last = &out
+}

@@ -1,0 +1,160 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// runBlocking runs the matching blocking hooks in order, recording each outcome in
+// ev.Hooks, and stops at the first enforced veto or failure.
+func (m *Manager) runBlocking(ctx context.Context, hs *hookSet, ev *Event, deadline time.Time, vetoable bool) (RefusalReason, string) {
+	for _, h := range hs.blocking {
+		if !h.filter.match(ev) {
+			continue
+		}
+		out := m.invoke(ctx, h, ev, deadline, 1)
+		out.Enforced = vetoable && out.Result != HookAllowed && (out.Result == HookVetoed || !h.ignoreFailures)
+		ev.Hooks = append(ev.Hooks, out)
+		if !out.Enforced {
+			continue
+		}
+		switch out.Result {
+		case HookVetoed:
+			return RefusalHookVetoed, fmt.Sprintf("hook %s vetoed the transition: %s", h.Spec.Name, out.Message)
+		case HookTimedOut:
+			return RefusalHookFailed, fmt.Sprintf("hook %s timed out: %s", h.Spec.Name, out.Message)
+		default:
+			return RefusalHookFailed, fmt.Sprintf("hook %s failed: %s", h.Spec.Name, out.Message)
+		}
+	}
+	return RefusalNone, ""
+}
+
+type hookReply struct {
+	d   HookDecision
+	err error
+}
+
+// invoke calls a hook once, bounded by its timeout and the deadline, and records the
+// outcome. A hook that ignores its context is abandoned, not waited for.
+func (m *Manager) invoke(ctx context.Context, h *hookEntry, ev *Event, deadline time.Time, attempt int) HookOutcome {
+	out := HookOutcome{HookID: h.ID, HookName: h.Spec.Name}
+	defer func() { h.record(out) }()
+	fn, ok := m.callbacks.Load(h.callback)
+	if !ok {
+		out.Result, out.Message = HookFailed, fmt.Sprintf("no callback named %q is registered in this process", h.callback)
+		return out
+	}
+	timeout := min(h.Spec.Timeout, deadline.Sub(m.now()))
+	if timeout <= 0 {
+		out.Result, out.Message = HookTimedOut, "no time left before the transition's deadline"
+		return out
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	call := HookCall{
+		HookID: h.ID, HookName: h.Spec.Name, Event: *ev, Blocking: h.Spec.Blocking,
+		Deadline: start.Add(timeout), IdempotencyKey: ev.ID.String(), Attempt: attempt,
+	}
+	reply := make(chan hookReply, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				reply <- hookReply{err: fmt.Errorf("hook panicked: %v", p)}
+			}
+		}()
+		d, err := fn.(HookFunc)(cctx, call)
+		reply <- hookReply{d, err}
+	}()
+	select {
+	case r := <-reply:
+		switch {
+		case r.err != nil:
+			out.Result, out.Message = HookFailed, r.err.Error()
+		case r.d.Veto:
+			out.Result, out.Message = HookVetoed, r.d.Reason
+		default:
+			out.Result = HookAllowed
+		}
+	case <-cctx.Done():
+		out.Result, out.Message = HookTimedOut, fmt.Sprintf("no answer within %v", timeout)
+		if ctx.Err() != nil {
+			out.Result, out.Message = HookFailed, ctx.Err().Error()
+		}
+	}
+	out.Latency = time.Since(start)
+	return out
+}
+
+// deliver feeds a non-blocking hook every matching event after its cursor, at least once,
+// in sequence order: it is a watcher that resumes from the stored cursor, so a restart, a
+// lag or a failure never skips an event.
+func (m *Manager) deliver(ctx context.Context, h *hookEntry) {
+	defer m.workers.Done()
+	defer close(h.done)
+	h.mu.Lock()
+	cursor := h.Cursor + 1
+	h.mu.Unlock()
+	for ctx.Err() == nil {
+		w, err := m.newWatcher(ctx, h.filter, cursor, 0)
+		if err != nil {
+			if e, ok := err.(*Error); ok && e.Code == CodeOutOfRange {
+				m.log.Error("hook missed events older than retention", "hook", h.Spec.Name, "from", cursor, "resume", e.ResumeSequence)
+				cursor = e.ResumeSequence
+				continue
+			}
+			m.log.Error("hook delivery cannot read events", "hook", h.Spec.Name, "err", err)
+			sleep(ctx, m.backoff)
+			continue
+		}
+		for {
+			ev, err := w.Next(ctx)
+			if err != nil {
+				break
+			}
+			m.deliverOne(ctx, h, &ev)
+			if ctx.Err() != nil {
+				break
+			}
+			if err := m.store.SetHookCursor(ctx, h.ID, ev.Sequence); err != nil && ctx.Err() == nil {
+				m.log.Error("hook cursor not saved", "hook", h.Spec.Name, "sequence", ev.Sequence, "err", err)
+			}
+			h.mu.Lock()
+			h.Cursor = ev.Sequence
+			h.mu.Unlock()
+			cursor = ev.Sequence + 1
+		}
+		w.Close()
+	}
+}
+
+// deliverOne invokes the hook until it accepts the event or maxAttempts is reached,
+// backing off exponentially with jitter between attempts.
+func (m *Manager) deliverOne(ctx context.Context, h *hookEntry, ev *Event) {
+	backoff := m.backoff
+	for attempt := 1; ; attempt++ {
+		out := m.invoke(ctx, h, ev, m.now().Add(h.Spec.Timeout), attempt)
+		if out.Result == HookAllowed || out.Result == HookVetoed || ctx.Err() != nil {
+			return
+		}
+		if attempt == h.maxAttempts {
+			m.log.Error("hook gave up on an event", "hook", h.Spec.Name, "sequence", ev.Sequence,
+				"attempts", attempt, "last_error", out.Message)
+			return
+		}
+		sleep(ctx, backoff/2+rand.N(backoff))
+		backoff = min(2*backoff, maxRetryBackoff)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

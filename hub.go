@@ -1,0 +1,145 @@
+package lifecycle
+
+import (
+	"sync"
+)
+
+// hub fans committed events out to watchers. It keeps the newest events in one ring shared
+// by every watcher; each watcher is a cursor over the sequence. Publishing never blocks and
+// never allocates: a watcher that falls a whole ring behind is cut off when it next reads,
+// with the sequence to resume from, and catches up from the store.
+type hub struct {
+	mu   sync.Mutex
+	ring []Event
+	mask uint64
+	// head: every event up to head has been published. base: head when the hub started; the
+	// ring never holds events at or below it.
+	head, base uint64
+	watchers   []*Watcher
+	closed     bool
+}
+
+func newHub(size int, head uint64) *hub {
+	n := 1
+	for n < size {
+		n <<= 1
+	}
+	return &hub{ring: make([]Event, n), mask: uint64(n - 1), head: head, base: head}
+}
+
+// publish adds a committed event. Concurrent committers may publish out of sequence
+// order; head advances over contiguous sequences only, so a watcher never sees a gap.
+func (h *hub) publish(ev *Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ev.Sequence <= h.head || h.closed {
+		return
+	}
+	h.ring[ev.Sequence&h.mask] = *ev
+	old := h.head
+	for h.ring[(h.head+1)&h.mask].Sequence == h.head+1 {
+		h.head++
+	}
+	if h.head == old {
+		return
+	}
+	lapping := h.head - uint64(len(h.ring)/2)
+	for _, w := range h.watchers {
+		if h.wakes(w, old, lapping) {
+			select {
+			case w.notify <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// wakes reports whether watcher w should be woken: one of the events after old matches
+// its filter, or its cursor is about to be lapped (so that it moves past events its filter
+// hides before the ring overwrites them).
+func (h *hub) wakes(w *Watcher, old, lapping uint64) bool {
+	if h.head > uint64(len(h.ring)/2) && w.cursor.Load() <= lapping {
+		return true
+	}
+	for s := old + 1; s <= h.head; s++ {
+		if w.filter.match(&h.ring[s&h.mask]) {
+			return true
+		}
+	}
+	return false
+}
+
+// oldest is the oldest sequence the ring still holds. Call with mu held.
+func (h *hub) oldest() uint64 {
+	o := h.base + 1
+	if n := uint64(len(h.ring)); h.head >= n && h.head-n+1 > o {
+		o = h.head - n + 1
+	}
+	return o
+}
+
+func (h *hub) add(w *Watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.watchers = append(h.watchers, w)
+}
+
+func (h *hub) remove(w *Watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, x := range h.watchers {
+		if x == w {
+			last := len(h.watchers) - 1
+			h.watchers[i] = h.watchers[last]
+			h.watchers[last] = nil
+			h.watchers = h.watchers[:last]
+			return
+		}
+	}
+}
+
+// close ends every watch; each watcher's next read reports where to resume.
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for _, w := range h.watchers {
+		select {
+		case w.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// eventFilter is a compiled watch or hook filter. Empty parts match everything.
+type eventFilter struct {
+	agents []string
+	states uint32 // bit s set: new state s matches
+	types  uint32 // bit t set: transition type t matches
+}
+
+func newEventFilter(agents []string, states []State, types []TransitionType) eventFilter {
+	f := eventFilter{agents: agents}
+	for _, s := range states {
+		f.states |= 1 << s
+	}
+	for _, t := range types {
+		f.types |= 1 << t
+	}
+	return f
+}
+
+func (f *eventFilter) match(ev *Event) bool {
+	if f.states != 0 && f.states&(1<<ev.To) == 0 || f.types != 0 && f.types&(1<<ev.Type) == 0 {
+		return false
+	}
+	if len(f.agents) == 0 {
+		return true
+	}
+	for _, a := range f.agents {
+		if a == ev.AgentID {
+			return true
+		}
+	}
+	return false
+}

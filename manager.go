@@ -1,0 +1,274 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hms-lifecycle/lifecycle/statemachine"
+)
+
+// Options configure a Manager. The zero value (or nil) gives the defaults documented on
+// each field.
+type Options struct {
+	// Machine is the agent transition table. Nil means statemachine.AgentDefinition, the
+	// table of section 4.1. A custom table uses the agent state names and starts in
+	// INITIALIZED.
+	Machine *statemachine.Machine
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives hook delivery problems. Nil means slog.Default().
+	Logger *slog.Logger
+	// WatchBuffer is how many recent events are kept for watchers (rounded up to a power
+	// of two); a watcher that falls this far behind is cut off. Zero means 4096.
+	WatchBuffer int
+	// HookRetryBackoff is the first delay before a failed non-blocking hook is retried; it
+	// doubles, with jitter, up to 30s. Zero means 100ms.
+	HookRetryBackoff time.Duration
+	// Callbacks are in-process hook targets, by name (see HandleCallback).
+	Callbacks map[string]HookFunc
+}
+
+// AgentService is what the Manager offers; a remote client implements it too, so code
+// written against it runs unchanged embedded or against a server.
+type AgentService interface {
+	RegisterAgent(ctx context.Context, req RegisterRequest) (AgentState, Event, error)
+	GetState(ctx context.Context, agentID string, includeDetails bool) (AgentState, error)
+	ListAgents(ctx context.Context, req ListAgentsRequest) (AgentPage, error)
+	Transition(ctx context.Context, req TransitionRequest) (TransitionResult, error)
+	History(ctx context.Context, req HistoryRequest) (HistoryPage, error)
+	Watch(ctx context.Context, req WatchRequest) (EventStream, error)
+	RegisterHook(ctx context.Context, spec HookSpec) (RegisterHookResult, error)
+	UnregisterHook(ctx context.Context, hookID string) error
+	ListHooks(ctx context.Context) ([]HookStatus, error)
+}
+
+var _ AgentService = (*Manager)(nil)
+
+// Manager is the agent lifecycle manager: it owns the transition pipeline over a Store.
+// It is safe for concurrent use.
+type Manager struct {
+	store   Store
+	machine *agentMachine
+	now     func() time.Time
+	log     *slog.Logger
+	hub     *hub
+	backoff time.Duration
+
+	// slots holds one *agentSlot per agent that has been transitioned.
+	slots sync.Map
+
+	hooks     atomic.Pointer[hookSet]
+	hookMu    sync.Mutex // serializes hook registration
+	callbacks sync.Map   // name → HookFunc
+
+	ctx     context.Context // canceled by Close; parent of background work
+	cancel  context.CancelFunc
+	workers sync.WaitGroup
+	closed  atomic.Bool
+}
+
+// agentSlot serializes the transitions of one agent: sem holds a token while a
+// transition is in flight.
+type agentSlot struct {
+	sem chan struct{}
+}
+
+// New returns a Manager over store, which it does not own: close the Manager, then the
+// store. It loads the registered hooks and resumes delivery to non-blocking ones.
+func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	mach := opts.Machine
+	if mach == nil {
+		mach = statemachine.MustCompile(statemachine.AgentDefinition())
+	}
+	am, err := newAgentMachine(mach)
+	if err != nil {
+		return nil, err
+	}
+	_, newest, err := store.Sequences(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open lifecycle manager: %w", err)
+	}
+	m := &Manager{
+		store:   store,
+		machine: am,
+		now:     opts.Now,
+		log:     opts.Logger,
+		hub:     newHub(orDefault(opts.WatchBuffer, 4096), newest),
+		backoff: time.Duration(orDefault(int(opts.HookRetryBackoff), int(100*time.Millisecond))),
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	for name, fn := range opts.Callbacks {
+		m.callbacks.Store(name, fn)
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if err := m.loadHooks(ctx); err != nil {
+		m.cancel()
+		return nil, fmt.Errorf("open lifecycle manager: %w", err)
+	}
+	return m, nil
+}
+
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Close ends every watch (each reports where to resume), stops hook delivery and waits for
+// it. In-flight transitions finish; new calls fail with CodeUnavailable.
+func (m *Manager) Close() error {
+	if !m.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	m.hub.close()
+	m.cancel()
+	m.workers.Wait()
+	return nil
+}
+
+func (m *Manager) checkOpen() error {
+	if m.closed.Load() {
+		return Errorf(CodeUnavailable, "the lifecycle manager is closed")
+	}
+	return nil
+}
+
+// RegisterRequest asks for a new agent.
+type RegisterRequest struct {
+	AgentID  string
+	Metadata map[string]string
+	Labels   map[string]string
+}
+
+// AgentState is an agent's record with what GetState derives from it.
+type AgentState struct {
+	Agent
+	TimeInState time.Duration
+	// Transitioning is true while a transition of the agent is in flight.
+	Transitioning bool
+	// AllowedNext lists the states the agent may move to next; shared, read-only.
+	AllowedNext []State
+}
+
+// RegisterAgent creates an agent in INITIALIZED and records the registration event
+// (UNSPECIFIED → INITIALIZED). CodeAlreadyExists if the id was ever used, including by a
+// terminated agent.
+func (m *Manager) RegisterAgent(ctx context.Context, req RegisterRequest) (AgentState, Event, error) {
+	if err := m.checkOpen(); err != nil {
+		return AgentState{}, Event{}, err
+	}
+	if err := checkID("agent_id", req.AgentID); err != nil {
+		return AgentState{}, Event{}, err
+	}
+	if err := checkMap("metadata", req.Metadata); err != nil {
+		return AgentState{}, Event{}, err
+	}
+	if err := checkMap("labels", req.Labels); err != nil {
+		return AgentState{}, Event{}, err
+	}
+	now := m.now()
+	a := Agent{
+		ID: req.AgentID, State: StateInitialized, Revision: 1,
+		Metadata: cloneMap(req.Metadata), Labels: cloneMap(req.Labels),
+		CreatedAt: now, EnteredAt: now,
+	}
+	ev := Event{
+		ID: newEventID(now), AgentID: a.ID, To: StateInitialized, Type: classify(false, 0, StateInitialized, InitiatorFrom(ctx)),
+		Time: now, InitiatedBy: InitiatorFrom(ctx), Reason: "registered", Revision: 1,
+	}
+	seq, err := m.store.CreateAgent(ctx, a, ev)
+	if err != nil {
+		return AgentState{}, Event{}, fmt.Errorf("register agent %s: %w", a.ID, err)
+	}
+	a.LastSequence, ev.Sequence = seq, seq
+	m.hub.publish(&ev)
+	return m.view(a, true), ev, nil
+}
+
+// GetState returns the agent's state; includeDetails adds its metadata and labels.
+// CodeNotFound for an unknown agent.
+func (m *Manager) GetState(ctx context.Context, agentID string, includeDetails bool) (AgentState, error) {
+	if err := checkID("agent_id", agentID); err != nil {
+		return AgentState{}, err
+	}
+	a, err := m.store.GetAgent(ctx, agentID)
+	if err != nil {
+		return AgentState{}, err
+	}
+	return m.view(a, includeDetails), nil
+}
+
+func (m *Manager) view(a Agent, details bool) AgentState {
+	if !details {
+		a.Metadata, a.Labels = nil, nil
+	}
+	st := AgentState{Agent: a, TimeInState: max(m.now().Sub(a.EnteredAt), 0), AllowedNext: m.machine.allowedNext(a.State)}
+	if s, ok := m.slots.Load(a.ID); ok {
+		st.Transitioning = len(s.(*agentSlot).sem) > 0
+	}
+	return st
+}
+
+// ListAgentsRequest filters and pages ListAgents.
+type ListAgentsRequest struct {
+	States []State
+	// Labels keeps agents carrying every one of these labels with these values.
+	Labels map[string]string
+	// PageSize: 0 means 100, at most 1000.
+	PageSize  int
+	PageToken string
+}
+
+// AgentPage is one page of agents, in id order.
+type AgentPage struct {
+	Agents        []AgentState
+	NextPageToken string
+}
+
+// ListAgents lists agents in id order. Metadata is left out; labels are included.
+func (m *Manager) ListAgents(ctx context.Context, req ListAgentsRequest) (AgentPage, error) {
+	size, err := checkPageSize("page_size", req.PageSize)
+	if err != nil {
+		return AgentPage{}, err
+	}
+	for _, s := range req.States {
+		if err := checkState("states", s, false); err != nil {
+			return AgentPage{}, err
+		}
+	}
+	if err := checkMap("label_selector", req.Labels); err != nil {
+		return AgentPage{}, err
+	}
+	after, err := decodeToken(req.PageToken, agentsToken, listFilterKey(req))
+	if err != nil {
+		return AgentPage{}, err
+	}
+	agents, err := m.store.ListAgents(ctx, AgentFilter{AfterID: after, States: req.States, Labels: req.Labels, Limit: size + 1})
+	if err != nil {
+		return AgentPage{}, fmt.Errorf("list agents: %w", err)
+	}
+	var page AgentPage
+	if len(agents) > size {
+		agents = agents[:size]
+		page.NextPageToken = encodeToken(agentsToken, listFilterKey(req), agents[size-1].ID)
+	}
+	page.Agents = make([]AgentState, len(agents))
+	for i, a := range agents {
+		a.Metadata = nil
+		page.Agents[i] = m.view(a, true)
+	}
+	return page, nil
+}

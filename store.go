@@ -1,0 +1,120 @@
+package lifecycle
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Store is the port to durable state. Every implementation passes the conformance suite in
+// store/storetest, which checks the invariants below. Errors are *Error with the codes each
+// method lists; anything else is reported as CodeInternal or CodeUnavailable.
+//
+// Invariants: an agent's state change and its event are stored atomically; an agent's
+// state always equals the new state of its last event; event sequences are store-wide,
+// gap-free, strictly increasing and in commit order; nothing partial is ever stored.
+type Store interface {
+	// CreateAgent stores a new agent together with its registration event, assigning the
+	// event's sequence, which it returns. CodeAlreadyExists if the id was ever used.
+	CreateAgent(ctx context.Context, a Agent, ev Event) (uint64, error)
+
+	// GetAgent returns the agent. CodeNotFound if there is none.
+	GetAgent(ctx context.Context, id string) (Agent, error)
+
+	// ListAgents returns up to f.Limit agents with ids after f.AfterID, in id order.
+	ListAgents(ctx context.Context, f AgentFilter) ([]Agent, error)
+
+	// CommitTransition replaces the agent's record with a and appends ev, assigning the
+	// event's sequence, which it returns — if and only if the stored revision still equals
+	// expectedRevision. CodeAborted when it does not, CodeNotFound when there is no agent.
+	// a.LastSequence is set by the store.
+	CommitTransition(ctx context.Context, a Agent, expectedRevision int64, ev Event) (uint64, error)
+
+	// ReadEvents returns up to f.Limit events matching f with sequence ≥ f.FromSequence, in
+	// sequence order. CodeOutOfRange if f.FromSequence is older than the oldest retained
+	// event, naming it.
+	ReadEvents(ctx context.Context, f EventFilter) ([]Event, error)
+
+	// Sequences returns the oldest retained and the newest sequence; (0, 0) when empty.
+	Sequences(ctx context.Context) (oldest, newest uint64, err error)
+
+	// CreateHook stores a hook. CodeAlreadyExists if its id or name is taken.
+	CreateHook(ctx context.Context, h Hook) error
+	// DeleteHook removes a hook. CodeNotFound if there is none.
+	DeleteHook(ctx context.Context, id string) error
+	// ListHooks returns every hook, ordered by name.
+	ListHooks(ctx context.Context) ([]Hook, error)
+	// SetHookCursor records that a non-blocking hook has handled every event up to seq.
+	// CodeNotFound if the hook is gone.
+	SetHookCursor(ctx context.Context, id string, seq uint64) error
+}
+
+// AgentFilter selects agents for Store.ListAgents.
+type AgentFilter struct {
+	AfterID string
+	// States, if not empty, keeps agents in one of them.
+	States []State
+	// Labels keeps agents carrying every one of these labels with these values.
+	Labels map[string]string
+	Limit  int
+}
+
+// Matches reports whether a passes the filter's state and label conditions.
+func (f AgentFilter) Matches(a *Agent) bool {
+	if len(f.States) > 0 && !slices.Contains(f.States, a.State) {
+		return false
+	}
+	for k, v := range f.Labels {
+		if got, ok := a.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// EventFilter selects events for Store.ReadEvents. Zero fields select everything.
+type EventFilter struct {
+	FromSequence uint64
+	AgentID      string
+	Type         TransitionType
+	// Start is inclusive, End exclusive.
+	Start, End time.Time
+	Limit      int
+}
+
+// Matches reports whether ev passes the filter (FromSequence and Limit aside).
+func (f EventFilter) Matches(ev *Event) bool {
+	return (f.AgentID == "" || ev.AgentID == f.AgentID) &&
+		(f.Type == TypeUnspecified || ev.Type == f.Type) &&
+		(f.Start.IsZero() || !ev.Time.Before(f.Start)) &&
+		(f.End.IsZero() || ev.Time.Before(f.End))
+}
+
+// Hook is a registered hook as stored.
+type Hook struct {
+	ID        string
+	Spec      HookSpec
+	CreatedAt time.Time
+	// Cursor: a non-blocking hook has handled every matching event up to this sequence.
+	Cursor uint64
+}
+
+// HookSpec is what a hook registration asks for.
+type HookSpec struct {
+	Name string
+	// TriggerStates, if not empty, limits the hook to transitions into these states.
+	TriggerStates []State
+	// TriggerTypes, if not empty, limits the hook to these transition types.
+	TriggerTypes []TransitionType
+	// Blocking hooks run before the state change and may veto it; non-blocking ones run
+	// after the commit, asynchronously, at least once.
+	Blocking bool
+	// Timeout bounds one invocation; zero means DefaultHookTimeout.
+	Timeout time.Duration
+	// Config: "type" ("callback"), "callback" (the name given to HandleCallback),
+	// "failure_policy" ("fail", the default, or "ignore"), "max_attempts" (non-blocking
+	// hooks: 1–100, default 5).
+	Config map[string]string
+	// AgentIDs, if not empty, limits the hook to these agents.
+	AgentIDs []string
+}

@@ -1,0 +1,261 @@
+package lifecycle
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// WatchRequest selects the events of a watch. Empty filters match everything.
+type WatchRequest struct {
+	AgentID string
+	// States keeps events whose new state is one of these.
+	States []State
+	Types  []TransitionType
+	// FromSequence is the resume point: the stored events with sequence ≥ FromSequence
+	// come first, then live ones, with no gap and no duplicate. 0 means only events
+	// committed from now on.
+	FromSequence uint64
+	// BookmarkInterval, if not zero, makes the watch send a bookmark (an Event with
+	// Bookmark set and only Sequence) at most this often while its filter hides newer
+	// events, so that a resume point stays fresh. At least MinBookmarkInterval.
+	BookmarkInterval time.Duration
+}
+
+// MinBookmarkInterval bounds how often a watch sends bookmarks.
+const MinBookmarkInterval = 10 * time.Millisecond
+
+// watchBatch is how many events a watcher takes from the ring or the store at once.
+const watchBatch = 256
+
+// EventStream is a stream of events, in sequence order.
+type EventStream interface {
+	// Next blocks until the next event, ctx ends, or the stream ends. An ended stream
+	// returns an *Error whose ResumeSequence is the FromSequence to watch again from.
+	Next(ctx context.Context) (Event, error)
+	// Close releases the stream; Next then fails.
+	Close() error
+}
+
+// Watcher is an EventStream served by a Manager.
+type Watcher struct {
+	m      *Manager
+	filter eventFilter
+	// storeFilter narrows store reads when the filter names a single agent or type.
+	storeFilter EventFilter
+	// cursor is the next sequence to look at; the hub reads it to wake lagging watchers.
+	cursor atomic.Uint64
+	notify chan struct{}
+	// live: the watcher has caught up with the ring once; falling off it is then a lag.
+	live bool
+	buf  []Event
+	pos  int
+	err  error
+
+	bookmarkEvery time.Duration
+	lastSent      uint64 // sequence of the last event or bookmark delivered
+	lastSentAt    time.Time
+	timer         *time.Timer
+	closed        atomic.Bool
+}
+
+// Watch starts a stream of events. CodeInvalidArgument for a bad filter; CodeOutOfRange
+// when FromSequence is older than the oldest retained event.
+func (m *Manager) Watch(ctx context.Context, req WatchRequest) (EventStream, error) {
+	return m.watch(ctx, req)
+}
+
+func (m *Manager) watch(ctx context.Context, req WatchRequest) (*Watcher, error) {
+	var agents []string
+	if req.AgentID != "" {
+		if err := checkID("agent_id", req.AgentID); err != nil {
+			return nil, err
+		}
+		agents = []string{req.AgentID}
+	}
+	for _, s := range req.States {
+		if err := checkState("states", s, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range req.Types {
+		if err := checkType("transition_types", t); err != nil {
+			return nil, err
+		}
+	}
+	if req.BookmarkInterval != 0 && (req.BookmarkInterval < MinBookmarkInterval || req.BookmarkInterval > time.Hour) {
+		return nil, invalid("bookmark_interval_ms must be between %d and %d", MinBookmarkInterval.Milliseconds(), time.Hour.Milliseconds())
+	}
+	return m.newWatcher(ctx, newEventFilter(agents, req.States, req.Types), req.FromSequence, req.BookmarkInterval)
+}
+
+func (m *Manager) newWatcher(ctx context.Context, f eventFilter, from uint64, bookmarkEvery time.Duration) (*Watcher, error) {
+	w := &Watcher{m: m, filter: f, notify: make(chan struct{}, 1), bookmarkEvery: bookmarkEvery, lastSentAt: m.now()}
+	if len(f.agents) == 1 {
+		w.storeFilter.AgentID = f.agents[0]
+	}
+	if f.types != 0 && f.types&(f.types-1) == 0 {
+		for t := TypeNormal; t <= TypeMaintenance; t++ {
+			if f.types == 1<<t {
+				w.storeFilter.Type = t
+			}
+		}
+	}
+	h := m.hub
+	h.mu.Lock()
+	head := h.head
+	h.mu.Unlock()
+	if from == 0 || from > head+1 {
+		from = max(from, head+1)
+	} else if oldest, _, err := m.store.Sequences(ctx); err != nil {
+		return nil, err
+	} else if from < oldest {
+		return nil, &Error{Code: CodeOutOfRange, ResumeSequence: oldest,
+			Message: outOfRangeMessage(from, oldest)}
+	}
+	w.cursor.Store(from)
+	w.lastSent = from - 1
+	h.add(w)
+	return w, nil
+}
+
+func outOfRangeMessage(from, oldest uint64) string {
+	return Errorf(CodeOutOfRange, "sequence %d is older than the oldest retained event %d; resume from %d (and re-list current state)", from, oldest, oldest).Message
+}
+
+// Next returns the next matching event (or bookmark).
+func (w *Watcher) Next(ctx context.Context) (Event, error) {
+	for {
+		if w.pos < len(w.buf) {
+			ev := w.buf[w.pos]
+			w.buf[w.pos] = Event{}
+			w.pos++
+			w.sent(ev.Sequence)
+			return ev, nil
+		}
+		if w.err != nil {
+			return Event{}, w.err
+		}
+		w.buf, w.pos = w.buf[:0], 0
+		if err := w.fill(ctx); err != nil {
+			if ctx.Err() != nil {
+				return Event{}, ctx.Err()
+			}
+			w.fail(err)
+			return Event{}, err
+		}
+		if len(w.buf) > 0 {
+			continue
+		}
+		var wake <-chan time.Time
+		if seen := w.cursor.Load() - 1; w.bookmarkEvery > 0 && seen > w.lastSent {
+			if wait := w.bookmarkEvery - w.m.now().Sub(w.lastSentAt); wait <= 0 {
+				w.sent(seen)
+				return Event{Sequence: seen, Bookmark: true}, nil
+			} else {
+				wake = w.resetTimer(wait)
+			}
+		}
+		select {
+		case <-w.notify:
+		case <-wake:
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		}
+		if w.timer != nil && wake != nil {
+			w.timer.Stop()
+		}
+	}
+}
+
+func (w *Watcher) sent(seq uint64) {
+	w.lastSent = seq
+	if w.bookmarkEvery > 0 {
+		w.lastSentAt = w.m.now()
+	}
+}
+
+func (w *Watcher) resetTimer(d time.Duration) <-chan time.Time {
+	if w.timer == nil {
+		w.timer = time.NewTimer(d)
+	} else {
+		w.timer.Reset(d)
+	}
+	return w.timer.C
+}
+
+// fill takes the next batch of matching events from the ring, or from the store when the
+// cursor is older than the ring.
+func (w *Watcher) fill(ctx context.Context) error {
+	h := w.m.hub
+	cur := w.cursor.Load()
+	if w.closed.Load() {
+		return Errorf(CodeCanceled, "watch closed")
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return &Error{Code: CodeUnavailable, ResumeSequence: cur,
+			Message: Errorf(CodeUnavailable, "the lifecycle manager is shutting down; watch again from sequence %d", cur).Message}
+	}
+	head := h.head
+	if cur > head {
+		h.mu.Unlock()
+		return nil
+	}
+	if oldest := h.oldest(); cur >= oldest {
+		for ; cur <= head && len(w.buf) < watchBatch; cur++ {
+			if ev := &h.ring[cur&h.mask]; w.filter.match(ev) {
+				w.buf = append(w.buf, *ev)
+			}
+		}
+		w.cursor.Store(cur)
+		w.live = true
+		h.mu.Unlock()
+		return nil
+	}
+	h.mu.Unlock()
+	if w.live {
+		return &Error{Code: CodeResourceExhausted, ResumeSequence: cur,
+			Message: Errorf(CodeResourceExhausted, "watcher fell more than %d events behind and was cut off; watch again from sequence %d", len(h.ring), cur).Message}
+	}
+	f := w.storeFilter
+	f.FromSequence, f.Limit = cur, watchBatch
+	evs, err := w.m.store.ReadEvents(ctx, f)
+	if err != nil {
+		return err
+	}
+	for i := range evs {
+		if w.filter.match(&evs[i]) {
+			w.buf = append(w.buf, evs[i])
+		}
+	}
+	// A short page means the store had nothing more matching up to at least head, which
+	// was published, and so committed, before the read.
+	next := head + 1
+	if n := len(evs); n == watchBatch || n > 0 && evs[n-1].Sequence >= head {
+		next = evs[n-1].Sequence + 1
+	}
+	w.cursor.Store(next)
+	return nil
+}
+
+func (w *Watcher) fail(err error) {
+	w.err = err
+	w.m.hub.remove(w)
+}
+
+// Resume is the FromSequence that continues this stream with no gap and no duplicate.
+func (w *Watcher) Resume() uint64 { return w.lastSent + 1 }
+
+// Close ends the stream; a Next blocked in another goroutine returns CodeCanceled.
+func (w *Watcher) Close() error {
+	if w.closed.CompareAndSwap(false, true) {
+		w.m.hub.remove(w)
+		select {
+		case w.notify <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
