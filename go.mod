@@ -8,3 +8,5 @@ require (
 	github.com/google/uuid v1.6.0
 	google.golang.org/protobuf v1.36.13-0.20261016172727-e9ee2a76ab8e
 )
+
+require go.uber.org/goleak v1.3.0 // indirect

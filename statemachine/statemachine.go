@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
 	"os"
 	"slices"
 	"strings"
@@ -126,6 +125,9 @@ func Compile(def Definition) (*Machine, error) {
 		case m.next[from]&(1<<to) != 0 && e.Event == "":
 			bad("%s: %s → %s is listed twice", field, e.From, e.To)
 		}
+		if m.next[from]&(1<<to) == 0 {
+			m.nextList[from] = append(m.nextList[from], to)
+		}
 		m.next[from] |= 1 << to
 		if e.Event != "" {
 			k := eventKey{from, e.Event}
@@ -137,11 +139,6 @@ func Compile(def Definition) (*Machine, error) {
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("state machine %q: %w", def.Name, errors.Join(errs...))
-	}
-	for s := range m.next {
-		for set := m.next[s]; set != 0; set &= set - 1 {
-			m.nextList[s] = append(m.nextList[s], State(bits.TrailingZeros64(set)))
-		}
 	}
 	return m, nil
 }
@@ -221,7 +218,8 @@ func (m *Machine) Allowed(from, to State) bool {
 // IsTerminal reports whether s has no way out.
 func (m *Machine) IsTerminal(s State) bool { return m.terminal&(1<<s) != 0 }
 
-// Next lists the states reachable from s in one step, in definition order. The slice is
+// Next lists the states reachable from s in one step, in the order of the definition's
+// transitions. The slice is
 // shared: do not modify it.
 func (m *Machine) Next(s State) []State { return m.nextList[s] }
 
