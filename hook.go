@@ -120,9 +120,11 @@ func (m *Manager) RegisterHook(ctx context.Context, spec HookSpec) (RegisterHook
 	}
 	h.ID = "hook-" + uuid.Must(uuid.NewV7()).String()
 	h.CreatedAt = m.now()
-	m.hub.mu.Lock()
-	h.Cursor = m.hub.head // a new hook sees events committed from now on
-	m.hub.mu.Unlock()
+	if !spec.Blocking {
+		m.hub.mu.Lock()
+		h.Cursor = m.hub.head // a new hook sees events committed from now on
+		m.hub.mu.Unlock()
+	}
 	if err := m.store.CreateHook(ctx, h.Hook); err != nil {
 		return RegisterHookResult{}, fmt.Errorf("register hook %s: %w", spec.Name, err)
 	}

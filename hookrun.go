@@ -115,11 +115,11 @@ func (m *Manager) deliver(ctx context.Context, h *hookEntry) {
 			if err != nil {
 				break
 			}
-			m.deliverOne(ctx, h, &ev)
-			if ctx.Err() != nil {
-				break
+			if !m.deliverOne(ctx, h, &ev) {
+				break // shutting down: the event is delivered again after a restart
 			}
-			if err := m.store.SetHookCursor(ctx, h.ID, ev.Sequence); err != nil && ctx.Err() == nil {
+			// Saved even when shutdown has begun, so a delivered event is not repeated.
+			if err := m.store.SetHookCursor(context.WithoutCancel(ctx), h.ID, ev.Sequence); err != nil {
 				m.log.Error("hook cursor not saved", "hook", h.Spec.Name, "sequence", ev.Sequence, "err", err)
 			}
 			h.mu.Lock()
@@ -132,18 +132,22 @@ func (m *Manager) deliver(ctx context.Context, h *hookEntry) {
 }
 
 // deliverOne invokes the hook until it accepts the event or maxAttempts is reached,
-// backing off exponentially with jitter between attempts.
-func (m *Manager) deliverOne(ctx context.Context, h *hookEntry, ev *Event) {
+// backing off exponentially with jitter between attempts. It reports false if ctx ended
+// first.
+func (m *Manager) deliverOne(ctx context.Context, h *hookEntry, ev *Event) bool {
 	backoff := m.backoff
 	for attempt := 1; ; attempt++ {
 		out := m.invoke(ctx, h, ev, m.now().Add(h.Spec.Timeout), attempt)
-		if out.Result == HookAllowed || out.Result == HookVetoed || ctx.Err() != nil {
-			return
+		if out.Result == HookAllowed || out.Result == HookVetoed {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		if attempt == h.maxAttempts {
 			m.log.Error("hook gave up on an event", "hook", h.Spec.Name, "sequence", ev.Sequence,
 				"attempts", attempt, "last_error", out.Message)
-			return
+			return true
 		}
 		sleep(ctx, backoff/2+rand.N(backoff))
 		backoff = min(2*backoff, maxRetryBackoff)
