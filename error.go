@@ -81,10 +81,11 @@ func Errorf(code Code, format string, args ...any) *Error {
 // ErrorCode returns the code of the first *Error in err's chain, CodeCanceled or
 // CodeDeadlineExceeded for context errors, and CodeUnknown otherwise.
 func ErrorCode(err error) Code {
+	if err == nil {
+		return CodeUnknown // before e, which escapes to the heap through errors.As
+	}
 	var e *Error
 	switch {
-	case err == nil:
-		return CodeUnknown
 	case errors.As(err, &e):
 		return e.Code
 	case errors.Is(err, context.Canceled):

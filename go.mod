@@ -9,4 +9,9 @@ require (
 	google.golang.org/protobuf v1.36.13-0.20261016172727-e9ee2a76ab8e
 )
 
-require go.uber.org/goleak v1.3.0 // indirect
+require (
+	github.com/looplab/fsm v1.0.3 // indirect
+	github.com/qmuntal/stateless v1.7.2 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
+	pgregory.net/rapid v1.2.0 // indirect
+)

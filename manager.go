@@ -18,7 +18,7 @@ type Options struct {
 	// table of section 4.1. A custom table uses the agent state names and starts in
 	// INITIALIZED.
 	Machine *statemachine.Machine
-	// Now is the clock. Nil means time.Now.
+	// Now is the clock. Nil means the system's wall clock.
 	Now func() time.Time
 	// Logger receives hook delivery problems. Nil means slog.Default().
 	Logger *slog.Logger
@@ -72,9 +72,12 @@ type Manager struct {
 }
 
 // agentSlot serializes the transitions of one agent: sem holds a token while a
-// transition is in flight.
+// transition is in flight. Whoever holds it may use cached, the agent's record as last
+// read or written by this process (Revision 0: not loaded). Another replica's write
+// makes it stale; the store's compare-and-swap catches that.
 type agentSlot struct {
-	sem chan struct{}
+	sem    chan struct{}
+	cached Agent
 }
 
 // New returns a Manager over store, which it does not own: close the Manager, then the
@@ -104,7 +107,7 @@ func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
 		backoff: time.Duration(orDefault(int(opts.HookRetryBackoff), int(100*time.Millisecond))),
 	}
 	if m.now == nil {
-		m.now = time.Now
+		m.now = newWallClock().Now
 	}
 	if m.log == nil {
 		m.log = slog.Default()

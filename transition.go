@@ -56,12 +56,12 @@ func (m *Manager) Transition(ctx context.Context, req TransitionRequest) (Transi
 	if timeout == 0 {
 		timeout = DefaultTransitionTimeout
 	}
-	deadline := m.now().Add(timeout)
 	slot, err := m.slot(ctx, req.AgentID)
 	if err != nil {
 		return TransitionResult{}, err
 	}
-	if ok, err := slot.acquire(ctx, timeout); err != nil {
+	waited, ok, err := slot.acquire(ctx, timeout)
+	if err != nil {
 		return TransitionResult{}, err
 	} else if !ok {
 		a, err := m.store.GetAgent(ctx, req.AgentID)
@@ -72,25 +72,44 @@ func (m *Manager) Transition(ctx context.Context, req TransitionRequest) (Transi
 			"agent %s is busy with another transition and stayed busy for %v (timeout_ms)", a.ID, timeout), nil
 	}
 	defer slot.release()
-
-	a, err := m.store.GetAgent(ctx, req.AgentID)
-	if err != nil {
-		return TransitionResult{}, err
+	for attempt := 1; ; attempt++ {
+		res, err := m.transition(ctx, slot, &req, timeout-waited)
+		if ErrorCode(err) != CodeAborted {
+			return res, err
+		}
+		// Another replica changed the agent since this process cached it: reload and retry
+		// once; if it changes again, the refusal in res says so.
+		slot.cached.Revision = 0
+		if attempt == 2 {
+			return res, nil
+		}
 	}
+}
+
+// transition runs the pipeline for an agent whose slot the caller holds.
+func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *TransitionRequest, timeout time.Duration) (TransitionResult, error) {
+	if slot.cached.Revision == 0 {
+		a, err := m.store.GetAgent(ctx, req.AgentID)
+		if err != nil {
+			return TransitionResult{}, err
+		}
+		slot.cached = a
+	}
+	a := &slot.cached
 	switch {
 	case m.machine.terminal(a.State):
-		return m.refuse(&a, req.Target, RefusalTerminal, nil,
+		return m.refuse(a, req.Target, RefusalTerminal, nil,
 			"agent %s is %s, a terminal state: no transition leaves it, not even a forced one", a.ID, StateName(a.State)), nil
 	case req.ExpectedState != StateUnspecified && a.State != req.ExpectedState:
-		return m.refuse(&a, req.Target, RefusalPreconditionFailed, nil,
+		return m.refuse(a, req.Target, RefusalPreconditionFailed, nil,
 			"agent %s is %s, not the expected %s", a.ID, StateName(a.State), StateName(req.ExpectedState)), nil
 	case req.ExpectedRevision != 0 && a.Revision != req.ExpectedRevision:
-		return m.refuse(&a, req.Target, RefusalPreconditionFailed, nil,
+		return m.refuse(a, req.Target, RefusalPreconditionFailed, nil,
 			"agent %s is at revision %d, not the expected %d", a.ID, a.Revision, req.ExpectedRevision), nil
 	}
 	allowed := m.machine.allowed(a.State, req.Target)
 	if !allowed && (!req.Force || !m.machine.known[req.Target]) {
-		return m.refuse(&a, req.Target, RefusalInvalidTransition, nil,
+		return m.refuse(a, req.Target, RefusalInvalidTransition, nil,
 			"agent %s cannot go from %s to %s; allowed next states: %s", a.ID, StateName(a.State), StateName(req.Target), m.machine.nextText[a.State]), nil
 	}
 
@@ -103,32 +122,34 @@ func (m *Manager) Transition(ctx context.Context, req TransitionRequest) (Transi
 		Revision: a.Revision + 1,
 	}
 	if req.Target == StateError {
-		ev.Error = m.errorInfo(&req, now)
+		ev.Error = m.errorInfo(req, now)
 	}
-	if hs := m.hooks.Load(); hs != nil && len(hs.blocking) > 0 {
+	if hs := m.hooks.Load(); len(hs.blocking) > 0 {
 		// Transitions into ERROR and forced ones are not vetoable: a hook must never be
 		// able to hold an agent hostage.
 		vetoable := allowed && req.Target != StateError
-		refusal, msg := m.runBlocking(ctx, hs, &ev, deadline, vetoable)
+		refusal, msg := m.runBlocking(ctx, hs, &ev, now.Add(timeout), vetoable)
 		if refusal != RefusalNone {
-			return m.refuse(&a, req.Target, refusal, ev.Hooks, "agent %s stays %s: %s", a.ID, StateName(a.State), msg), nil
+			return m.refuse(a, req.Target, refusal, ev.Hooks, "agent %s stays %s: %s", a.ID, StateName(a.State), msg), nil
 		}
 	}
 
-	next := a
+	next := *a
 	next.PreviousState, next.State, next.Revision, next.EnteredAt, next.Error = a.State, req.Target, ev.Revision, now, ev.Error
 	seq, err := m.store.CommitTransition(ctx, next, a.Revision, ev)
 	if err != nil {
 		if ErrorCode(err) == CodeAborted {
-			return m.refuse(&a, req.Target, RefusalPreconditionFailed, ev.Hooks,
-				"agent %s was changed concurrently by another server; read its state and retry", a.ID), nil
+			return m.refuse(a, req.Target, RefusalPreconditionFailed, ev.Hooks,
+				"agent %s was changed concurrently by another server; read its state and retry", a.ID), err
 		}
+		slot.cached.Revision = 0 // the store may or may not have it: reload next time
 		return TransitionResult{}, fmt.Errorf("commit transition of agent %s: %w", a.ID, err)
 	}
-	ev.Sequence = seq
+	ev.Sequence, next.LastSequence = seq, seq
+	slot.cached = next
 	m.hub.publish(&ev)
 	return TransitionResult{
-		Success: true, Previous: a.State, Current: req.Target, Event: ev, Revision: ev.Revision,
+		Success: true, Previous: next.PreviousState, Current: req.Target, Event: ev, Revision: ev.Revision,
 		AllowedNext: m.machine.allowedNext(req.Target), Hooks: ev.Hooks,
 	}, nil
 }
@@ -190,30 +211,32 @@ func (m *Manager) slot(ctx context.Context, id string) (*agentSlot, error) {
 	if s, ok := m.slots.Load(id); ok {
 		return s.(*agentSlot), nil
 	}
-	if _, err := m.store.GetAgent(ctx, id); err != nil {
+	a, err := m.store.GetAgent(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	s, _ := m.slots.LoadOrStore(id, &agentSlot{sem: make(chan struct{}, 1)})
+	s, _ := m.slots.LoadOrStore(id, &agentSlot{sem: make(chan struct{}, 1), cached: a})
 	return s.(*agentSlot), nil
 }
 
-// acquire waits up to timeout for the agent to be free. It reports false on timeout and
-// an error if ctx ends first.
-func (s *agentSlot) acquire(ctx context.Context, timeout time.Duration) (bool, error) {
+// acquire waits up to timeout for the agent to be free and says how long it waited. It
+// reports false on timeout and an error if ctx ends first.
+func (s *agentSlot) acquire(ctx context.Context, timeout time.Duration) (time.Duration, bool, error) {
 	select {
 	case s.sem <- struct{}{}:
-		return true, nil
+		return 0, true, nil
 	default:
 	}
+	start := time.Now()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case s.sem <- struct{}{}:
-		return true, nil
+		return time.Since(start), true, nil
 	case <-t.C:
-		return false, nil
+		return 0, false, nil
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return 0, false, ctx.Err()
 	}
 }
 

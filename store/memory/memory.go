@@ -1,10 +1,15 @@
 // Package memory is a lifecycle.Store held in memory: for tests, examples and the
 // WebAssembly build. Everything is lost when the process ends.
+//
+// History is bounded: the newest Options.MaxEvents events are retained, in a log of
+// fixed-size chunks reused as a ring, so a long-running process neither grows nor copies
+// its log. Agents and hooks are never dropped.
 package memory
 
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -13,27 +18,52 @@ import (
 	"github.com/hms-lifecycle/lifecycle"
 )
 
+// Options configure a Store; the zero value gives the defaults.
+type Options struct {
+	// MaxEvents is how many of the newest events are retained (rounded up to a multiple of
+	// 4096). Zero means DefaultMaxEvents.
+	MaxEvents int
+}
+
+// DefaultMaxEvents is the default history retention: about 200 MB of events.
+const DefaultMaxEvents = 1 << 20
+
+const chunkSize = 4096
+
 // Store is an in-memory lifecycle.Store. Its zero value is not usable; call New.
 type Store struct {
 	mu     sync.RWMutex
-	agents map[string]*lifecycle.Agent
+	agents map[string]*agentRecord
 	ids    *btree.BTreeG[string] // agent ids in order, for paging
-	// events[i] has sequence i+1; byAgent lists each agent's sequences.
-	events  []lifecycle.Event
-	byAgent map[string][]uint64
-	hooks   map[string]lifecycle.Hook
-	closed  bool
+	// The event with sequence n is at ring position (n-1) % (len(log)*chunkSize), in
+	// chunk position/chunkSize. Chunks are allocated on first use and then reused.
+	log    [][]lifecycle.Event
+	count  uint64 // newest sequence
+	hooks  map[string]lifecycle.Hook
+	closed bool
+}
+
+type agentRecord struct {
+	lifecycle.Agent
+	seqs []uint64 // the agent's retained sequences, ascending (older ones trimmed lazily)
 }
 
 var _ lifecycle.Store = (*Store)(nil)
 
-// New returns an empty store.
-func New() *Store {
+// New returns an empty store. A nil opts means the defaults.
+func New() *Store { return NewWithOptions(nil) }
+
+// NewWithOptions returns an empty store configured by opts.
+func NewWithOptions(opts *Options) *Store {
+	maxEvents := DefaultMaxEvents
+	if opts != nil && opts.MaxEvents > 0 {
+		maxEvents = opts.MaxEvents
+	}
 	return &Store{
-		agents:  make(map[string]*lifecycle.Agent),
-		ids:     btree.NewG(32, func(a, b string) bool { return a < b }),
-		byAgent: make(map[string][]uint64),
-		hooks:   make(map[string]lifecycle.Hook),
+		agents: make(map[string]*agentRecord),
+		ids:    btree.NewG(32, func(a, b string) bool { return a < b }),
+		log:    make([][]lifecycle.Event, (maxEvents+chunkSize-1)/chunkSize),
+		hooks:  make(map[string]lifecycle.Hook),
 	}
 }
 
@@ -52,12 +82,38 @@ func (s *Store) checkOpen() error {
 	return nil
 }
 
-// append records ev with the next sequence. Call with mu held for writing.
-func (s *Store) append(ev *lifecycle.Event) uint64 {
-	ev.Sequence = uint64(len(s.events)) + 1
-	s.events = append(s.events, *ev)
-	s.byAgent[ev.AgentID] = append(s.byAgent[ev.AgentID], ev.Sequence)
+// append records ev with the next sequence, overwriting the oldest event once the log is
+// full. Call with mu held for writing.
+func (s *Store) append(r *agentRecord, ev *lifecycle.Event) uint64 {
+	s.count++
+	ev.Sequence = s.count
+	pos := (s.count - 1) % uint64(len(s.log)*chunkSize)
+	chunk := &s.log[pos/chunkSize]
+	if *chunk == nil {
+		*chunk = make([]lifecycle.Event, chunkSize)
+	}
+	(*chunk)[pos%chunkSize] = *ev
+	if len(r.seqs) == cap(r.seqs) && len(r.seqs) > 0 {
+		// Before the index grows, drop what retention has dropped.
+		i, _ := slices.BinarySearch(r.seqs, s.oldest())
+		r.seqs = append(r.seqs[:0], r.seqs[i:]...)
+	}
+	r.seqs = append(r.seqs, ev.Sequence)
 	return ev.Sequence
+}
+
+// event returns the retained event with sequence seq.
+func (s *Store) event(seq uint64) *lifecycle.Event {
+	pos := (seq - 1) % uint64(len(s.log)*chunkSize)
+	return &s.log[pos/chunkSize][pos%chunkSize]
+}
+
+// oldest is the oldest retained sequence (1 while nothing has been dropped).
+func (s *Store) oldest() uint64 {
+	if n := uint64(len(s.log) * chunkSize); s.count > n {
+		return s.count - n + 1
+	}
+	return 1
 }
 
 // CreateAgent implements lifecycle.Store.
@@ -70,10 +126,11 @@ func (s *Store) CreateAgent(ctx context.Context, a lifecycle.Agent, ev lifecycle
 	if _, ok := s.agents[a.ID]; ok {
 		return 0, lifecycle.Errorf(lifecycle.CodeAlreadyExists, "agent %s already exists", a.ID)
 	}
-	seq := s.append(&ev)
-	a.LastSequence = seq
-	s.agents[a.ID] = &a
+	r := &agentRecord{Agent: a}
+	r.LastSequence = s.append(r, &ev)
+	s.agents[a.ID] = r
 	s.ids.ReplaceOrInsert(a.ID)
+	seq := r.LastSequence
 	return seq, nil
 }
 
@@ -84,11 +141,11 @@ func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error
 	if err := s.checkOpen(); err != nil {
 		return lifecycle.Agent{}, err
 	}
-	a, ok := s.agents[id]
+	r, ok := s.agents[id]
 	if !ok {
 		return lifecycle.Agent{}, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
 	}
-	return *a, nil
+	return r.Agent, nil
 }
 
 // ListAgents implements lifecycle.Store.
@@ -100,8 +157,8 @@ func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]life
 	}
 	var out []lifecycle.Agent
 	s.ids.AscendGreaterOrEqual(f.AfterID, func(id string) bool {
-		if a := s.agents[id]; id != f.AfterID && f.Matches(a) {
-			out = append(out, *a)
+		if r := s.agents[id]; id != f.AfterID && f.Matches(&r.Agent) {
+			out = append(out, r.Agent)
 		}
 		return f.Limit <= 0 || len(out) < f.Limit
 	})
@@ -122,9 +179,9 @@ func (s *Store) CommitTransition(ctx context.Context, a lifecycle.Agent, expecte
 	if cur.Revision != expectedRevision {
 		return 0, lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", a.ID, cur.Revision, expectedRevision)
 	}
-	seq := s.append(&ev)
+	seq := s.append(cur, &ev)
 	a.LastSequence = seq
-	*cur = a
+	cur.Agent = a
 	return seq, nil
 }
 
@@ -135,16 +192,25 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	from := max(f.FromSequence, 1)
+	oldest := s.oldest()
+	if f.FromSequence != 0 && f.FromSequence < oldest {
+		return nil, &lifecycle.Error{Code: lifecycle.CodeOutOfRange, ResumeSequence: oldest,
+			Message: fmt.Sprintf("sequence %d is older than the oldest retained event %d", f.FromSequence, oldest)}
+	}
+	from := max(f.FromSequence, oldest)
 	var out []lifecycle.Event
 	add := func(seq uint64) bool {
-		if ev := &s.events[seq-1]; f.Matches(ev) {
+		if ev := s.event(seq); f.Matches(ev) {
 			out = append(out, *ev)
 		}
 		return f.Limit <= 0 || len(out) < f.Limit
 	}
 	if f.AgentID != "" {
-		seqs := s.byAgent[f.AgentID]
+		r, ok := s.agents[f.AgentID]
+		if !ok {
+			return nil, nil
+		}
+		seqs := r.seqs
 		i, _ := slices.BinarySearch(seqs, from)
 		for _, seq := range seqs[i:] {
 			if !add(seq) {
@@ -153,7 +219,7 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 		}
 		return out, nil
 	}
-	for seq := from; seq <= uint64(len(s.events)); seq++ {
+	for seq := from; seq <= s.count; seq++ {
 		if !add(seq) {
 			break
 		}
@@ -161,17 +227,17 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 	return out, nil
 }
 
-// Sequences implements lifecycle.Store. The memory store retains every event.
+// Sequences implements lifecycle.Store.
 func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.checkOpen(); err != nil {
 		return 0, 0, err
 	}
-	if len(s.events) == 0 {
+	if s.count == 0 {
 		return 0, 0, nil
 	}
-	return 1, uint64(len(s.events)), nil
+	return s.oldest(), s.count, nil
 }
 
 // CreateHook implements lifecycle.Store.

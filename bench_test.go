@@ -1,0 +1,175 @@
+package lifecycle_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/looplab/fsm"
+	"github.com/qmuntal/stateless"
+
+	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/store/memory"
+)
+
+// BenchmarkTransition measures one recorded, watched transition on the memory store: the
+// full pipeline (validation, per-agent serialization, table check, event with a UUIDv7,
+// commit, publish) with one watcher draining events, no hooks.
+func BenchmarkTransition(b *testing.B) {
+	m, _ := newManager(b, nil)
+	register(b, m, "agent-001")
+	w, _ := m.Watch(ctx, lifecycle.WatchRequest{})
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			if _, err := w.Next(wctx); err != nil {
+				done <- n
+				return
+			}
+			n++
+		}
+	}()
+	targets := [2]lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}
+	req := lifecycle.TransitionRequest{AgentID: "agent-001", Reason: "benchmark"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		req.Target = targets[i&1]
+		res, err := m.Transition(ctx, req)
+		if err != nil || !res.Success {
+			b.Fatal(res.Message, err)
+		}
+	}
+	b.StopTimer()
+	stop()
+	<-done
+	w.Close()
+}
+
+// BenchmarkTransitionParallel runs transitions of distinct agents from GOMAXPROCS
+// goroutines, with one watcher attached.
+func BenchmarkTransitionParallel(b *testing.B) {
+	m, _ := newManager(b, nil)
+	const agents = 1024
+	for i := range agents {
+		register(b, m, fmt.Sprintf("agent-%04d", i))
+	}
+	w, _ := m.Watch(ctx, lifecycle.WatchRequest{})
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := w.Next(wctx); err != nil {
+				return
+			}
+		}
+	}()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		id := fmt.Sprintf("agent-%04d", next.Add(1)%agents)
+		targets := [2]lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}
+		st, _ := m.GetState(ctx, id, false)
+		i := 0
+		if st.State == lifecycle.StateActive {
+			i = 1
+		}
+		req := lifecycle.TransitionRequest{AgentID: id, Reason: "benchmark"}
+		for ; pb.Next(); i++ {
+			req.Target = targets[i&1]
+			if res, err := m.Transition(ctx, req); err != nil || !res.Success {
+				b.Fatal(res.Message, err)
+			}
+		}
+	})
+	b.StopTimer()
+	stop()
+	<-done
+	w.Close()
+}
+
+// BenchmarkBareLooplabFSM is a bare github.com/looplab/fsm transition, for comparison.
+func BenchmarkBareLooplabFSM(b *testing.B) {
+	f := fsm.NewFSM("active", fsm.Events{
+		{Name: "pause", Src: []string{"active"}, Dst: "paused"},
+		{Name: "resume", Src: []string{"paused"}, Dst: "active"},
+	}, nil)
+	events := [2]string{"pause", "resume"}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := f.Event(ctx, events[i&1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBareStateless is a bare github.com/qmuntal/stateless transition, for comparison.
+func BenchmarkBareStateless(b *testing.B) {
+	sm := stateless.NewStateMachine("active")
+	sm.Configure("active").Permit("pause", "paused")
+	sm.Configure("paused").Permit("resume", "active")
+	events := [2]string{"pause", "resume"}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := sm.Fire(events[i&1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMemory reports the heap cost of a registered agent (its record, index entry and
+// registration event) and of one more retained event, on the memory store. Run it with
+// -benchtime=1x; it registers 1,000,000 agents.
+func BenchmarkMemory(b *testing.B) {
+	const agents = 1_000_000
+	for b.Loop() {
+		s := memory.New()
+		m, err := lifecycle.New(ctx, s, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids := make([]string, agents)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("agent-%07d", i)
+		}
+		base := heap()
+		for _, id := range ids {
+			if _, _, err := m.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: id}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		registered := heap()
+		for _, id := range ids {
+			if res, err := m.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: lifecycle.StateActive}); err != nil || !res.Success {
+				b.Fatal(res.Message, err)
+			}
+		}
+		transitioned := heap()
+		for _, id := range ids {
+			if res, err := m.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: lifecycle.StatePaused}); err != nil || !res.Success {
+				b.Fatal(res.Message, err)
+			}
+		}
+		moreEvents := heap()
+		b.ReportMetric(float64(registered-base)/agents, "B/agent")
+		b.ReportMetric(float64(transitioned-registered)/agents, "B/first-transition")
+		b.ReportMetric(float64(moreEvents-transitioned)/agents, "B/event")
+		runtime.KeepAlive(ids)
+		m.Close()
+		s.Close()
+	}
+}
+
+func heap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
