@@ -100,6 +100,13 @@ type Agent struct {
 	LastSequence uint64
 }
 
+// Apply moves the agent's lifecycle fields to what ev records: every store applies
+// committed events this way, so an agent's state always equals its last event.
+func (a *Agent) Apply(ev *Event) {
+	a.PreviousState, a.State = ev.From, ev.To
+	a.Revision, a.EnteredAt, a.Error, a.LastSequence = ev.Revision, ev.Time, ev.Error, ev.Sequence
+}
+
 // ErrorInfo describes the error that put an agent into ERROR.
 type ErrorInfo struct {
 	Code            int32

@@ -71,13 +71,15 @@ type Manager struct {
 	closed  atomic.Bool
 }
 
-// agentSlot serializes the transitions of one agent: sem holds a token while a
-// transition is in flight. Whoever holds it may use cached, the agent's record as last
-// read or written by this process (Revision 0: not loaded). Another replica's write
-// makes it stale; the store's compare-and-swap catches that.
+// agentSlot serializes the transitions of one agent: held is true while a transition is
+// in flight. Whoever holds it may use cached, the agent's record as last read or written
+// by this process (Revision 0: not loaded). Another replica's write makes it stale; the
+// store's compare-and-swap catches that.
 type agentSlot struct {
-	sem    chan struct{}
-	cached Agent
+	held    atomic.Bool
+	waiters atomic.Int32
+	wake    chan struct{} // a release's signal to one waiter
+	cached  Agent
 }
 
 // New returns a Manager over store, which it does not own: close the Manager, then the
@@ -220,7 +222,7 @@ func (m *Manager) view(a Agent, details bool) AgentState {
 	}
 	st := AgentState{Agent: a, TimeInState: max(m.now().Sub(a.EnteredAt), 0), AllowedNext: m.machine.allowedNext(a.State)}
 	if s, ok := m.slots.Load(a.ID); ok {
-		st.Transitioning = len(s.(*agentSlot).sem) > 0
+		st.Transitioning = s.(*agentSlot).held.Load()
 	}
 	return st
 }

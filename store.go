@@ -24,11 +24,11 @@ type Store interface {
 	// ListAgents returns up to f.Limit agents with ids after f.AfterID, in id order.
 	ListAgents(ctx context.Context, f AgentFilter) ([]Agent, error)
 
-	// CommitTransition replaces the agent's record with a and appends ev, assigning the
-	// event's sequence, which it returns — if and only if the stored revision still equals
-	// expectedRevision. CodeAborted when it does not, CodeNotFound when there is no agent.
-	// a.LastSequence is set by the store.
-	CommitTransition(ctx context.Context, a Agent, expectedRevision int64, ev Event) (uint64, error)
+	// CommitTransition appends ev, assigning its sequence, which it returns, and applies it
+	// to agent ev.AgentID (Agent.Apply) — if and only if the agent's stored revision still
+	// equals expectedRevision. CodeAborted when it does not, CodeNotFound when there is no
+	// agent.
+	CommitTransition(ctx context.Context, ev Event, expectedRevision int64) (uint64, error)
 
 	// ReadEvents returns up to f.Limit events matching f with sequence ≥ f.FromSequence, in
 	// sequence order. CodeOutOfRange if f.FromSequence is older than the oldest retained

@@ -134,9 +134,7 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 		}
 	}
 
-	next := *a
-	next.PreviousState, next.State, next.Revision, next.EnteredAt, next.Error = a.State, req.Target, ev.Revision, now, ev.Error
-	seq, err := m.store.CommitTransition(ctx, next, a.Revision, ev)
+	seq, err := m.store.CommitTransition(ctx, ev, a.Revision)
 	if err != nil {
 		if ErrorCode(err) == CodeAborted {
 			return m.refuse(a, req.Target, RefusalPreconditionFailed, ev.Hooks,
@@ -145,12 +143,12 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 		slot.cached.Revision = 0 // the store may or may not have it: reload next time
 		return TransitionResult{}, fmt.Errorf("commit transition of agent %s: %w", a.ID, err)
 	}
-	ev.Sequence, next.LastSequence = seq, seq
-	slot.cached = next
+	ev.Sequence = seq
+	a.Apply(&ev)
 	m.hub.publish(&ev)
 	return TransitionResult{
-		Success: true, Previous: next.PreviousState, Current: req.Target, Event: ev, Revision: ev.Revision,
-		AllowedNext: m.machine.allowedNext(req.Target), Hooks: ev.Hooks,
+		Success: true, Previous: ev.From, Current: ev.To, Event: ev, Revision: ev.Revision,
+		AllowedNext: m.machine.allowedNext(ev.To), Hooks: ev.Hooks,
 	}, nil
 }
 
@@ -215,29 +213,43 @@ func (m *Manager) slot(ctx context.Context, id string) (*agentSlot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, _ := m.slots.LoadOrStore(id, &agentSlot{sem: make(chan struct{}, 1), cached: a})
+	s, _ := m.slots.LoadOrStore(id, &agentSlot{wake: make(chan struct{}, 1), cached: a})
 	return s.(*agentSlot), nil
 }
 
 // acquire waits up to timeout for the agent to be free and says how long it waited. It
 // reports false on timeout and an error if ctx ends first.
+// The uncontended path is one compare-and-swap; waiters register first, so a release
+// either sees them and signals, or happens before their next compare-and-swap.
 func (s *agentSlot) acquire(ctx context.Context, timeout time.Duration) (time.Duration, bool, error) {
-	select {
-	case s.sem <- struct{}{}:
+	if s.held.CompareAndSwap(false, true) {
 		return 0, true, nil
-	default:
 	}
+	s.waiters.Add(1)
+	defer s.waiters.Add(-1)
 	start := time.Now()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	select {
-	case s.sem <- struct{}{}:
-		return time.Since(start), true, nil
-	case <-t.C:
-		return 0, false, nil
-	case <-ctx.Done():
-		return 0, false, ctx.Err()
+	for {
+		if s.held.CompareAndSwap(false, true) {
+			return time.Since(start), true, nil
+		}
+		select {
+		case <-s.wake:
+		case <-t.C:
+			return 0, false, nil
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		}
 	}
 }
 
-func (s *agentSlot) release() { <-s.sem }
+func (s *agentSlot) release() {
+	s.held.Store(false)
+	if s.waiters.Load() > 0 {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}

@@ -32,7 +32,7 @@ const chunkSize = 4096
 
 // Store is an in-memory lifecycle.Store. Its zero value is not usable; call New.
 type Store struct {
-	mu     sync.RWMutex
+	mu     sync.Mutex
 	agents map[string]*agentRecord
 	ids    *btree.BTreeG[string] // agent ids in order, for paging
 	// The event with sequence n is at ring position (n-1) % (len(log)*chunkSize), in
@@ -130,14 +130,13 @@ func (s *Store) CreateAgent(ctx context.Context, a lifecycle.Agent, ev lifecycle
 	r.LastSequence = s.append(r, &ev)
 	s.agents[a.ID] = r
 	s.ids.ReplaceOrInsert(a.ID)
-	seq := r.LastSequence
-	return seq, nil
+	return r.LastSequence, nil
 }
 
 // GetAgent implements lifecycle.Store.
 func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return lifecycle.Agent{}, err
 	}
@@ -150,8 +149,8 @@ func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error
 
 // ListAgents implements lifecycle.Store.
 func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]lifecycle.Agent, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -166,29 +165,28 @@ func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]life
 }
 
 // CommitTransition implements lifecycle.Store.
-func (s *Store) CommitTransition(ctx context.Context, a lifecycle.Agent, expectedRevision int64, ev lifecycle.Event) (uint64, error) {
+func (s *Store) CommitTransition(ctx context.Context, ev lifecycle.Event, expectedRevision int64) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
-	cur, ok := s.agents[a.ID]
+	r, ok := s.agents[ev.AgentID]
 	if !ok {
-		return 0, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", a.ID)
+		return 0, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", ev.AgentID)
 	}
-	if cur.Revision != expectedRevision {
-		return 0, lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", a.ID, cur.Revision, expectedRevision)
+	if r.Revision != expectedRevision {
+		return 0, lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", ev.AgentID, r.Revision, expectedRevision)
 	}
-	seq := s.append(cur, &ev)
-	a.LastSequence = seq
-	cur.Agent = a
-	return seq, nil
+	s.append(r, &ev)
+	r.Apply(&ev)
+	return ev.Sequence, nil
 }
 
 // ReadEvents implements lifecycle.Store.
 func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]lifecycle.Event, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -229,8 +227,8 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 
 // Sequences implements lifecycle.Store.
 func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return 0, 0, err
 	}
@@ -272,8 +270,8 @@ func (s *Store) DeleteHook(ctx context.Context, id string) error {
 
 // ListHooks implements lifecycle.Store.
 func (s *Store) ListHooks(ctx context.Context) ([]lifecycle.Hook, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}

@@ -76,9 +76,7 @@ func commit(t *testing.T, s lifecycle.Store, id string, to lifecycle.State, typ 
 		t.Fatal(err)
 	}
 	ev := event(id, a.Revision+1, a.State, to, typ, at)
-	next := a
-	next.PreviousState, next.State, next.Revision, next.EnteredAt = a.State, to, a.Revision+1, at
-	seq, err := s.CommitTransition(ctx, next, a.Revision, ev)
+	seq, err := s.CommitTransition(ctx, ev, a.Revision)
 	if err != nil {
 		t.Fatalf("CommitTransition(%s → %s): %v", id, lifecycle.StateName(to), err)
 	}
@@ -141,7 +139,7 @@ func testCommitCompareAndSwap(t *testing.T, s lifecycle.Store) {
 	next.PreviousState, next.Error = lifecycle.StateInitialized, ev.Error
 
 	// A stale revision changes nothing.
-	_, err := s.CommitTransition(ctx, next, 5, ev)
+	_, err := s.CommitTransition(ctx, ev, 5)
 	wantCode(t, err, lifecycle.CodeAborted)
 	if a, _ := s.GetAgent(ctx, "a-1"); a.Revision != 1 || a.State != lifecycle.StateInitialized {
 		t.Fatalf("aborted commit changed the agent: %+v", a)
@@ -149,10 +147,10 @@ func testCommitCompareAndSwap(t *testing.T, s lifecycle.Store) {
 	if _, n, _ := s.Sequences(ctx); n != 1 {
 		t.Fatalf("aborted commit stored an event: newest sequence %d", n)
 	}
-	_, err = s.CommitTransition(ctx, agent("ghost", 2, lifecycle.StateActive, at), 1, event("ghost", 2, 1, 2, 1, at))
+	_, err = s.CommitTransition(ctx, event("ghost", 2, 1, 2, 1, at), 1)
 	wantCode(t, err, lifecycle.CodeNotFound)
 
-	seq, err := s.CommitTransition(ctx, next, 1, ev)
+	seq, err := s.CommitTransition(ctx, ev, 1)
 	if err != nil || seq != 2 {
 		t.Fatalf("CommitTransition = %d, %v; want sequence 2", seq, err)
 	}
@@ -170,7 +168,7 @@ func testCommitCompareAndSwap(t *testing.T, s lifecycle.Store) {
 		t.Errorf("stored event (-want +got):\n%s", d)
 	}
 	// The same revision cannot be committed twice.
-	_, err = s.CommitTransition(ctx, next, 1, ev)
+	_, err = s.CommitTransition(ctx, ev, 1)
 	wantCode(t, err, lifecycle.CodeAborted)
 }
 
@@ -301,9 +299,7 @@ func testConcurrentCommits(t *testing.T, s lifecycle.Store) {
 				}
 				to := cycle[a.Revision%2]
 				ev := event(id, a.Revision+1, a.State, to, lifecycle.TypeNormal, t0)
-				next := a
-				next.PreviousState, next.State, next.Revision = a.State, to, a.Revision+1
-				_, err = s.CommitTransition(ctx, next, a.Revision, ev)
+				_, err = s.CommitTransition(ctx, ev, a.Revision)
 				switch lifecycle.ErrorCode(err) {
 				case lifecycle.CodeUnknown:
 					mu.Lock()
