@@ -72,8 +72,9 @@ func (m *Manager) Transition(ctx context.Context, req TransitionRequest) (Transi
 			"agent %s is busy with another transition and stayed busy for %v (timeout_ms)", a.ID, timeout), nil
 	}
 	defer slot.release()
+	var res TransitionResult
 	for attempt := 1; ; attempt++ {
-		res, err := m.transition(ctx, slot, &req, timeout-waited)
+		err := m.transition(ctx, slot, &req, timeout-waited, &res)
 		if ErrorCode(err) != CodeAborted {
 			return res, err
 		}
@@ -86,31 +87,36 @@ func (m *Manager) Transition(ctx context.Context, req TransitionRequest) (Transi
 	}
 }
 
-// transition runs the pipeline for an agent whose slot the caller holds.
-func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *TransitionRequest, timeout time.Duration) (TransitionResult, error) {
+// transition runs the pipeline for an agent whose slot the caller holds, answering in
+// res (a pointer, so that the large result is not copied on its way up).
+func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *TransitionRequest, timeout time.Duration, res *TransitionResult) error {
 	if slot.cached.Revision == 0 {
 		a, err := m.store.GetAgent(ctx, req.AgentID)
 		if err != nil {
-			return TransitionResult{}, err
+			return err
 		}
 		slot.cached = a
 	}
 	a := &slot.cached
 	switch {
 	case m.machine.terminal(a.State):
-		return m.refuse(a, req.Target, RefusalTerminal, nil,
-			"agent %s is %s, a terminal state: no transition leaves it, not even a forced one", a.ID, StateName(a.State)), nil
+		*res = m.refuse(a, req.Target, RefusalTerminal, nil,
+			"agent %s is %s, a terminal state: no transition leaves it, not even a forced one", a.ID, StateName(a.State))
+		return nil
 	case req.ExpectedState != StateUnspecified && a.State != req.ExpectedState:
-		return m.refuse(a, req.Target, RefusalPreconditionFailed, nil,
-			"agent %s is %s, not the expected %s", a.ID, StateName(a.State), StateName(req.ExpectedState)), nil
+		*res = m.refuse(a, req.Target, RefusalPreconditionFailed, nil,
+			"agent %s is %s, not the expected %s", a.ID, StateName(a.State), StateName(req.ExpectedState))
+		return nil
 	case req.ExpectedRevision != 0 && a.Revision != req.ExpectedRevision:
-		return m.refuse(a, req.Target, RefusalPreconditionFailed, nil,
-			"agent %s is at revision %d, not the expected %d", a.ID, a.Revision, req.ExpectedRevision), nil
+		*res = m.refuse(a, req.Target, RefusalPreconditionFailed, nil,
+			"agent %s is at revision %d, not the expected %d", a.ID, a.Revision, req.ExpectedRevision)
+		return nil
 	}
 	allowed := m.machine.allowed(a.State, req.Target)
 	if !allowed && (!req.Force || !m.machine.known[req.Target]) {
-		return m.refuse(a, req.Target, RefusalInvalidTransition, nil,
-			"agent %s cannot go from %s to %s; allowed next states: %s", a.ID, StateName(a.State), StateName(req.Target), m.machine.nextText[a.State]), nil
+		*res = m.refuse(a, req.Target, RefusalInvalidTransition, nil,
+			"agent %s cannot go from %s to %s; allowed next states: %s", a.ID, StateName(a.State), StateName(req.Target), m.machine.nextText[a.State])
+		return nil
 	}
 
 	now := m.now()
@@ -130,26 +136,29 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 		vetoable := allowed && req.Target != StateError
 		refusal, msg := m.runBlocking(ctx, hs, &ev, now.Add(timeout), vetoable)
 		if refusal != RefusalNone {
-			return m.refuse(a, req.Target, refusal, ev.Hooks, "agent %s stays %s: %s", a.ID, StateName(a.State), msg), nil
+			*res = m.refuse(a, req.Target, refusal, ev.Hooks, "agent %s stays %s: %s", a.ID, StateName(a.State), msg)
+			return nil
 		}
 	}
 
 	seq, err := m.store.CommitTransition(ctx, ev, a.Revision)
 	if err != nil {
 		if ErrorCode(err) == CodeAborted {
-			return m.refuse(a, req.Target, RefusalPreconditionFailed, ev.Hooks,
-				"agent %s was changed concurrently by another server; read its state and retry", a.ID), err
+			*res = m.refuse(a, req.Target, RefusalPreconditionFailed, ev.Hooks,
+				"agent %s was changed concurrently by another server; read its state and retry", a.ID)
+			return err
 		}
 		slot.cached.Revision = 0 // the store may or may not have it: reload next time
-		return TransitionResult{}, fmt.Errorf("commit transition of agent %s: %w", a.ID, err)
+		return fmt.Errorf("commit transition of agent %s: %w", a.ID, err)
 	}
 	ev.Sequence = seq
 	a.Apply(&ev)
 	m.hub.publish(&ev)
-	return TransitionResult{
+	*res = TransitionResult{
 		Success: true, Previous: ev.From, Current: ev.To, Event: ev, Revision: ev.Revision,
 		AllowedNext: m.machine.allowedNext(ev.To), Hooks: ev.Hooks,
-	}, nil
+	}
+	return nil
 }
 
 func (m *Manager) checkTransition(req *TransitionRequest) error {
