@@ -78,7 +78,7 @@ type Manager struct {
 type agentSlot struct {
 	held    atomic.Bool
 	waiters atomic.Int32
-	wake    chan struct{} // a release's signal to one waiter
+	wake    atomic.Pointer[chan struct{}] // a release's signal to one waiter; made on first contention
 	cached  Agent
 }
 

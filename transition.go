@@ -222,7 +222,7 @@ func (m *Manager) slot(ctx context.Context, id string) (*agentSlot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, _ := m.slots.LoadOrStore(id, &agentSlot{wake: make(chan struct{}, 1), cached: a})
+	s, _ := m.slots.LoadOrStore(id, &agentSlot{cached: a})
 	return s.(*agentSlot), nil
 }
 
@@ -244,7 +244,7 @@ func (s *agentSlot) acquire(ctx context.Context, timeout time.Duration) (time.Du
 			return time.Since(start), true, nil
 		}
 		select {
-		case <-s.wake:
+		case <-s.wakeChan():
 		case <-t.C:
 			return 0, false, nil
 		case <-ctx.Done():
@@ -257,8 +257,19 @@ func (s *agentSlot) release() {
 	s.held.Store(false)
 	if s.waiters.Load() > 0 {
 		select {
-		case s.wake <- struct{}{}:
+		case s.wakeChan() <- struct{}{}:
 		default:
 		}
 	}
+}
+
+func (s *agentSlot) wakeChan() chan struct{} {
+	if c := s.wake.Load(); c != nil {
+		return *c
+	}
+	c := make(chan struct{}, 1)
+	if s.wake.CompareAndSwap(nil, &c) {
+		return c
+	}
+	return *s.wake.Load()
 }
