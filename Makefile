@@ -46,6 +46,11 @@ bench:
 bench-memory:
 	$(GO) test -run '^$$' -bench Memory -benchtime=1x .
 
+## fuzz: run every fuzz target for FUZZTIME each (the suite runs their seed corpora only)
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseDefinition -fuzztime $(FUZZTIME) ./statemachine
+
 ## tools: build the pinned generators and linters (tools/go.mod) into .bin/
 tools: $(TOOLS)
 

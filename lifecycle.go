@@ -126,6 +126,8 @@ type Event struct {
 	AgentID  string
 	From, To State
 	Type     TransitionType
+	// Bookmark marks a watch progress marker, not a transition.
+	Bookmark bool
 	Time     time.Time
 	// InitiatedBy is the principal that asked for the transition, or "system:<component>".
 	InitiatedBy string
@@ -137,8 +139,6 @@ type Event struct {
 	Error *ErrorInfo
 	// Hooks are the outcomes of the blocking hooks that ran before the transition.
 	Hooks []HookOutcome
-	// Bookmark marks a watch progress marker, not a transition.
-	Bookmark bool
 }
 
 // HookOutcome records one hook invocation.

@@ -37,7 +37,8 @@ type EventStream interface {
 	Close() error
 }
 
-// Watcher is an EventStream served by a Manager.
+// Watcher is an EventStream served by a Manager. One goroutine reads it with Next; Close
+// may be called from any goroutine.
 type Watcher struct {
 	m      *Manager
 	filter eventFilter
