@@ -108,9 +108,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *commit) error {
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO agents
-			(id, state, previous_state, revision, metadata, labels, created_at, entered_at, error, last_sequence)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		res, err := tx.StmtContext(ctx, s.stmts[insertAgentSQL]).ExecContext(ctx,
 			a.ID, a.State, a.PreviousState, a.Revision, meta, labels, a.CreatedAt.UnixNano(), a.EnteredAt.UnixNano(), errInfo, a.LastSequence)
 		if err != nil {
 			return unavailable(err)
@@ -123,8 +121,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *commit) error {
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE agents SET state = ?, previous_state = ?, revision = ?, entered_at = ?,
-			error = ?, last_sequence = ? WHERE id = ? AND revision = ?`,
+		res, err := tx.StmtContext(ctx, s.stmts[updateAgentSQL]).ExecContext(ctx,
 			ev.To, ev.From, ev.Revision, ev.Time.UnixNano(), errInfo, ev.Sequence, ev.AgentID, c.expected)
 		if err != nil {
 			return unavailable(err)
@@ -141,7 +138,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *commit) error {
 			}
 		}
 	}
-	if err := insertEvent(ctx, tx, ev); err != nil {
+	if err := insertEvent(ctx, tx.StmtContext(ctx, s.stmts[insertEventSQL]), ev); err != nil {
 		return err
 	}
 	c.seq = ev.Sequence
@@ -149,7 +146,14 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *commit) error {
 	return nil
 }
 
-func insertEvent(ctx context.Context, tx *sql.Tx, ev *lifecycle.Event) error {
+const (
+	insertAgentSQL = `INSERT INTO agents (` + agentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	updateAgentSQL = `UPDATE agents SET state = ?, previous_state = ?, revision = ?, entered_at = ?,
+		error = ?, last_sequence = ? WHERE id = ? AND revision = ?`
+	insertEventSQL = `INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+func insertEvent(ctx context.Context, stmt *sql.Stmt, ev *lifecycle.Event) error {
 	meta, err := jsonColumn(ev.Metadata)
 	if err != nil {
 		return err
@@ -162,9 +166,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, ev *lifecycle.Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO events
-		(sequence, id, agent_id, from_state, to_state, type, time, initiated_by, reason, revision, metadata, error, hooks)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = stmt.ExecContext(ctx,
 		ev.Sequence, ev.ID[:], ev.AgentID, ev.From, ev.To, ev.Type, ev.Time.UnixNano(), ev.InitiatedBy, ev.Reason,
 		ev.Revision, meta, errInfo, hooks)
 	return unavailable(err)

@@ -56,7 +56,7 @@ type Store struct {
 	closeMu  sync.RWMutex // held for reading while sending to reqs
 	closed   bool
 	next     uint64 // next sequence; owned by the writer goroutine
-	stmtsErr error
+	stmts    map[string]*sql.Stmt
 }
 
 var _ lifecycle.Store = (*Store)(nil)
@@ -122,6 +122,13 @@ func Open(ctx context.Context, dir string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	s.next = uint64(last.Int64) + 1
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range []string{insertAgentSQL, updateAgentSQL, insertEventSQL} {
+		if s.stmts[q], err = s.write.PrepareContext(ctx, q); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open sqlite store %s: prepare: %w", path, err)
+		}
+	}
 	go s.writer()
 	return s, nil
 }
