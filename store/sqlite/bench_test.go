@@ -169,7 +169,7 @@ func fillEvents(ctx context.Context, s *Store, agents, perAgent int, t0 time.Tim
 	}
 	for n := range agents * perAgent {
 		typ := lifecycle.TypeNormal
-		if n%5 == 0 {
+		if n/agents%5 == 0 { // every fifth event of each agent
 			typ = lifecycle.TypeMaintenance
 		}
 		at := t0.Add(time.Duration(n) * time.Millisecond)
