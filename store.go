@@ -49,6 +49,17 @@ type Store interface {
 	SetHookCursor(ctx context.Context, id string, seq uint64) error
 }
 
+// SharedStore is a Store that several processes (server replicas) use at once. A Manager
+// over one follows the others' work: on a signal from events it reads the new events by
+// sequence and publishes them to its watchers; on a signal from hooks it reloads the hooks.
+// Signals may be lost or coalesced; the Manager also polls every second.
+type SharedStore interface {
+	Store
+	// Changes returns two signal channels, each with room for one pending signal: events
+	// when another process may have committed events, hooks when it may have changed hooks.
+	Changes(ctx context.Context) (events, hooks <-chan struct{})
+}
+
 // AgentFilter selects agents for Store.ListAgents.
 type AgentFilter struct {
 	AfterID string

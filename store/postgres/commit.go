@@ -1,0 +1,193 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hms-lifecycle/lifecycle"
+)
+
+// commit is one CreateAgent or CommitTransition waiting for the writer.
+type commit struct {
+	create   bool
+	agent    lifecycle.Agent
+	ev       lifecycle.Event
+	expected int64
+	seq      uint64
+	err      error
+	done     chan struct{}
+}
+
+// submit hands c to the writer and waits for its outcome, even if ctx ends meanwhile: the
+// caller must learn whether the event was committed.
+func (s *Store) submit(ctx context.Context, c *commit) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c.done = make(chan struct{})
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return 0, lifecycle.Errorf(lifecycle.CodeUnavailable, "postgres store is closed")
+	}
+	s.reqs <- c
+	s.closeMu.RUnlock()
+	<-c.done
+	return c.seq, c.err
+}
+
+// CreateAgent implements lifecycle.Store.
+func (s *Store) CreateAgent(ctx context.Context, a lifecycle.Agent, ev lifecycle.Event) (uint64, error) {
+	return s.submit(ctx, &commit{create: true, agent: a, ev: ev})
+}
+
+// CommitTransition implements lifecycle.Store.
+func (s *Store) CommitTransition(ctx context.Context, ev lifecycle.Event, expectedRevision int64) (uint64, error) {
+	return s.submit(ctx, &commit{ev: ev, expected: expectedRevision})
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*commit, 0, s.maxBatch)
+	for c := range s.reqs {
+		batch = append(batch[:0], c)
+	drain:
+		for len(batch) < s.maxBatch {
+			select {
+			case c, ok := <-s.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		s.commitBatch(batch)
+		for _, c := range batch {
+			close(c.done)
+		}
+	}
+}
+
+// Each request is one statement: the compare-and-swap on the agent, the counter bumped
+// only if it succeeded, and the event inserted with the new sequence. The counter is
+// locked at the start of the transaction, so the statements' snapshots agree on it.
+const (
+	transitionSQL = `WITH upd AS (
+		UPDATE agents SET state = $1, previous_state = $2, revision = $3, entered_at = $4, error = $5,
+			last_sequence = (SELECT last + 1 FROM lifecycle_sequence)
+		WHERE id = $6 AND revision = $7 RETURNING id),
+	seq AS (UPDATE lifecycle_sequence SET last = last + 1 WHERE EXISTS (SELECT 1 FROM upd) RETURNING last)
+	INSERT INTO events (sequence, id, agent_id, from_state, to_state, type, time, initiated_by, reason, revision, metadata, error, hooks)
+	SELECT seq.last, $8, $6, $2, $1, $9, $4, $10, $11, $3, $12, $5, $13 FROM seq
+	RETURNING sequence`
+
+	createSQL = `WITH ins AS (
+		INSERT INTO agents (id, state, previous_state, revision, metadata, labels, created_at, entered_at, error, last_sequence)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, (SELECT last + 1 FROM lifecycle_sequence))
+		ON CONFLICT (id) DO NOTHING RETURNING id),
+	seq AS (UPDATE lifecycle_sequence SET last = last + 1 WHERE EXISTS (SELECT 1 FROM ins) RETURNING last)
+	INSERT INTO events (sequence, id, agent_id, from_state, to_state, type, time, initiated_by, reason, revision, metadata, error, hooks)
+	SELECT seq.last, $9, $1, $10, $2, $11, $8, $12, $13, $4, $14, NULL, $15 FROM seq
+	RETURNING sequence`
+)
+
+func (s *Store) commitBatch(batch []*commit) {
+	ctx := context.Background()
+	b := &pgx.Batch{}
+	b.Queue(`SELECT last FROM lifecycle_sequence FOR UPDATE`)
+	for _, c := range batch {
+		c.seq, c.err = 0, nil
+		ev := &c.ev
+		if c.create {
+			a := &c.agent
+			b.Queue(createSQL, a.ID, int16(a.State), int16(a.PreviousState), a.Revision, jsonb(a.Metadata), jsonb(a.Labels),
+				a.CreatedAt.UnixNano(), a.EnteredAt.UnixNano(), [16]byte(ev.ID), int16(ev.From), int16(ev.Type),
+				ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata), jsonb(ev.Hooks))
+		} else {
+			b.Queue(transitionSQL, int16(ev.To), int16(ev.From), ev.Revision, ev.Time.UnixNano(), jsonb(ev.Error),
+				ev.AgentID, c.expected, [16]byte(ev.ID), int16(ev.Type), ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata), jsonb(ev.Hooks))
+		}
+	}
+	b.Queue(`SELECT pg_notify('` + Channel + `', 'events')`)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		br := tx.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+		for _, c := range batch {
+			var seq int64
+			switch err := br.QueryRow().Scan(&seq); {
+			case err == nil:
+				c.seq = uint64(seq)
+			case errors.Is(err, pgx.ErrNoRows):
+				c.err = errRefused
+			default:
+				br.Close()
+				return err
+			}
+		}
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+		return br.Close()
+	})
+	if err != nil {
+		for _, c := range batch {
+			c.seq, c.err = 0, unavailable(fmt.Errorf("commit: %w", err))
+		}
+		return
+	}
+	for _, c := range batch {
+		if c.err == errRefused {
+			c.err = s.whyRefused(ctx, c)
+		}
+	}
+}
+
+var errRefused = errors.New("refused")
+
+// whyRefused tells a taken id, a stale revision and a missing agent apart, after the fact.
+func (s *Store) whyRefused(ctx context.Context, c *commit) error {
+	id := c.ev.AgentID
+	if c.create {
+		return lifecycle.Errorf(lifecycle.CodeAlreadyExists, "agent %s already exists", id)
+	}
+	var rev int64
+	switch err := s.pool.QueryRow(ctx, `SELECT revision FROM agents WHERE id = $1`, id).Scan(&rev); {
+	case err == nil:
+		return lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", id, rev, c.expected)
+	case errors.Is(err, pgx.ErrNoRows):
+		return lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
+	default:
+		return unavailable(err)
+	}
+}
+
+// jsonb encodes v as JSON text for a JSONB column, or NULL when v is nil or empty.
+func jsonb(v any) any {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Map, reflect.Slice:
+		if rv.Len() == 0 {
+			return nil
+		}
+	case reflect.Pointer:
+		if rv.IsNil() {
+			return nil
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode %T: %v", v, err)) // maps of strings and plain structs always encode
+	}
+	return string(b)
+}

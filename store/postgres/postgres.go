@@ -1,0 +1,192 @@
+// Package postgres is the lifecycle.Store for several server replicas sharing one
+// PostgreSQL database, through pgx.
+//
+// Commits are grouped: one writer goroutine per process sends every waiting commit in one
+// pipelined transaction. The transaction first locks the one-row sequence counter, so
+// transactions hand out sequences one after another in commit order, across replicas, and a
+// rolled-back transaction returns its numbers: sequences are gap-free. Every commit
+// notifies the other replicas (LISTEN/NOTIFY on channel "lifecycle"), which then read the
+// new events by sequence; a lost notification delays an event, never loses it.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/hms-lifecycle/lifecycle"
+)
+
+// Options configure a Store. The zero value gives the defaults documented on each field.
+type Options struct {
+	// MaxBatch bounds how many commits share one transaction. Zero means 256.
+	MaxBatch int
+	// MaxConns bounds the connection pool. Zero means pgxpool's default (the larger of 4
+	// and the number of CPUs).
+	MaxConns int32
+}
+
+// Channel is the LISTEN/NOTIFY channel the replicas signal each other on.
+const Channel = "lifecycle"
+
+// Store is a lifecycle.Store in PostgreSQL.
+type Store struct {
+	dsn      string
+	pool     *pgxpool.Pool
+	reqs     chan *commit
+	maxBatch int
+	done     chan struct{}
+	closeMu  sync.RWMutex
+	closed   bool
+}
+
+var _ lifecycle.SharedStore = (*Store)(nil)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Open connects to the database at dsn and brings its schema up to date (under an
+// advisory lock, so replicas starting together migrate once). A schema newer than this
+// binary knows is refused.
+func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres store %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	s := &Store{dsn: dsn, pool: pool, reqs: make(chan *commit, 1024), done: make(chan struct{}), maxBatch: opts.MaxBatch}
+	if s.maxBatch <= 0 {
+		s.maxBatch = 256
+	}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	go s.writer()
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	db := stdlib.OpenDBFromPool(s.pool)
+	defer db.Close()
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	sources := p.ListSources()
+	if known := sources[len(sources)-1].Version; current > known {
+		return fmt.Errorf("the database has schema version %d, newer than this binary knows (%d): upgrade hms-lifecycle", current, known)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	return nil
+}
+
+// Close stops the writer after the commits already queued and closes the pool.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	s.closeMu.Unlock()
+	<-s.done
+	s.pool.Close()
+	return nil
+}
+
+// Changes implements lifecycle.SharedStore: a dedicated connection LISTENs on Channel
+// (payload "events" or "hooks") and reconnects with backoff; after a (re)connect it signals
+// both, since notifications sent meanwhile are lost.
+func (s *Store) Changes(ctx context.Context) (events, hooks <-chan struct{}) {
+	ev, hk := make(chan struct{}, 1), make(chan struct{}, 1)
+	signal := func(c chan struct{}) {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		backoff := 100 * time.Millisecond
+		for ctx.Err() == nil {
+			conn, err := pgx.Connect(ctx, s.dsn)
+			if err == nil {
+				_, err = conn.Exec(ctx, "LISTEN "+Channel)
+			}
+			if err == nil {
+				backoff = 100 * time.Millisecond
+				signal(ev)
+				signal(hk)
+				for err == nil {
+					var n *pgconn.Notification
+					if n, err = conn.WaitForNotification(ctx); err == nil {
+						if n.Payload == "hooks" {
+							signal(hk)
+						} else {
+							signal(ev)
+						}
+					}
+				}
+			}
+			if conn != nil {
+				conn.Close(context.Background())
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+				backoff = min(2*backoff, 5*time.Second)
+			}
+		}
+	}()
+	return ev, hk
+}
+
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	var le *lifecycle.Error
+	if errors.As(err, &le) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &lifecycle.Error{Code: lifecycle.CodeUnavailable, Message: "postgres store", Err: err}
+}

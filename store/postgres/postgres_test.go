@@ -1,0 +1,57 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/store/postgres"
+	"github.com/hms-lifecycle/lifecycle/store/postgres/pgtest"
+	"github.com/hms-lifecycle/lifecycle/store/storetest"
+)
+
+var (
+	ctx     = context.Background()
+	cluster *pgtest.Cluster
+	dbs     atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if cluster, err = pgtest.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "start PostgreSQL:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := cluster.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop PostgreSQL:", err)
+	}
+	os.Exit(code)
+}
+
+// newDatabase creates an empty database for one test.
+func newDatabase(t testing.TB) string {
+	t.Helper()
+	dsn, err := cluster.CreateDatabase(ctx, fmt.Sprintf("test_%d", dbs.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dsn
+}
+
+func open(t testing.TB, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) lifecycle.Store { return open(t, newDatabase(t)) })
+}

@@ -1,0 +1,226 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hms-lifecycle/lifecycle"
+)
+
+func fromJSON(b []byte, v any) error {
+	if b == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return &lifecycle.Error{Code: lifecycle.CodeInternal, Message: fmt.Sprintf("decode stored %T", v), Err: err}
+	}
+	return nil
+}
+
+const agentCols = `id, state, previous_state, revision, metadata, labels, created_at, entered_at, error, last_sequence`
+
+func scanAgent(row pgx.Row) (lifecycle.Agent, error) {
+	var a lifecycle.Agent
+	var state, prev int16
+	var meta, labels, errInfo []byte
+	var created, entered, last int64
+	if err := row.Scan(&a.ID, &state, &prev, &a.Revision, &meta, &labels, &created, &entered, &errInfo, &last); err != nil {
+		return a, err
+	}
+	a.State, a.PreviousState, a.LastSequence = lifecycle.State(state), lifecycle.State(prev), uint64(last)
+	a.CreatedAt, a.EnteredAt = time.Unix(0, created).UTC(), time.Unix(0, entered).UTC()
+	return a, errors.Join(fromJSON(meta, &a.Metadata), fromJSON(labels, &a.Labels), fromJSON(errInfo, &a.Error))
+}
+
+const eventCols = `sequence, id, agent_id, from_state, to_state, type, time, initiated_by, reason, revision, metadata, error, hooks`
+
+func scanEvent(row pgx.Row) (lifecycle.Event, error) {
+	var ev lifecycle.Event
+	var seq, at int64
+	var from, to, typ int16
+	var meta, errInfo, hooks []byte
+	if err := row.Scan(&seq, (*[16]byte)(&ev.ID), &ev.AgentID, &from, &to, &typ, &at, &ev.InitiatedBy, &ev.Reason,
+		&ev.Revision, &meta, &errInfo, &hooks); err != nil {
+		return ev, err
+	}
+	ev.Sequence, ev.From, ev.To, ev.Type = uint64(seq), lifecycle.State(from), lifecycle.State(to), lifecycle.TransitionType(typ)
+	ev.Time = time.Unix(0, at).UTC()
+	return ev, errors.Join(fromJSON(meta, &ev.Metadata), fromJSON(errInfo, &ev.Error), fromJSON(hooks, &ev.Hooks))
+}
+
+// GetAgent implements lifecycle.Store.
+func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error) {
+	a, err := scanAgent(s.pool.QueryRow(ctx, `SELECT `+agentCols+` FROM agents WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
+	}
+	return a, unavailable(err)
+}
+
+// ListAgents implements lifecycle.Store. Labels are matched in SQL with JSONB containment.
+func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]lifecycle.Agent, error) {
+	q := `SELECT ` + agentCols + ` FROM agents WHERE id > $1`
+	args := []any{f.AfterID}
+	if len(f.States) > 0 {
+		states := make([]int16, len(f.States))
+		for i, st := range f.States {
+			states[i] = int16(st)
+		}
+		args = append(args, states)
+		q += fmt.Sprintf(` AND state = ANY($%d)`, len(args))
+	}
+	if len(f.Labels) > 0 {
+		args = append(args, jsonb(f.Labels))
+		q += fmt.Sprintf(` AND labels @> $%d::jsonb`, len(args))
+	}
+	q += ` ORDER BY id`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	var out []lifecycle.Agent
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		out = append(out, a)
+	}
+	return out, unavailable(rows.Err())
+}
+
+// ReadEvents implements lifecycle.Store.
+func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]lifecycle.Event, error) {
+	if f.FromSequence > 1 {
+		oldest, _, err := s.Sequences(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if oldest > 0 && f.FromSequence < oldest {
+			return nil, &lifecycle.Error{Code: lifecycle.CodeOutOfRange, ResumeSequence: oldest,
+				Message: fmt.Sprintf("sequence %d is older than the oldest retained event %d", f.FromSequence, oldest)}
+		}
+	}
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	add(`sequence >= $%d`, int64(f.FromSequence))
+	if f.AgentID != "" {
+		add(`agent_id = $%d`, f.AgentID)
+	}
+	if f.Type != lifecycle.TypeUnspecified {
+		add(`type = $%d`, int16(f.Type))
+	}
+	if !f.Start.IsZero() {
+		add(`time >= $%d`, f.Start.UnixNano())
+	}
+	if !f.End.IsZero() {
+		add(`time < $%d`, f.End.UnixNano())
+	}
+	q := `SELECT ` + eventCols + ` FROM events WHERE ` + strings.Join(where, " AND ") + ` ORDER BY sequence`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	var out []lifecycle.Event
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		out = append(out, ev)
+	}
+	return out, unavailable(rows.Err())
+}
+
+// Sequences implements lifecycle.Store.
+func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error) {
+	var lo, hi *int64
+	if err := s.pool.QueryRow(ctx, `SELECT MIN(sequence), MAX(sequence) FROM events`).Scan(&lo, &hi); err != nil {
+		return 0, 0, unavailable(err)
+	}
+	if lo == nil {
+		return 0, 0, nil
+	}
+	return uint64(*lo), uint64(*hi), nil
+}
+
+// CreateHook implements lifecycle.Store.
+func (s *Store) CreateHook(ctx context.Context, h lifecycle.Hook) error {
+	tag, err := s.pool.Exec(ctx, `WITH ins AS (INSERT INTO hooks (id, name, spec, created_at, cursor) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT DO NOTHING RETURNING id) SELECT pg_notify('`+Channel+`', 'hooks') FROM ins`,
+		h.ID, h.Spec.Name, jsonb(h.Spec), h.CreatedAt.UnixNano(), int64(h.Cursor))
+	if err != nil {
+		return unavailable(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return lifecycle.Errorf(lifecycle.CodeAlreadyExists, "hook %s (%s) already exists", h.Spec.Name, h.ID)
+	}
+	return nil
+}
+
+// DeleteHook implements lifecycle.Store.
+func (s *Store) DeleteHook(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `WITH del AS (DELETE FROM hooks WHERE id = $1 RETURNING id)
+		SELECT pg_notify('`+Channel+`', 'hooks') FROM del`, id)
+	if err != nil {
+		return unavailable(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return lifecycle.Errorf(lifecycle.CodeNotFound, "hook %s not found", id)
+	}
+	return nil
+}
+
+// SetHookCursor implements lifecycle.Store.
+func (s *Store) SetHookCursor(ctx context.Context, id string, seq uint64) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE hooks SET cursor = $1 WHERE id = $2`, int64(seq), id)
+	if err != nil {
+		return unavailable(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return lifecycle.Errorf(lifecycle.CodeNotFound, "hook %s not found", id)
+	}
+	return nil
+}
+
+// ListHooks implements lifecycle.Store.
+func (s *Store) ListHooks(ctx context.Context) ([]lifecycle.Hook, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, spec, created_at, cursor FROM hooks ORDER BY name`)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	var out []lifecycle.Hook
+	for rows.Next() {
+		var h lifecycle.Hook
+		var spec []byte
+		var created, cursor int64
+		if err := rows.Scan(&h.ID, &spec, &created, &cursor); err != nil {
+			return nil, unavailable(err)
+		}
+		if err := fromJSON(spec, &h.Spec); err != nil {
+			return nil, err
+		}
+		h.CreatedAt, h.Cursor = time.Unix(0, created).UTC(), uint64(cursor)
+		out = append(out, h)
+	}
+	return out, unavailable(rows.Err())
+}
