@@ -89,15 +89,67 @@ func (m *Manager) invoke(ctx context.Context, h *hookEntry, ev *Event, deadline 
 	return out
 }
 
-// deliver feeds a non-blocking hook every matching event after its cursor, at least once,
-// in sequence order: it is a watcher that resumes from the stored cursor, so a restart, a
-// lag or a failure never skips an event.
+// deliver feeds a non-blocking hook every matching event after its stored cursor, at
+// least once, in sequence order. Among processes sharing a store, only the holder of the
+// hook's lease delivers; losing the lease (or failing to renew it) stops delivery, and the
+// next holder resumes from the stored cursor.
 func (m *Manager) deliver(ctx context.Context, h *hookEntry) {
 	defer m.workers.Done()
 	defer close(h.done)
-	h.mu.Lock()
-	cursor := h.Cursor + 1
-	h.mu.Unlock()
+	for ctx.Err() == nil {
+		stored, held, err := m.leaseHook(ctx, h)
+		if err != nil || !held {
+			if ErrorCode(err) == CodeNotFound {
+				return // unregistered by another process; the next hook reload drops it
+			}
+			if err != nil && ctx.Err() == nil {
+				m.log.Error("hook lease", "hook", h.Spec.Name, "err", err)
+			}
+			sleep(ctx, m.lease/3)
+			continue
+		}
+		leased, lost := context.WithCancel(ctx)
+		renewed := make(chan struct{})
+		go func() {
+			defer close(renewed)
+			for {
+				sleep(leased, m.lease/3)
+				if leased.Err() != nil {
+					return
+				}
+				if _, held, err := m.leaseHook(leased, h); err != nil || !held {
+					lost()
+					return
+				}
+			}
+		}()
+		m.deliverFrom(leased, h, stored.Cursor+1)
+		lost()
+		<-renewed
+		if ctx.Err() != nil {
+			// Hand the lease back so that a restarted or another process takes over now,
+			// not when it would have expired.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			now := m.now()
+			m.store.LeaseHook(rctx, h.ID, m.owner, now, now)
+			cancel()
+		}
+	}
+}
+
+func (m *Manager) leaseHook(ctx context.Context, h *hookEntry) (Hook, bool, error) {
+	now := m.now()
+	stored, held, err := m.store.LeaseHook(ctx, h.ID, m.owner, now, now.Add(m.lease))
+	if err == nil {
+		h.mu.Lock()
+		h.Cursor, h.LeaseOwner, h.LeaseUntil = stored.Cursor, stored.LeaseOwner, stored.LeaseUntil
+		h.mu.Unlock()
+	}
+	return stored, held, err
+}
+
+// deliverFrom delivers events from sequence cursor on until ctx ends.
+func (m *Manager) deliverFrom(ctx context.Context, h *hookEntry, cursor uint64) {
 	for ctx.Err() == nil {
 		w, err := m.newWatcher(ctx, h.filter, cursor, 0)
 		if err != nil {
@@ -106,19 +158,21 @@ func (m *Manager) deliver(ctx context.Context, h *hookEntry) {
 				cursor = e.ResumeSequence
 				continue
 			}
-			m.log.Error("hook delivery cannot read events", "hook", h.Spec.Name, "err", err)
+			if ctx.Err() == nil {
+				m.log.Error("hook delivery cannot read events", "hook", h.Spec.Name, "err", err)
+			}
 			sleep(ctx, m.backoff)
 			continue
 		}
 		for {
 			ev, err := w.Next(ctx)
 			if err != nil {
-				break
+				break // lagged or ending: watch again from the cursor
 			}
 			if !m.deliverOne(ctx, h, &ev) {
-				break // shutting down: the event is delivered again after a restart
+				break // lease lost or shutting down: the event is delivered again later
 			}
-			// Saved even when shutdown has begun, so a delivered event is not repeated.
+			// Saved even when ctx has just ended, so a delivered event is not repeated.
 			if err := m.store.SetHookCursor(context.WithoutCancel(ctx), h.ID, ev.Sequence); err != nil {
 				m.log.Error("hook cursor not saved", "hook", h.Spec.Name, "sequence", ev.Sequence, "err", err)
 			}

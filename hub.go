@@ -32,7 +32,9 @@ func newHub(size int, head uint64) *hub {
 func (h *hub) publish(ev *Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if ev.Sequence <= h.head || h.closed {
+	// Beyond a ring ahead, a pending event could overwrite another pending one; the
+	// follower of a shared store fills such gaps from the store instead.
+	if ev.Sequence <= h.head || ev.Sequence > h.head+uint64(len(h.ring)) || h.closed {
 		return
 	}
 	h.ring[ev.Sequence&h.mask] = *ev

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,12 @@ type Options struct {
 	HookRetryBackoff time.Duration
 	// Callbacks are in-process hook targets, by name (see HandleCallback).
 	Callbacks map[string]HookFunc
+	// HookLease is how long a replica's claim to deliver a non-blocking hook lasts without
+	// renewal (it renews every third of it). Zero means 10s.
+	HookLease time.Duration
+	// Owner names this process in hook leases. Empty means host name, process id and a
+	// random suffix.
+	Owner string
 }
 
 // AgentService is what the Manager offers; a remote client implements it too, so code
@@ -57,6 +65,10 @@ type Manager struct {
 	log     *slog.Logger
 	hub     *hub
 	backoff time.Duration
+	lease   time.Duration
+	owner   string
+	// shared: other processes write to the store too, so cached agent records can be stale.
+	shared bool
 
 	// slots holds one *agentSlot per agent that has been transitioned.
 	slots sync.Map
@@ -107,6 +119,12 @@ func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
 		log:     opts.Logger,
 		hub:     newHub(orDefault(opts.WatchBuffer, 4096), newest),
 		backoff: time.Duration(orDefault(int(opts.HookRetryBackoff), int(100*time.Millisecond))),
+		lease:   time.Duration(orDefault(int(opts.HookLease), int(10*time.Second))),
+		owner:   opts.Owner,
+	}
+	if m.owner == "" {
+		host, _ := os.Hostname()
+		m.owner = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.N(1<<16))
 	}
 	if m.now == nil {
 		m.now = newWallClock().Now
@@ -121,6 +139,11 @@ func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
 	if err := m.loadHooks(ctx); err != nil {
 		m.cancel()
 		return nil, fmt.Errorf("open lifecycle manager: %w", err)
+	}
+	if shared, ok := store.(SharedStore); ok {
+		m.shared = true
+		m.workers.Add(1)
+		go m.follow(m.ctx, shared)
 	}
 	return m, nil
 }

@@ -47,6 +47,10 @@ type Store interface {
 	// SetHookCursor records that a non-blocking hook has handled every event up to seq.
 	// CodeNotFound if the hook is gone.
 	SetHookCursor(ctx context.Context, id string, seq uint64) error
+	// LeaseHook makes owner the one process delivering non-blocking hook id until `until`,
+	// unless another owner's lease is still valid at now; it returns the hook as stored
+	// (with its cursor) and whether owner holds the lease. CodeNotFound if the hook is gone.
+	LeaseHook(ctx context.Context, id, owner string, now, until time.Time) (Hook, bool, error)
 }
 
 // SharedStore is a Store that several processes (server replicas) use at once. A Manager
@@ -108,6 +112,9 @@ type Hook struct {
 	CreatedAt time.Time
 	// Cursor: a non-blocking hook has handled every matching event up to this sequence.
 	Cursor uint64
+	// LeaseOwner is the process delivering a non-blocking hook, until LeaseUntil.
+	LeaseOwner string
+	LeaseUntil time.Time
 }
 
 // HookSpec is what a hook registration asks for.

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -75,11 +76,11 @@ func (m *Manager) Transition(ctx context.Context, req TransitionRequest) (Transi
 	var res TransitionResult
 	for attempt := 1; ; attempt++ {
 		err := m.transition(ctx, slot, &req, timeout-waited, &res)
-		if ErrorCode(err) != CodeAborted {
+		if err != errStale && ErrorCode(err) != CodeAborted {
 			return res, err
 		}
-		// Another replica changed the agent since this process cached it: reload and retry
-		// once; if it changes again, the refusal in res says so.
+		// Another replica may have changed the agent since this process cached it: reload
+		// and try once more; if it changes again, the refusal in res says so.
 		slot.cached.Revision = 0
 		if attempt == 2 {
 			return res, nil
@@ -87,15 +88,27 @@ func (m *Manager) Transition(ctx context.Context, req TransitionRequest) (Transi
 	}
 }
 
+// errStale: a refusal was decided from a cached record that another replica may have
+// changed; it is decided again from a fresh read.
+var errStale = errors.New("refusal from a possibly stale record")
+
 // transition runs the pipeline for an agent whose slot the caller holds, answering in
 // res (a pointer, so that the large result is not copied on its way up).
-func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *TransitionRequest, timeout time.Duration, res *TransitionResult) error {
-	if slot.cached.Revision == 0 {
+func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *TransitionRequest, timeout time.Duration, res *TransitionResult) (err error) {
+	fresh := slot.cached.Revision == 0
+	if fresh {
 		a, err := m.store.GetAgent(ctx, req.AgentID)
 		if err != nil {
 			return err
 		}
 		slot.cached = a
+	}
+	if m.shared && !fresh {
+		defer func() {
+			if err == nil && !res.Success && res.Refusal != RefusalHookVetoed && res.Refusal != RefusalHookFailed {
+				err = errStale
+			}
+		}()
 	}
 	a := &slot.cached
 	switch {

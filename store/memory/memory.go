@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/btree"
 
@@ -297,4 +298,23 @@ func (s *Store) SetHookCursor(ctx context.Context, id string, seq uint64) error 
 	h.Cursor = seq
 	s.hooks[id] = h
 	return nil
+}
+
+// LeaseHook implements lifecycle.Store.
+func (s *Store) LeaseHook(ctx context.Context, id, owner string, now, until time.Time) (lifecycle.Hook, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkOpen(); err != nil {
+		return lifecycle.Hook{}, false, err
+	}
+	h, ok := s.hooks[id]
+	if !ok {
+		return lifecycle.Hook{}, false, lifecycle.Errorf(lifecycle.CodeNotFound, "hook %s not found", id)
+	}
+	if h.LeaseOwner != owner && h.LeaseUntil.After(now) {
+		return h, false, nil
+	}
+	h.LeaseOwner, h.LeaseUntil = owner, until
+	s.hooks[id] = h
+	return h, true, nil
 }

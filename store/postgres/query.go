@@ -201,26 +201,64 @@ func (s *Store) SetHookCursor(ctx context.Context, id string, seq uint64) error 
 	return nil
 }
 
+const hookCols = `id, spec, created_at, cursor, lease_owner, lease_until`
+
+func scanHook(row pgx.Row, extra ...any) (lifecycle.Hook, error) {
+	var h lifecycle.Hook
+	var spec []byte
+	var created, cursor int64
+	var owner *string
+	var until *int64
+	if err := row.Scan(append([]any{&h.ID, &spec, &created, &cursor, &owner, &until}, extra...)...); err != nil {
+		return h, err
+	}
+	if err := fromJSON(spec, &h.Spec); err != nil {
+		return h, err
+	}
+	h.CreatedAt, h.Cursor = time.Unix(0, created).UTC(), uint64(cursor)
+	if owner != nil {
+		h.LeaseOwner = *owner
+	}
+	if until != nil {
+		h.LeaseUntil = time.Unix(0, *until).UTC()
+	}
+	return h, nil
+}
+
 // ListHooks implements lifecycle.Store.
 func (s *Store) ListHooks(ctx context.Context) ([]lifecycle.Hook, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, spec, created_at, cursor FROM hooks ORDER BY name`)
+	rows, err := s.pool.Query(ctx, `SELECT `+hookCols+` FROM hooks ORDER BY name`)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	defer rows.Close()
 	var out []lifecycle.Hook
 	for rows.Next() {
-		var h lifecycle.Hook
-		var spec []byte
-		var created, cursor int64
-		if err := rows.Scan(&h.ID, &spec, &created, &cursor); err != nil {
+		h, err := scanHook(rows)
+		if err != nil {
 			return nil, unavailable(err)
 		}
-		if err := fromJSON(spec, &h.Spec); err != nil {
-			return nil, err
-		}
-		h.CreatedAt, h.Cursor = time.Unix(0, created).UTC(), uint64(cursor)
 		out = append(out, h)
 	}
 	return out, unavailable(rows.Err())
+}
+
+// LeaseHook implements lifecycle.Store.
+func (s *Store) LeaseHook(ctx context.Context, id, owner string, now, until time.Time) (lifecycle.Hook, bool, error) {
+	var held bool
+	h, err := scanHook(s.pool.QueryRow(ctx, `WITH upd AS (
+			UPDATE hooks SET lease_owner = $2, lease_until = $3
+			WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until <= $4) RETURNING id)
+		SELECT `+hookCols+`, EXISTS (SELECT 1 FROM upd) FROM hooks WHERE id = $1`,
+		id, owner, until.UnixNano(), now.UnixNano()), &held)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return h, false, lifecycle.Errorf(lifecycle.CodeNotFound, "hook %s not found", id)
+	}
+	if err != nil {
+		return h, false, unavailable(err)
+	}
+	if held { // the row was read before the update
+		h.LeaseOwner, h.LeaseUntil = owner, until.UTC()
+	}
+	return h, held, nil
 }

@@ -225,28 +225,67 @@ func (s *Store) updateHook(ctx context.Context, q string, args ...any) error {
 	return nil
 }
 
+const hookCols = `id, spec, created_at, cursor, lease_owner, lease_until`
+
+func scanHook(row interface{ Scan(...any) error }) (lifecycle.Hook, error) {
+	var h lifecycle.Hook
+	var spec string
+	var created int64
+	var owner sql.NullString
+	var until sql.NullInt64
+	if err := row.Scan(&h.ID, &spec, &created, &h.Cursor, &owner, &until); err != nil {
+		return h, err
+	}
+	if err := json.Unmarshal([]byte(spec), &h.Spec); err != nil {
+		return h, &lifecycle.Error{Code: lifecycle.CodeInternal, Message: "decode stored hook " + h.ID, Err: err}
+	}
+	h.CreatedAt, h.LeaseOwner = time.Unix(0, created).UTC(), owner.String
+	if until.Valid {
+		h.LeaseUntil = time.Unix(0, until.Int64).UTC()
+	}
+	return h, nil
+}
+
 // ListHooks implements lifecycle.Store.
 func (s *Store) ListHooks(ctx context.Context) ([]lifecycle.Hook, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, spec, created_at, cursor FROM hooks ORDER BY name`)
+	rows, err := s.read.QueryContext(ctx, `SELECT `+hookCols+` FROM hooks ORDER BY name`)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	defer rows.Close()
 	var out []lifecycle.Hook
 	for rows.Next() {
-		var h lifecycle.Hook
-		var spec string
-		var created int64
-		if err := rows.Scan(&h.ID, &spec, &created, &h.Cursor); err != nil {
+		h, err := scanHook(rows)
+		if err != nil {
 			return nil, unavailable(err)
 		}
-		if err := json.Unmarshal([]byte(spec), &h.Spec); err != nil {
-			return nil, &lifecycle.Error{Code: lifecycle.CodeInternal, Message: "decode stored hook " + h.ID, Err: err}
-		}
-		h.CreatedAt = time.Unix(0, created).UTC()
 		out = append(out, h)
 	}
 	return out, unavailable(rows.Err())
+}
+
+// LeaseHook implements lifecycle.Store.
+func (s *Store) LeaseHook(ctx context.Context, id, owner string, now, until time.Time) (lifecycle.Hook, bool, error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return lifecycle.Hook{}, false, unavailable(err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE hooks SET lease_owner = ?, lease_until = ?
+		WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?)`,
+		owner, until.UnixNano(), id, owner, now.UnixNano())
+	if err != nil {
+		return lifecycle.Hook{}, false, unavailable(err)
+	}
+	n, _ := res.RowsAffected()
+	h, err := scanHook(tx.QueryRowContext(ctx, `SELECT `+hookCols+` FROM hooks WHERE id = ?`, id))
+	if err == sql.ErrNoRows {
+		return h, false, lifecycle.Errorf(lifecycle.CodeNotFound, "hook %s not found", id)
+	}
+	if err != nil {
+		return h, false, unavailable(err)
+	}
+	return h, n == 1, unavailable(tx.Commit())
 }
 
 func containsAny(s string, subs ...string) bool {

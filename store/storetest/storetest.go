@@ -372,14 +372,52 @@ func testHooks(t *testing.T, s lifecycle.Store) {
 		t.Fatal(err)
 	}
 	h2.Cursor = 42
-	if d := cmp.Diff([]lifecycle.Hook{h2, h}, got, opts); d != "" {
+	if d := cmp.Diff([]lifecycle.Hook{h2, h}, got, opts); d != "" { // no lease yet
 		t.Errorf("ListHooks (-want +got):\n%s", d)
 	}
+	testHookLease(t, s)
 	if err := s.DeleteHook(ctx, "hook-1"); err != nil {
 		t.Fatal(err)
 	}
 	wantCode(t, s.DeleteHook(ctx, "hook-1"), lifecycle.CodeNotFound)
 	if got, _ := s.ListHooks(ctx); len(got) != 1 || got[0].ID != "hook-2" {
 		t.Errorf("after delete: %+v", got)
+	}
+}
+
+// testHookLease checks that one owner at a time holds a hook's delivery lease.
+func testHookLease(t *testing.T, s lifecycle.Store) {
+	t.Helper()
+	steps := []struct {
+		owner     string
+		at        time.Duration
+		wantHeld  bool
+		wantOwner string
+	}{
+		{"replica-a", 0, true, "replica-a"},
+		{"replica-b", 5 * time.Second, false, "replica-a"}, // a's lease runs to 10s
+		{"replica-a", 6 * time.Second, true, "replica-a"},  // renewed to 16s
+		{"replica-b", 12 * time.Second, false, "replica-a"},
+		{"replica-b", 16 * time.Second, true, "replica-b"}, // expired: taken over
+		{"replica-a", 17 * time.Second, false, "replica-b"},
+	}
+	for _, st := range steps {
+		now := t0.Add(st.at)
+		h, held, err := s.LeaseHook(ctx, "hook-2", st.owner, now, now.Add(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held != st.wantHeld || h.LeaseOwner != st.wantOwner || h.Cursor != 42 || h.Spec.Name != "alpha" {
+			t.Errorf("LeaseHook(%s at +%v) = held %v, owner %q, cursor %d; want held %v, owner %q",
+				st.owner, st.at, held, h.LeaseOwner, h.Cursor, st.wantHeld, st.wantOwner)
+		}
+	}
+	if _, _, err := s.LeaseHook(ctx, "nope", "replica-a", t0, t0); lifecycle.ErrorCode(err) != lifecycle.CodeNotFound {
+		t.Errorf("LeaseHook of an unknown hook: %v", err)
+	}
+	// The lease is visible in ListHooks.
+	hooks, _ := s.ListHooks(ctx)
+	if hooks[0].LeaseOwner != "replica-b" || !hooks[0].LeaseUntil.Equal(t0.Add(26*time.Second)) {
+		t.Errorf("ListHooks lease: %q until %v", hooks[0].LeaseOwner, hooks[0].LeaseUntil)
 	}
 }

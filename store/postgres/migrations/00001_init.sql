@@ -43,7 +43,9 @@ CREATE TABLE hooks (
     name        TEXT   NOT NULL UNIQUE,
     spec        JSONB  NOT NULL,
     created_at  BIGINT NOT NULL,
-    cursor      BIGINT NOT NULL
+    cursor      BIGINT NOT NULL,
+    lease_owner TEXT,   -- the replica delivering a non-blocking hook
+    lease_until BIGINT  -- Unix nanoseconds
 );
 
 -- +goose Down

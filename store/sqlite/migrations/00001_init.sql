@@ -35,7 +35,9 @@ CREATE TABLE hooks (
     name       TEXT    NOT NULL UNIQUE,
     spec       TEXT    NOT NULL, -- JSON HookSpec
     created_at INTEGER NOT NULL,
-    cursor     INTEGER NOT NULL
+    cursor      INTEGER NOT NULL,
+    lease_owner TEXT,             -- the process delivering a non-blocking hook
+    lease_until INTEGER           -- Unix nanoseconds
 ) WITHOUT ROWID;
 
 -- +goose Down

@@ -1,0 +1,91 @@
+package lifecycle
+
+import (
+	"context"
+	"time"
+)
+
+// pollInterval is how often a Manager over a SharedStore checks for other processes' work
+// even without a signal, since signals can be lost.
+const pollInterval = time.Second
+
+// follow keeps a Manager over a shared store up to date with the other processes: their
+// events reach this process's watchers (and non-blocking hooks) in sequence order, and
+// their hook registrations take effect here.
+func (m *Manager) follow(ctx context.Context, shared SharedStore) {
+	defer m.workers.Done()
+	events, hooks := shared.Changes(ctx)
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-events:
+			m.catchUp(ctx)
+		case <-hooks:
+			m.reloadHooks(ctx)
+		case <-t.C:
+			m.catchUp(ctx)
+			m.reloadHooks(ctx)
+		}
+	}
+}
+
+// catchUp publishes the stored events after the hub's head. The store hands out sequences
+// in commit order with no gaps, so what it returns continues the head exactly.
+func (m *Manager) catchUp(ctx context.Context) {
+	const batch = 1024
+	for ctx.Err() == nil {
+		m.hub.mu.Lock()
+		head := m.hub.head
+		m.hub.mu.Unlock()
+		evs, err := m.store.ReadEvents(ctx, EventFilter{FromSequence: head + 1, Limit: batch})
+		if err != nil {
+			if ctx.Err() == nil {
+				m.log.Error("catch up with other replicas", "from", head+1, "err", err)
+			}
+			return
+		}
+		for i := range evs {
+			m.hub.publish(&evs[i])
+		}
+		if len(evs) < batch {
+			return
+		}
+	}
+}
+
+// reloadHooks makes this process's hooks those of the store: hooks registered or removed
+// by other processes are added or dropped; the others keep their statistics.
+func (m *Manager) reloadHooks(ctx context.Context) {
+	stored, err := m.store.ListHooks(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Error("reload hooks", "err", err)
+		}
+		return
+	}
+	m.hookMu.Lock()
+	defer m.hookMu.Unlock()
+	want := make(map[string]Hook, len(stored))
+	for _, h := range stored {
+		want[h.ID] = h
+	}
+	for id := range m.hooks.Load().byID {
+		if _, ok := want[id]; !ok {
+			m.installHooks(m.hooks.Load(), nil, id)
+		}
+	}
+	for id, h := range want {
+		if _, ok := m.hooks.Load().byID[id]; ok {
+			continue
+		}
+		e, err := newHookEntry(h)
+		if err != nil {
+			m.log.Error("reload hook", "hook", h.Spec.Name, "err", err)
+			continue
+		}
+		m.installHooks(m.hooks.Load(), e, "")
+	}
+}
