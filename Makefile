@@ -7,7 +7,7 @@ BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
 TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(STATICCHECK)
 
-.PHONY: run test generate check-generated lint unit bench bench-memory fuzz tools clean
+.PHONY: run test generate check-generated lint unit postgres bench bench-memory bench-stores fuzz tools clean
 
 ## run: the main job (until the server lands: a walk through an agent's lifecycle)
 run:
@@ -16,9 +16,14 @@ run:
 ## test: the whole suite — generated code up to date, lint, every test under -race
 test: check-generated lint unit
 
-## unit: go test with the race detector (HMS_TEST_FLAGS=-short for a quicker local run)
-unit:
+## unit: go test with the race detector (HMS_TEST_FLAGS=-short for a quicker local run);
+## the PostgreSQL tests start their own throw-away cluster
+unit: postgres
 	$(GO) test -race -count=1 $(HMS_TEST_FLAGS) ./...
+
+## postgres: install PostgreSQL from Debian's packages if it is missing
+postgres:
+	scripts/ensure-postgres.sh
 
 ## generate: regenerate gen/ from proto/ with the pinned toolchain
 generate: $(TOOLS)
@@ -41,6 +46,10 @@ lint: $(STATICCHECK)
 ## bench: the core benchmarks, with looplab/fsm and qmuntal/stateless in the same run
 bench:
 	$(GO) test -run '^$$' -bench 'Transition|Bare' -benchtime=2s -count=3 .
+
+## bench-stores: durable transitions/s and latency on SQLite and PostgreSQL, history pages
+bench-stores: postgres
+	$(GO) test -run '^$$' -bench . -benchtime=20000x ./store/sqlite ./store/postgres
 
 ## bench-memory: heap bytes per agent and per retained event, with 1,000,000 agents
 bench-memory:
