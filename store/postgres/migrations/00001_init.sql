@@ -37,6 +37,8 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_agent ON events (agent_id, sequence);
 CREATE INDEX events_by_time ON events (time);
+-- Filtered history (agent + type + time range) touches only the matching rows.
+CREATE INDEX events_by_agent_type_time ON events (agent_id, type, time);
 
 CREATE TABLE hooks (
     id          TEXT   PRIMARY KEY,
