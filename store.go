@@ -64,6 +64,22 @@ type SharedStore interface {
 	Changes(ctx context.Context) (events, hooks <-chan struct{})
 }
 
+// Retention says which events a durable store prunes. Each agent's last event is always
+// kept, so an agent's state still equals its last event and a terminated agent keeps a
+// tombstone. Pruning an event moves the store's oldest retained sequence past it: every
+// event from there on is retained, and resuming or paging from before it is CodeOutOfRange.
+type Retention struct {
+	// MaxAge prunes events older than this. Zero keeps events of any age.
+	MaxAge time.Duration
+	// MaxPerAgent keeps at most this many of each agent's newest events. Zero keeps all.
+	MaxPerAgent int
+	// Every is how often the store prunes. Zero means once a minute.
+	Every time.Duration
+}
+
+// Enabled reports whether r prunes anything.
+func (r Retention) Enabled() bool { return r.MaxAge > 0 || r.MaxPerAgent > 0 }
+
 // AgentFilter selects agents for Store.ListAgents.
 type AgentFilter struct {
 	AfterID string

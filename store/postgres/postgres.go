@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -35,6 +36,10 @@ type Options struct {
 	// MaxConns bounds the connection pool. Zero means pgxpool's default (the larger of 4
 	// and the number of CPUs).
 	MaxConns int32
+	// Retention prunes old events; the zero value keeps every event. Replicas take turns.
+	Retention lifecycle.Retention
+	// Logger receives pruning problems. Nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Channel is the LISTEN/NOTIFY channel the replicas signal each other on.
@@ -49,6 +54,11 @@ type Store struct {
 	done     chan struct{}
 	closeMu  sync.RWMutex
 	closed   bool
+
+	retention   lifecycle.Retention
+	log         *slog.Logger
+	stopPruning chan struct{}
+	pruned      chan struct{} // closed when the pruner has stopped
 }
 
 var _ lifecycle.SharedStore = (*Store)(nil)
@@ -78,7 +88,11 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	s := &Store{dsn: dsn, pool: pool, reqs: make(chan *commit, 1024), done: make(chan struct{}), maxBatch: opts.MaxBatch}
+	s := &Store{dsn: dsn, pool: pool, reqs: make(chan *commit, 1024), done: make(chan struct{}), maxBatch: opts.MaxBatch,
+		retention: opts.Retention, log: opts.Logger, stopPruning: make(chan struct{}), pruned: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}
@@ -87,6 +101,11 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
 	go s.writer()
+	if s.retention.Enabled() {
+		go s.pruneLoop()
+	} else {
+		close(s.pruned)
+	}
 	return s, nil
 }
 
@@ -130,6 +149,8 @@ func (s *Store) Close() error {
 	close(s.reqs)
 	s.closeMu.Unlock()
 	<-s.done
+	close(s.stopPruning)
+	<-s.pruned
 	s.pool.Close()
 	return nil
 }

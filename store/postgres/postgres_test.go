@@ -55,3 +55,14 @@ func open(t testing.TB, dsn string) *postgres.Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) lifecycle.Store { return open(t, newDatabase(t)) })
 }
+
+func TestRetention(t *testing.T) {
+	storetest.RunRetention(t, func(t *testing.T, r lifecycle.Retention) storetest.Pruner {
+		s, err := postgres.Open(ctx, newDatabase(t), &postgres.Options{Retention: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

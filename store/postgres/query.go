@@ -101,13 +101,13 @@ func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]life
 
 // ReadEvents implements lifecycle.Store.
 func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]lifecycle.Event, error) {
-	if f.FromSequence > 1 {
-		oldest, _, err := s.Sequences(ctx)
-		if err != nil {
-			return nil, err
+	if f.FromSequence != 0 {
+		var oldest int64
+		if err := s.pool.QueryRow(ctx, `SELECT retained_from FROM retention`).Scan(&oldest); err != nil {
+			return nil, unavailable(err)
 		}
-		if oldest > 0 && f.FromSequence < oldest {
-			return nil, &lifecycle.Error{Code: lifecycle.CodeOutOfRange, ResumeSequence: oldest,
+		if f.FromSequence < uint64(oldest) {
+			return nil, &lifecycle.Error{Code: lifecycle.CodeOutOfRange, ResumeSequence: uint64(oldest),
 				Message: fmt.Sprintf("sequence %d is older than the oldest retained event %d", f.FromSequence, oldest)}
 		}
 	}
@@ -152,14 +152,15 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 
 // Sequences implements lifecycle.Store.
 func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error) {
-	var lo, hi *int64
-	if err := s.pool.QueryRow(ctx, `SELECT MIN(sequence), MAX(sequence) FROM events`).Scan(&lo, &hi); err != nil {
+	var lo int64
+	var hi *int64
+	if err := s.pool.QueryRow(ctx, `SELECT retained_from, (SELECT MAX(sequence) FROM events) FROM retention`).Scan(&lo, &hi); err != nil {
 		return 0, 0, unavailable(err)
 	}
-	if lo == nil {
+	if hi == nil {
 		return 0, 0, nil
 	}
-	return uint64(*lo), uint64(*hi), nil
+	return uint64(lo), uint64(*hi), nil
 }
 
 // CreateHook implements lifecycle.Store.

@@ -130,12 +130,12 @@ func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]life
 
 // ReadEvents implements lifecycle.Store.
 func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]lifecycle.Event, error) {
-	if f.FromSequence > 1 {
-		oldest, _, err := s.Sequences(ctx)
+	if f.FromSequence != 0 {
+		oldest, err := retainedFrom(ctx, s.read)
 		if err != nil {
 			return nil, err
 		}
-		if oldest > 0 && f.FromSequence < oldest {
+		if f.FromSequence < oldest {
 			return nil, &lifecycle.Error{Code: lifecycle.CodeOutOfRange, ResumeSequence: oldest,
 				Message: fmt.Sprintf("sequence %d is older than the oldest retained event %d", f.FromSequence, oldest)}
 		}
@@ -180,11 +180,14 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 
 // Sequences implements lifecycle.Store.
 func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error) {
-	var lo, hi sql.NullInt64
-	if err := s.read.QueryRowContext(ctx, `SELECT MIN(sequence), MAX(sequence) FROM events`).Scan(&lo, &hi); err != nil {
+	var hi sql.NullInt64
+	if err := s.read.QueryRowContext(ctx, `SELECT retained_from, (SELECT MAX(sequence) FROM events) FROM retention`).Scan(&oldest, &hi); err != nil {
 		return 0, 0, unavailable(err)
 	}
-	return uint64(lo.Int64), uint64(hi.Int64), nil
+	if !hi.Valid {
+		return 0, 0, nil
+	}
+	return oldest, uint64(hi.Int64), nil
 }
 
 // CreateHook implements lifecycle.Store.

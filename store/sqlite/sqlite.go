@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -38,6 +39,10 @@ type Options struct {
 	// BusyTimeout is how long to wait for a lock held by another connection or process.
 	// Zero means 5s.
 	BusyTimeout time.Duration
+	// Retention prunes old events; the zero value keeps every event.
+	Retention lifecycle.Retention
+	// Logger receives pruning problems. Nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // FileName is the database file's name inside the data directory.
@@ -57,6 +62,11 @@ type Store struct {
 	closed   bool
 	next     uint64 // next sequence; owned by the writer goroutine
 	stmts    map[string]*sql.Stmt
+
+	retention   lifecycle.Retention
+	log         *slog.Logger
+	stopPruning chan struct{}
+	pruned      chan struct{} // closed when the pruner has stopped
 }
 
 var _ lifecycle.Store = (*Store)(nil)
@@ -85,6 +95,13 @@ func Open(ctx context.Context, dir string, opts *Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open sqlite store: create data directory: %w", err)
 	}
+	// SQLite itself would only say "unable to open database file".
+	if probe, err := os.CreateTemp(dir, ".write-test-*"); err != nil {
+		return nil, fmt.Errorf("open sqlite store: the data directory %s is not writable: %w", dir, err)
+	} else {
+		probe.Close()
+		os.Remove(probe.Name())
+	}
 	path := filepath.Join(dir, FileName)
 	dsn := func(readOnly bool) string {
 		q := url.Values{}
@@ -98,7 +115,11 @@ func Open(ctx context.Context, dir string, opts *Options) (*Store, error) {
 		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	}
-	s := &Store{path: path, dsn: dsn(false), reqs: make(chan *commit, 1024), done: make(chan struct{}), maxBatch: opts.MaxBatch}
+	s := &Store{path: path, dsn: dsn(false), reqs: make(chan *commit, 1024), done: make(chan struct{}), maxBatch: opts.MaxBatch,
+		retention: opts.Retention, log: opts.Logger, stopPruning: make(chan struct{}), pruned: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}
@@ -130,6 +151,11 @@ func Open(ctx context.Context, dir string, opts *Options) (*Store, error) {
 		}
 	}
 	go s.writer()
+	if s.retention.Enabled() {
+		go s.pruneLoop()
+	} else {
+		close(s.pruned)
+	}
 	return s, nil
 }
 
@@ -177,8 +203,10 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.reqs)
 	s.closeMu.Unlock()
-	if s.read != nil { // the writer runs only once Open has succeeded
+	if s.read != nil { // the writer and pruner run only once Open has succeeded
 		<-s.done
+		close(s.stopPruning)
+		<-s.pruned
 	}
 	var errs []error
 	if s.read != nil {

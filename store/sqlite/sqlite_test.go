@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/store/sqlite"
@@ -160,5 +161,44 @@ func storetestQuick(t *testing.T, s lifecycle.Store) {
 	wg.Wait()
 	if oldest, newest, _ := s.Sequences(ctx); oldest != 1 || newest != 40 {
 		t.Errorf("sequences %d..%d, want 1..40", oldest, newest)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	storetest.RunRetention(t, func(t *testing.T, r lifecycle.Retention) storetest.Pruner {
+		return open(t, t.TempDir(), &sqlite.Options{Retention: r})
+	})
+}
+
+func TestResumeOlderThanRetention(t *testing.T) {
+	s := open(t, t.TempDir(), &sqlite.Options{Retention: lifecycle.Retention{MaxPerAgent: 2, Every: time.Hour}})
+	m, _ := lifecycle.New(ctx, s, nil)
+	defer m.Close()
+	m.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "a"})
+	for i := range 6 {
+		m.Transition(ctx, lifecycle.TransitionRequest{AgentID: "a", Target: []lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}[i%2]})
+	}
+	page, err := m.History(ctx, lifecycle.HistoryRequest{AgentID: "a", Limit: 1})
+	if err != nil || page.NextPageToken == "" {
+		t.Fatal(page, err)
+	}
+	if n, err := s.Prune(ctx, time.Now()); err != nil || n != 5 {
+		t.Fatalf("Prune = %d, %v", n, err)
+	}
+	_, err = m.Watch(ctx, lifecycle.WatchRequest{FromSequence: 3})
+	if e, ok := err.(*lifecycle.Error); !ok || e.Code != lifecycle.CodeOutOfRange || e.ResumeSequence != 6 || !strings.Contains(e.Message, "oldest retained event 6") {
+		t.Errorf("watch from a pruned sequence: %v", err)
+	}
+	_, err = m.History(ctx, lifecycle.HistoryRequest{AgentID: "a", Limit: 1, PageToken: page.NextPageToken})
+	if lifecycle.ErrorCode(err) != lifecycle.CodeOutOfRange {
+		t.Errorf("page token into pruned history: %v", err)
+	}
+	w, err := m.Watch(ctx, lifecycle.WatchRequest{FromSequence: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if ev, err := w.Next(ctx); err != nil || ev.Sequence != 6 {
+		t.Errorf("watch from the oldest retained event: %+v, %v", ev, err)
 	}
 }

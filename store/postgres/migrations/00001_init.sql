@@ -7,6 +7,13 @@ CREATE TABLE lifecycle_sequence (
 );
 INSERT INTO lifecycle_sequence (last) VALUES (0);
 
+-- Every event with sequence >= retained_from is retained (retention prunes older ones).
+CREATE TABLE retention (
+    singleton     BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+    retained_from BIGINT  NOT NULL
+);
+INSERT INTO retention (retained_from) VALUES (1);
+
 CREATE TABLE agents (
     id             TEXT     PRIMARY KEY,
     state          SMALLINT NOT NULL,
@@ -51,6 +58,7 @@ CREATE TABLE hooks (
 );
 
 -- +goose Down
+DROP TABLE retention;
 DROP TABLE hooks;
 DROP TABLE events;
 DROP TABLE agents;

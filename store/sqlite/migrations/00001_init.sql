@@ -40,7 +40,15 @@ CREATE TABLE hooks (
     lease_until INTEGER           -- Unix nanoseconds
 ) WITHOUT ROWID;
 
+-- Every event with sequence >= retained_from is retained (retention prunes older ones).
+CREATE TABLE retention (
+    singleton     INTEGER PRIMARY KEY CHECK (singleton = 1),
+    retained_from INTEGER NOT NULL
+);
+INSERT INTO retention VALUES (1, 1);
+
 -- +goose Down
+DROP TABLE retention;
 DROP TABLE hooks;
 DROP TABLE events;
 DROP TABLE agents;
