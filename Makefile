@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := $(CURDIR)/.bin
 BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
-TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(STATICCHECK)
+TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK)
 
 .PHONY: run test generate check-generated lint unit postgres bench bench-memory bench-stores fuzz tools clean
 
@@ -64,7 +64,8 @@ fuzz:
 tools: $(TOOLS)
 
 $(TOOLS): tools/go.mod tools/go.sum
-	cd tools && $(GO) build -o $(BIN)/ github.com/bufbuild/buf/cmd/buf google.golang.org/protobuf/cmd/protoc-gen-go honnef.co/go/tools/cmd/staticcheck
+	cd tools && $(GO) build -o $(BIN)/ github.com/bufbuild/buf/cmd/buf google.golang.org/protobuf/cmd/protoc-gen-go \
+		connectrpc.com/connect/cmd/protoc-gen-connect-go honnef.co/go/tools/cmd/staticcheck
 
 clean:
 	rm -rf $(BIN)

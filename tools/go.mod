@@ -3,6 +3,7 @@ module github.com/hms-lifecycle/lifecycle/tools
 go 1.26.7
 
 require (
+	connectrpc.com/connect v1.21.1
 	github.com/bufbuild/buf v1.75.0
 	google.golang.org/protobuf v1.36.13-0.20261016172727-e9ee2a76ab8e
 	honnef.co/go/tools v0.7.0

@@ -5,6 +5,7 @@
 package tools
 
 import (
+	_ "connectrpc.com/connect/cmd/protoc-gen-connect-go"
 	_ "github.com/bufbuild/buf/cmd/buf"
 	_ "google.golang.org/protobuf/cmd/protoc-gen-go"
 	_ "honnef.co/go/tools/cmd/staticcheck"

@@ -1,7 +1,6 @@
-// Command hms-lifecycle runs the HMS lifecycle manager.
-//
-// Until the server lands, its one subcommand, demo, walks an agent through its lifecycle
-// on the in-memory store, printing what the manager answers and what a watcher sees.
+// Command hms-lifecycle runs the HMS lifecycle manager: `serve` is the server (gRPC,
+// gRPC-Web and Connect on one port, on the embedded SQLite store by default), `backup`
+// snapshots its database, `demo` walks an agent through its lifecycle in memory.
 package main
 
 import (
@@ -11,26 +10,33 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "hms-lifecycle:", err)
 		os.Exit(2)
 	}
 }
 
-const usage = `usage: hms-lifecycle demo
+const usage = `usage: hms-lifecycle COMMAND [flags]
 
-  demo   walk an agent through its lifecycle on the in-memory store`
+  serve    serve the lifecycle manager (hms-lifecycle serve -h for its flags)
+  backup   write a consistent snapshot of the SQLite database
+  demo     walk an agent through its lifecycle on the in-memory store`
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("no command given\n" + usage)
 	}
 	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], out, errOut)
+	case "backup":
+		return backup(ctx, args[1:], out, errOut)
 	case "demo":
 		return demo(ctx, out)
 	case "help", "-h", "--help":

@@ -8,7 +8,7 @@ import (
 
 func TestDemo(t *testing.T) {
 	var out strings.Builder
-	if err := run(context.Background(), []string{"demo"}, &out); err != nil {
+	if err := run(context.Background(), []string{"demo"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -31,7 +31,7 @@ func TestDemo(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{nil, {"fly"}} {
-		if err := run(context.Background(), args, &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "usage:") {
+		if err := run(context.Background(), args, &strings.Builder{}, &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "usage:") {
 			t.Errorf("run(%q) = %v, want a usage error", args, err)
 		}
 	}

@@ -1,0 +1,270 @@
+// Package client is a lifecycle.AgentService on a remote server: code written against the
+// interface runs unchanged embedded (lifecycle.Manager) or remote (client.Client).
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	"github.com/hms-lifecycle/lifecycle"
+	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
+	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
+	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
+	"github.com/hms-lifecycle/lifecycle/server"
+)
+
+// Protocol selects the wire protocol.
+type Protocol string
+
+// The protocols a server speaks on one port.
+const (
+	Connect Protocol = "connect" // the Connect protocol: HTTP/1.1 or HTTP/2, curl-friendly
+	GRPC    Protocol = "grpc"
+	GRPCWeb Protocol = "grpcweb"
+)
+
+// Options configure a Client; the zero value means Connect with protobuf, over cleartext
+// HTTP/2 for http:// URLs.
+type Options struct {
+	Protocol Protocol
+	// JSON sends JSON instead of binary protobuf.
+	JSON bool
+	// HTTPClient replaces the default client.
+	HTTPClient *http.Client
+}
+
+// Client talks to a server at a base URL ("http://127.0.0.1:7233").
+type Client struct {
+	rpc lifecyclev1connect.LifecycleManagerClient
+}
+
+var _ lifecycle.AgentService = (*Client)(nil)
+
+// New returns a client of the server at baseURL.
+func New(baseURL string, opts *Options) (*Client, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if !strings.HasPrefix(baseURL, "http://") && !strings.HasPrefix(baseURL, "https://") {
+		return nil, errors.New("client: the server URL must start with http:// or https://")
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = cleartextHTTP2()
+	}
+	var copts []connect.ClientOption
+	switch opts.Protocol {
+	case "", Connect:
+	case GRPC:
+		copts = append(copts, connect.WithGRPC())
+	case GRPCWeb:
+		copts = append(copts, connect.WithGRPCWeb())
+	default:
+		return nil, errors.New("client: protocol " + string(opts.Protocol) + ": use connect, grpc or grpcweb")
+	}
+	if opts.JSON {
+		copts = append(copts, connect.WithProtoJSON())
+	}
+	return &Client{rpc: lifecyclev1connect.NewLifecycleManagerClient(hc, strings.TrimRight(baseURL, "/"), copts...)}, nil
+}
+
+// cleartextHTTP2 speaks HTTP/2 without TLS (h2c) to http:// servers, as gRPC needs.
+func cleartextHTTP2() *http.Client {
+	t := &http.Transport{
+		Proxy:             nil,
+		ForceAttemptHTTP2: true,
+		DialContext:       (&net.Dialer{}).DialContext,
+		TLSClientConfig:   &tls.Config{},
+	}
+	t.Protocols = new(http.Protocols)
+	t.Protocols.SetUnencryptedHTTP2(true)
+	t.Protocols.SetHTTP2(true)
+	return &http.Client{Transport: t}
+}
+
+// domainError maps a Connect error back to the domain's codes.
+func domainError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return &lifecycle.Error{Code: lifecycle.CodeUnavailable, Message: "server unreachable", Err: err}
+	}
+	e := &lifecycle.Error{Code: fromConnect[ce.Code()], Message: ce.Message()}
+	if e.Code == lifecycle.CodeUnknown {
+		e.Code = lifecycle.CodeInternal
+	}
+	if v := ce.Meta().Get(server.ResumeHeader); v != "" {
+		e.ResumeSequence, _ = strconv.ParseUint(v, 10, 64)
+	}
+	return e
+}
+
+var fromConnect = map[connect.Code]lifecycle.Code{
+	connect.CodeInvalidArgument:    lifecycle.CodeInvalidArgument,
+	connect.CodeNotFound:           lifecycle.CodeNotFound,
+	connect.CodeAlreadyExists:      lifecycle.CodeAlreadyExists,
+	connect.CodeFailedPrecondition: lifecycle.CodeFailedPrecondition,
+	connect.CodeOutOfRange:         lifecycle.CodeOutOfRange,
+	connect.CodeResourceExhausted:  lifecycle.CodeResourceExhausted,
+	connect.CodeAborted:            lifecycle.CodeAborted,
+	connect.CodePermissionDenied:   lifecycle.CodePermissionDenied,
+	connect.CodeUnauthenticated:    lifecycle.CodeUnauthenticated,
+	connect.CodeDeadlineExceeded:   lifecycle.CodeDeadlineExceeded,
+	connect.CodeCanceled:           lifecycle.CodeCanceled,
+	connect.CodeUnavailable:        lifecycle.CodeUnavailable,
+	connect.CodeInternal:           lifecycle.CodeInternal,
+	connect.CodeUnknown:            lifecycle.CodeInternal,
+}
+
+// RegisterAgent implements lifecycle.AgentService.
+func (c *Client) RegisterAgent(ctx context.Context, req lifecycle.RegisterRequest) (lifecycle.AgentState, lifecycle.Event, error) {
+	res, err := c.rpc.RegisterAgent(ctx, connect.NewRequest(&v1.RegisterAgentRequest{AgentId: req.AgentID, Metadata: req.Metadata, Labels: req.Labels}))
+	if err != nil {
+		return lifecycle.AgentState{}, lifecycle.Event{}, domainError(err)
+	}
+	return lifecyclepb.FromAgentState(res.Msg.GetAgent()), lifecyclepb.FromEvent(res.Msg.GetEvent()), nil
+}
+
+// GetState implements lifecycle.AgentService.
+func (c *Client) GetState(ctx context.Context, agentID string, includeDetails bool) (lifecycle.AgentState, error) {
+	res, err := c.rpc.GetState(ctx, connect.NewRequest(&v1.GetStateRequest{AgentId: agentID, IncludeDetails: includeDetails}))
+	if err != nil {
+		return lifecycle.AgentState{}, domainError(err)
+	}
+	return lifecyclepb.FromAgentState(res.Msg), nil
+}
+
+// ListAgents implements lifecycle.AgentService.
+func (c *Client) ListAgents(ctx context.Context, req lifecycle.ListAgentsRequest) (lifecycle.AgentPage, error) {
+	res, err := c.rpc.ListAgents(ctx, connect.NewRequest(lifecyclepb.ListAgentsRequest(&req)))
+	if err != nil {
+		return lifecycle.AgentPage{}, domainError(err)
+	}
+	return lifecyclepb.FromAgentPage(res.Msg), nil
+}
+
+// Transition implements lifecycle.AgentService.
+func (c *Client) Transition(ctx context.Context, req lifecycle.TransitionRequest) (lifecycle.TransitionResult, error) {
+	res, err := c.rpc.TransitionState(ctx, connect.NewRequest(lifecyclepb.TransitionRequest(&req)))
+	if err != nil {
+		return lifecycle.TransitionResult{}, domainError(err)
+	}
+	return lifecyclepb.FromTransitionResult(res.Msg), nil
+}
+
+// History implements lifecycle.AgentService.
+func (c *Client) History(ctx context.Context, req lifecycle.HistoryRequest) (lifecycle.HistoryPage, error) {
+	res, err := c.rpc.GetTransitionHistory(ctx, connect.NewRequest(lifecyclepb.HistoryRequest(&req)))
+	if err != nil {
+		return lifecycle.HistoryPage{}, domainError(err)
+	}
+	return lifecyclepb.FromHistoryPage(res.Msg), nil
+}
+
+// RegisterHook implements lifecycle.AgentService.
+func (c *Client) RegisterHook(ctx context.Context, spec lifecycle.HookSpec) (lifecycle.RegisterHookResult, error) {
+	res, err := c.rpc.RegisterHook(ctx, connect.NewRequest(lifecyclepb.HookSpec(&spec)))
+	if err != nil {
+		return lifecycle.RegisterHookResult{}, domainError(err)
+	}
+	return lifecycle.RegisterHookResult{Success: res.Msg.GetSuccess(), HookID: res.Msg.GetHookId(), Message: res.Msg.GetErrorMessage()}, nil
+}
+
+// UnregisterHook implements lifecycle.AgentService.
+func (c *Client) UnregisterHook(ctx context.Context, hookID string) error {
+	_, err := c.rpc.UnregisterHook(ctx, connect.NewRequest(&v1.UnregisterHookRequest{HookId: hookID}))
+	return domainError(err)
+}
+
+// ListHooks implements lifecycle.AgentService.
+func (c *Client) ListHooks(ctx context.Context) ([]lifecycle.HookStatus, error) {
+	res, err := c.rpc.ListHooks(ctx, connect.NewRequest(&v1.ListHooksRequest{}))
+	if err != nil {
+		return nil, domainError(err)
+	}
+	out := make([]lifecycle.HookStatus, len(res.Msg.GetHooks()))
+	for i, h := range res.Msg.GetHooks() {
+		out[i] = lifecyclepb.FromHookStatus(h)
+	}
+	return out, nil
+}
+
+// Watch implements lifecycle.AgentService. The stream lives until Close or until the ctx
+// given here ends; an ended stream's error carries the resume point.
+func (c *Client) Watch(ctx context.Context, req lifecycle.WatchRequest) (lifecycle.EventStream, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	stream, err := c.rpc.WatchEvents(sctx, connect.NewRequest(lifecyclepb.WatchRequest(&req)))
+	if err != nil {
+		cancel()
+		return nil, domainError(err)
+	}
+	w := &watch{stream: stream, cancel: cancel, events: make(chan received, 1)}
+	go w.receive()
+	return w, nil
+}
+
+type received struct {
+	ev  lifecycle.Event
+	err error
+}
+
+type watch struct {
+	stream *connect.ServerStreamForClient[v1.LifecycleEvent]
+	cancel context.CancelFunc
+	events chan received
+	err    error
+}
+
+func (w *watch) receive() {
+	defer close(w.events)
+	for w.stream.Receive() {
+		w.events <- received{ev: lifecyclepb.FromEvent(w.stream.Msg())}
+	}
+	err := w.stream.Err()
+	if err == nil {
+		err = &lifecycle.Error{Code: lifecycle.CodeUnavailable, Message: "the server ended the watch"}
+	} else {
+		err = domainError(err)
+	}
+	if e, ok := err.(*lifecycle.Error); ok && e.ResumeSequence == 0 {
+		if v := w.stream.ResponseTrailer().Get(server.ResumeHeader); v != "" {
+			e.ResumeSequence, _ = strconv.ParseUint(v, 10, 64)
+		}
+	}
+	w.events <- received{err: err}
+}
+
+// Next implements lifecycle.EventStream.
+func (w *watch) Next(ctx context.Context) (lifecycle.Event, error) {
+	if w.err != nil {
+		return lifecycle.Event{}, w.err
+	}
+	select {
+	case r, ok := <-w.events:
+		if !ok {
+			w.err = lifecycle.Errorf(lifecycle.CodeCanceled, "watch closed")
+			return lifecycle.Event{}, w.err
+		}
+		if r.err != nil {
+			w.err = r.err
+		}
+		return r.ev, r.err
+	case <-ctx.Done():
+		return lifecycle.Event{}, ctx.Err()
+	}
+}
+
+// Close implements lifecycle.EventStream.
+func (w *watch) Close() error {
+	w.cancel()
+	return w.stream.Close()
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/server"
+	"github.com/hms-lifecycle/lifecycle/store/memory"
+	"github.com/hms-lifecycle/lifecycle/store/postgres"
+	"github.com/hms-lifecycle/lifecycle/store/sqlite"
+)
+
+// DefaultListen is where the server listens without configuration: loopback only.
+const DefaultListen = "127.0.0.1:7460"
+
+// env returns the environment variable's value, or def.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+type storeFlags struct {
+	store, dataDir, sync string
+	retainAge            time.Duration
+	retainPerAgent       int
+}
+
+func (f *storeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.store, "store", env("HMS_STORE", "sqlite"), "sqlite (in --data-dir), memory, or a postgres://… URL [HMS_STORE]")
+	fs.StringVar(&f.dataDir, "data-dir", env("HMS_DATA_DIR", "hms-data"), "directory of the SQLite database [HMS_DATA_DIR]")
+	fs.StringVar(&f.sync, "sqlite-sync", env("HMS_SQLITE_SYNC", "full"), "full: every acknowledged transition is on disk; normal: faster, may lose the last ones on power loss [HMS_SQLITE_SYNC]")
+	fs.DurationVar(&f.retainAge, "retain-age", 0, "prune events older than this (0: keep); each agent keeps its last event")
+	fs.IntVar(&f.retainPerAgent, "retain-per-agent", 0, "keep at most this many events per agent (0: all)")
+}
+
+// open opens the configured store and says which it is.
+func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (lifecycle.Store, io.Closer, string, error) {
+	retention := lifecycle.Retention{MaxAge: f.retainAge, MaxPerAgent: f.retainPerAgent}
+	switch {
+	case f.store == "memory":
+		s := memory.New()
+		return s, s, "memory (nothing survives a restart)", nil
+	case f.store == "sqlite":
+		s, err := sqlite.Open(ctx, f.dataDir, &sqlite.Options{Synchronous: f.sync, Retention: retention, Logger: log})
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return s, s, "sqlite in " + f.dataDir, nil
+	case strings.HasPrefix(f.store, "postgres://") || strings.HasPrefix(f.store, "postgresql://"):
+		s, err := postgres.Open(ctx, f.store, &postgres.Options{Retention: retention, Logger: log})
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return s, s, "postgres", nil
+	}
+	return nil, nil, "", fmt.Errorf("--store %q: use sqlite, memory or a postgres:// URL", f.store)
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", env("HMS_LISTEN", DefaultListen), "address to serve gRPC, gRPC-Web and Connect on [HMS_LISTEN]")
+	allowRemote := fs.Bool("insecure-allow-remote", false, "listen beyond loopback without credentials")
+	logFormat := fs.String("log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
+	var sf storeFlags
+	sf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var log *slog.Logger
+	switch *logFormat {
+	case "text":
+		log = slog.New(slog.NewTextHandler(stderr, nil))
+	case "json":
+		log = slog.New(slog.NewJSONHandler(stderr, nil))
+	default:
+		return fmt.Errorf("--log-format %q: use text or json", *logFormat)
+	}
+	if err := checkLoopback(*listen, *allowRemote); err != nil {
+		return err
+	}
+
+	store, closeStore, what, err := sf.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore.Close()
+	m, err := lifecycle.New(ctx, store, &lifecycle.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	srv := &http.Server{Handler: server.NewHandler(m, log), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true) // gRPC without TLS
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("serving", "address", ln.Addr().String(), "store", what)
+	log.Warn("no credentials are configured: every caller is anonymous; listening on loopback only unless --insecure-allow-remote")
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new requests; finishing the ones in flight")
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(shutdown) }()
+	m.Close() // ends watch streams with the sequence to resume from
+	if err := <-stopped; err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// checkLoopback refuses to listen beyond loopback without credentials unless allowed.
+func checkLoopback(listen string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if allowRemote || host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--listen %s is not a loopback address and no credentials are configured: every caller would be anonymous; pass --insecure-allow-remote to do it anyway", listen)
+}
+
+func backup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", env("HMS_DATA_DIR", "hms-data"), "directory of the SQLite database [HMS_DATA_DIR]")
+	out := fs.String("out", "", "file to write the snapshot to (must not exist)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("backup: --out is required")
+	}
+	s, err := sqlite.Open(ctx, *dataDir, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.Backup(ctx, *out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote a consistent snapshot of %s to %s\n", *dataDir, *out)
+	return nil
+}

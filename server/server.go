@@ -1,0 +1,201 @@
+// Package server serves a lifecycle.AgentService over the network: every RPC of
+// hms.agent.lifecycle.v1.LifecycleManager through one http.Handler that speaks gRPC,
+// gRPC-Web and the Connect protocol (protobuf or JSON), plus gRPC health checking and
+// server reflection, so grpcurl, browsers and curl all work.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+
+	"github.com/hms-lifecycle/lifecycle"
+	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
+	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
+	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
+)
+
+// ResumeHeader carries, on a watch that ended, the from_sequence that continues it.
+const ResumeHeader = "Hms-Resume-Sequence"
+
+// Anonymous is the initiator recorded for requests without credentials.
+const Anonymous = "anonymous"
+
+// NewHandler returns the handler serving svc.
+func NewHandler(svc lifecycle.AgentService, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	mux := http.NewServeMux()
+	opts := []connect.HandlerOption{
+		// Small messages are not worth compressing (connect-go gzips everything by default).
+		connect.WithCompressMinBytes(4096),
+		connect.WithInterceptors(initiator{}),
+	}
+	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(&service{svc: svc, log: log}, opts...))
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(lifecyclev1connect.LifecycleManagerName)))
+	reflector := grpcreflect.NewStaticReflector(lifecyclev1connect.LifecycleManagerName)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	return mux
+}
+
+// initiator records who asked: until credentials are configured, everyone is Anonymous.
+type initiator struct{}
+
+func (initiator) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		return next(lifecycle.WithInitiator(ctx, Anonymous), req)
+	}
+}
+
+func (initiator) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (initiator) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return next(lifecycle.WithInitiator(ctx, Anonymous), conn)
+	}
+}
+
+// codes maps the domain's error codes to Connect's (which are gRPC's).
+var codes = map[lifecycle.Code]connect.Code{
+	lifecycle.CodeInvalidArgument:    connect.CodeInvalidArgument,
+	lifecycle.CodeNotFound:           connect.CodeNotFound,
+	lifecycle.CodeAlreadyExists:      connect.CodeAlreadyExists,
+	lifecycle.CodeFailedPrecondition: connect.CodeFailedPrecondition,
+	lifecycle.CodeOutOfRange:         connect.CodeOutOfRange,
+	lifecycle.CodeResourceExhausted:  connect.CodeResourceExhausted,
+	lifecycle.CodeAborted:            connect.CodeAborted,
+	lifecycle.CodePermissionDenied:   connect.CodePermissionDenied,
+	lifecycle.CodeUnauthenticated:    connect.CodeUnauthenticated,
+	lifecycle.CodeDeadlineExceeded:   connect.CodeDeadlineExceeded,
+	lifecycle.CodeCanceled:           connect.CodeCanceled,
+	lifecycle.CodeUnavailable:        connect.CodeUnavailable,
+	lifecycle.CodeInternal:           connect.CodeInternal,
+}
+
+// connectError maps err once for every protocol; the message is the domain's, which names
+// the field or the state.
+func (s *service) connectError(err error) error {
+	code, ok := codes[lifecycle.ErrorCode(err)]
+	if !ok {
+		s.log.Error("unexpected error", "err", err)
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+	msg := err.Error()
+	var le *lifecycle.Error
+	if errors.As(err, &le) {
+		msg = le.Message
+	}
+	ce := connect.NewError(code, errors.New(msg))
+	if le != nil && le.ResumeSequence != 0 {
+		ce.Meta().Set(ResumeHeader, strconv.FormatUint(le.ResumeSequence, 10))
+	}
+	return ce
+}
+
+type service struct {
+	svc lifecycle.AgentService
+	log *slog.Logger
+}
+
+var _ lifecyclev1connect.LifecycleManagerHandler = (*service)(nil)
+
+func (s *service) GetState(ctx context.Context, req *connect.Request[v1.GetStateRequest]) (*connect.Response[v1.GetStateResponse], error) {
+	st, err := s.svc.GetState(ctx, req.Msg.GetAgentId(), req.Msg.GetIncludeDetails())
+	if err != nil {
+		return nil, s.connectError(err)
+	}
+	return connect.NewResponse(lifecyclepb.AgentState(&st)), nil
+}
+
+func (s *service) TransitionState(ctx context.Context, req *connect.Request[v1.TransitionRequest]) (*connect.Response[v1.TransitionResponse], error) {
+	res, err := s.svc.Transition(ctx, lifecyclepb.FromTransitionRequest(req.Msg))
+	if err != nil {
+		return nil, s.connectError(err)
+	}
+	return connect.NewResponse(lifecyclepb.TransitionResult(&res)), nil
+}
+
+func (s *service) GetTransitionHistory(ctx context.Context, req *connect.Request[v1.GetHistoryRequest]) (*connect.Response[v1.GetHistoryResponse], error) {
+	page, err := s.svc.History(ctx, lifecyclepb.FromHistoryRequest(req.Msg))
+	if err != nil {
+		return nil, s.connectError(err)
+	}
+	return connect.NewResponse(lifecyclepb.HistoryPage(&page)), nil
+}
+
+// WatchEvents streams events until the client goes away or the watch ends; an ended watch
+// (lagging watcher, server shutting down) closes the stream with its status and the
+// ResumeHeader trailer.
+func (s *service) WatchEvents(ctx context.Context, req *connect.Request[v1.WatchEventsRequest], stream *connect.ServerStream[v1.LifecycleEvent]) error {
+	w, err := s.svc.Watch(ctx, lifecyclepb.FromWatchRequest(req.Msg))
+	if err != nil {
+		return s.connectError(err)
+	}
+	defer w.Close()
+	for {
+		ev, err := w.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // the client went away
+			}
+			return s.connectError(err)
+		}
+		if err := stream.Send(lifecyclepb.Event(&ev)); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *service) RegisterHook(ctx context.Context, req *connect.Request[v1.RegisterHookRequest]) (*connect.Response[v1.RegisterHookResponse], error) {
+	res, err := s.svc.RegisterHook(ctx, lifecyclepb.FromHookSpec(req.Msg))
+	if err != nil {
+		return nil, s.connectError(err)
+	}
+	return connect.NewResponse(&v1.RegisterHookResponse{Success: res.Success, HookId: res.HookID, ErrorMessage: res.Message}), nil
+}
+
+func (s *service) RegisterAgent(ctx context.Context, req *connect.Request[v1.RegisterAgentRequest]) (*connect.Response[v1.RegisterAgentResponse], error) {
+	st, ev, err := s.svc.RegisterAgent(ctx, lifecycle.RegisterRequest{
+		AgentID: req.Msg.GetAgentId(), Metadata: req.Msg.GetMetadata(), Labels: req.Msg.GetLabels()})
+	if err != nil {
+		return nil, s.connectError(err)
+	}
+	return connect.NewResponse(&v1.RegisterAgentResponse{Agent: lifecyclepb.AgentState(&st), Event: lifecyclepb.Event(&ev)}), nil
+}
+
+func (s *service) ListAgents(ctx context.Context, req *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error) {
+	page, err := s.svc.ListAgents(ctx, lifecyclepb.FromListAgentsRequest(req.Msg))
+	if err != nil {
+		return nil, s.connectError(err)
+	}
+	return connect.NewResponse(lifecyclepb.AgentPage(&page)), nil
+}
+
+func (s *service) UnregisterHook(ctx context.Context, req *connect.Request[v1.UnregisterHookRequest]) (*connect.Response[v1.UnregisterHookResponse], error) {
+	if err := s.svc.UnregisterHook(ctx, req.Msg.GetHookId()); err != nil {
+		return nil, s.connectError(err)
+	}
+	return connect.NewResponse(&v1.UnregisterHookResponse{}), nil
+}
+
+func (s *service) ListHooks(ctx context.Context, req *connect.Request[v1.ListHooksRequest]) (*connect.Response[v1.ListHooksResponse], error) {
+	hooks, err := s.svc.ListHooks(ctx)
+	if err != nil {
+		return nil, s.connectError(err)
+	}
+	pb := &v1.ListHooksResponse{Hooks: make([]*v1.Hook, len(hooks))}
+	for i := range hooks {
+		pb.Hooks[i] = lifecyclepb.HookStatus(&hooks[i])
+	}
+	return connect.NewResponse(pb), nil
+}
