@@ -9,9 +9,9 @@ TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCH
 
 .PHONY: run test generate check-generated lint unit postgres bench bench-memory bench-stores fuzz tools clean
 
-## run: the main job (until the server lands: a walk through an agent's lifecycle)
+## run: the main job — the server on the embedded SQLite store (./hms-data), on loopback
 run:
-	$(GO) run ./cmd/hms-lifecycle demo
+	$(GO) run ./cmd/hms-lifecycle serve
 
 ## test: the whole suite — generated code up to date, lint, every test under -race
 test: check-generated lint unit

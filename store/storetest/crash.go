@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -70,11 +69,12 @@ func CrashChild(open func() (lifecycle.Store, error)) {
 	select {}
 }
 
-type ack struct {
-	agent    string
-	revision int64
-	seq      uint64
-	state    lifecycle.State
+// Ack is a transition a client saw acknowledged.
+type Ack struct {
+	Agent    string
+	Revision int64
+	Sequence uint64
+	State    lifecycle.State
 }
 
 // Crash runs the child (this test binary, re-executed with CrashChildEnv and env) for
@@ -82,7 +82,7 @@ type ack struct {
 // open that every acknowledged transition is in history exactly once, that each agent's
 // state equals the replay of its history, and that sequences are gap-free.
 func Crash(t *testing.T, env []string, cycles int, open func(t *testing.T) lifecycle.Store) {
-	var acks []ack
+	var acks []Ack
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	for cycle := range cycles {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
@@ -105,15 +105,15 @@ func Crash(t *testing.T, env []string, cycles int, open func(t *testing.T) lifec
 		timer := time.AfterFunc(killAfter, func() { cmd.Process.Signal(syscall.SIGKILL) })
 		n := 0
 		for lines.Scan() {
-			var a ack
+			var a Ack
 			var state int32
-			if _, err := fmt.Sscanf(lines.Text(), "ack %s %d %d %d", &a.agent, &a.revision, &a.seq, &state); err != nil {
+			if _, err := fmt.Sscanf(lines.Text(), "ack %s %d %d %d", &a.Agent, &a.Revision, &a.Sequence, &state); err != nil {
 				timer.Stop()
 				cmd.Process.Kill()
 				cmd.Wait()
 				t.Fatalf("cycle %d: child said %q", cycle, lines.Text())
 			}
-			a.state = lifecycle.State(state)
+			a.State = lifecycle.State(state)
 			acks = append(acks, a)
 			n++
 		}
@@ -127,7 +127,14 @@ func Crash(t *testing.T, env []string, cycles int, open func(t *testing.T) lifec
 		}
 	}
 
-	s := open(t)
+	CheckAcknowledged(t, open(t), acks)
+}
+
+// CheckAcknowledged checks, after crashes, that every acknowledged transition is in
+// history exactly once, that sequences are gap-free, and that each agent's state equals
+// the replay of its history.
+func CheckAcknowledged(t *testing.T, s lifecycle.Store, acks []Ack) {
+	t.Helper()
 	var history []lifecycle.Event
 	for from := uint64(1); ; {
 		evs, err := s.ReadEvents(context.Background(), lifecycle.EventFilter{FromSequence: from, Limit: 5000})
@@ -150,31 +157,24 @@ func Crash(t *testing.T, env []string, cycles int, open func(t *testing.T) lifec
 		}
 		last[ev.AgentID] = ev
 	}
-	for _, a := range acks {
-		if a.seq == 0 || a.seq > uint64(len(history)) {
-			t.Fatalf("acknowledged transition %+v is not in history (%d events)", a, len(history))
-		}
-		if ev := history[a.seq-1]; ev.AgentID != a.agent || ev.Revision != a.revision || ev.To != a.state {
-			t.Fatalf("acknowledged %+v, history has %s rev %d → %s at that sequence", a, ev.AgentID, ev.Revision, ev.To)
-		}
-	}
 	seen := map[uint64]bool{}
 	for _, a := range acks {
-		if seen[a.seq] {
-			t.Fatalf("sequence %d acknowledged twice", a.seq)
+		if a.Sequence == 0 || a.Sequence > uint64(len(history)) {
+			t.Fatalf("acknowledged transition %+v is not in history (%d events)", a, len(history))
 		}
-		seen[a.seq] = true
+		if ev := history[a.Sequence-1]; ev.AgentID != a.Agent || ev.Revision != a.Revision || ev.To != a.State {
+			t.Fatalf("acknowledged %+v, history has %s rev %d → %s at that sequence", a, ev.AgentID, ev.Revision, ev.To)
+		}
+		if seen[a.Sequence] {
+			t.Fatalf("sequence %d acknowledged twice", a.Sequence)
+		}
+		seen[a.Sequence] = true
 	}
-	agents := 0
 	for id, ev := range last {
-		if !strings.HasPrefix(id, "crash-") {
-			continue
-		}
-		agents++
 		a, err := s.GetAgent(context.Background(), id)
 		if err != nil || a.State != ev.To || a.Revision != ev.Revision || a.LastSequence != ev.Sequence {
 			t.Errorf("agent %s is %+v, the replay of its history ends at %s rev %d seq %d (%v)", id, a, ev.To, ev.Revision, ev.Sequence, err)
 		}
 	}
-	t.Logf("%d acknowledged transitions over %d cycles; history of %d events over %d agents checked", len(acks), cycles, len(history), agents)
+	t.Logf("%d acknowledged transitions; history of %d events over %d agents checked", len(acks), len(history), len(last))
 }

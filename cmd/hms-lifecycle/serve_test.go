@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/client"
+	"github.com/hms-lifecycle/lifecycle/store/postgres"
+	"github.com/hms-lifecycle/lifecycle/store/postgres/pgtest"
+	"github.com/hms-lifecycle/lifecycle/store/sqlite"
+	"github.com/hms-lifecycle/lifecycle/store/storetest"
+)
+
+var bin string // the hms-lifecycle binary, built once by TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hms-bin-")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "hms-lifecycle")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is a running `hms-lifecycle serve`.
+type process struct {
+	cmd    *exec.Cmd
+	url    string
+	stderr *strings.Builder
+}
+
+func startServer(t *testing.T, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	stdout, _ := cmd.StdoutPipe()
+	s := &process{cmd: cmd, stderr: &strings.Builder{}}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if !strings.HasPrefix(line, "listening on ") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("server did not start (%v): %q\n%s", err, line, s.stderr)
+	}
+	s.url = strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return s
+}
+
+func (s *process) client(t *testing.T) *client.Client {
+	c, err := client.New(s.url, &client.Options{Protocol: client.GRPC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var ctx = context.Background()
+
+func TestServeGracefulShutdownAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, "--data-dir", dir)
+	c := s.client(t)
+	if _, _, err := c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Transition(ctx, lifecycle.TransitionRequest{AgentID: "a", Target: lifecycle.StateActive}); err != nil || !res.Success {
+		t.Fatal(res, err)
+	}
+	w, err := c.Watch(ctx, lifecycle.WatchRequest{FromSequence: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := w.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	_, err = w.Next(ctx)
+	if e, ok := err.(*lifecycle.Error); !ok || e.Code != lifecycle.CodeUnavailable || e.ResumeSequence != 3 {
+		t.Errorf("watch at shutdown ended with %v, want UNAVAILABLE resuming at 3", err)
+	}
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("server exit after SIGTERM: %v\n%s", err, s.stderr)
+	}
+	for _, want := range []string{"shutting down", "stopped", "no credentials are configured"} {
+		if !strings.Contains(s.stderr.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, s.stderr)
+		}
+	}
+	s = startServer(t, "--data-dir", dir)
+	if st, err := s.client(t).GetState(ctx, "a", false); err != nil || st.State != lifecycle.StateActive || st.Revision != 2 {
+		t.Fatalf("after restart: %+v, %v", st, err)
+	}
+}
+
+func TestServeRefusesRemoteWithoutCredentials(t *testing.T) {
+	out, err := exec.Command(bin, "serve", "--listen", "0.0.0.0:0", "--store", "memory").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not a loopback address and no credentials are configured") {
+		t.Fatalf("serve on 0.0.0.0: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "serve", "--store", "mysql://x").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `--store "mysql://x": use sqlite, memory or a postgres:// URL`) {
+		t.Fatalf("serve with an unknown store: %v\n%s", err, out)
+	}
+}
+
+func TestBackupCommand(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, "--data-dir", dir)
+	c := s.client(t)
+	for i := range 10 {
+		c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: fmt.Sprintf("agent-%d", i)})
+	}
+	snap := filepath.Join(t.TempDir(), "snap", sqlite.FileName)
+	os.MkdirAll(filepath.Dir(snap), 0o755)
+	out, err := exec.Command(bin, "backup", "--data-dir", dir, "--out", snap).CombinedOutput()
+	if err != nil {
+		t.Fatalf("backup while serving: %v\n%s", err, out)
+	}
+	b, err := sqlite.Open(ctx, filepath.Dir(snap), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, newest, _ := b.Sequences(ctx); newest != 10 {
+		t.Errorf("snapshot holds %d events, want 10", newest)
+	}
+}
+
+// crashServer drives transitions through the server from 16 clients, kills the server
+// with SIGKILL at random moments, restarts it, and finally checks acknowledged transitions
+// against the store.
+func crashServer(t *testing.T, cycles int, args []string, open func(t *testing.T) lifecycle.Store) {
+	var mu sync.Mutex
+	var acks []storetest.Ack
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+	for cycle := range cycles {
+		s := startServer(t, args...)
+		c := s.client(t)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := fmt.Sprintf("crash-%02d", i)
+				c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: id})
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					st, err := c.GetState(ctx, id, false)
+					if err != nil {
+						continue // the server is going away
+					}
+					to := lifecycle.StateActive
+					if st.State == lifecycle.StateActive {
+						to = lifecycle.StatePaused
+					}
+					res, err := c.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: to, ExpectedRevision: st.Revision})
+					if err != nil || !res.Success {
+						continue // unknown outcome or a conflict: not acknowledged
+					}
+					mu.Lock()
+					acks = append(acks, storetest.Ack{Agent: id, Revision: res.Revision, Sequence: res.Event.Sequence, State: res.Current})
+					mu.Unlock()
+				}
+			}()
+		}
+		time.Sleep(time.Duration(200+rng.IntN(400)) * time.Millisecond)
+		s.cmd.Process.Signal(syscall.SIGKILL)
+		s.cmd.Wait()
+		close(stop)
+		wg.Wait()
+		t.Logf("cycle %d: %d acknowledged so far", cycle, len(acks))
+	}
+	if len(acks) == 0 {
+		t.Fatal("no transition acknowledged")
+	}
+	storetest.CheckAcknowledged(t, open(t), acks)
+}
+
+func TestCrashServerSQLite(t *testing.T) {
+	dir := t.TempDir()
+	crashServer(t, 4, []string{"--data-dir", dir}, func(t *testing.T) lifecycle.Store {
+		s, err := sqlite.Open(ctx, dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestCrashServerPostgres(t *testing.T) {
+	cluster, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Stop()
+	dsn, err := cluster.CreateDatabase(ctx, "crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashServer(t, 4, []string{"--store", dsn}, func(t *testing.T) lifecycle.Store {
+		s, err := postgres.Open(ctx, dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

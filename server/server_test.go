@@ -1,0 +1,215 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/client"
+	"github.com/hms-lifecycle/lifecycle/server"
+	"github.com/hms-lifecycle/lifecycle/store/memory"
+)
+
+var ctx = context.Background()
+
+// serve starts a server on loopback over a manager on the memory store.
+func serve(t *testing.T) (*lifecycle.Manager, string) {
+	t.Helper()
+	s := memory.New()
+	m, err := lifecycle.New(ctx, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: server.NewHandler(m, nil)}
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	go srv.Serve(ln)
+	t.Cleanup(func() { m.Close(); srv.Close(); s.Close() })
+	return m, "http://" + ln.Addr().String()
+}
+
+var protocols = []struct {
+	name string
+	opts client.Options
+}{
+	{"connect-proto", client.Options{Protocol: client.Connect}},
+	{"connect-json", client.Options{Protocol: client.Connect, JSON: true}},
+	{"grpc", client.Options{Protocol: client.GRPC}},
+	{"grpc-json", client.Options{Protocol: client.GRPC, JSON: true}},
+	{"grpcweb", client.Options{Protocol: client.GRPCWeb}},
+}
+
+func TestEveryProtocol(t *testing.T) {
+	_, url := serve(t)
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			c, err := client.New(url, &p.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := "agent-" + p.name
+			st, ev, err := c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: id, Labels: map[string]string{"proto": p.name}})
+			if err != nil || st.State != lifecycle.StateInitialized || ev.Sequence == 0 || ev.InitiatedBy != server.Anonymous {
+				t.Fatalf("RegisterAgent: %+v %+v %v", st, ev, err)
+			}
+			res, err := c.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: lifecycle.StateActive, Reason: "go",
+				Metadata: map[string]string{"k": "v"}})
+			if err != nil || !res.Success || res.Event.Reason != "go" || res.Event.Metadata["k"] != "v" || res.Event.Type != lifecycle.TypeNormal {
+				t.Fatalf("Transition: %+v, %v", res, err)
+			}
+			// A refusal is an answer on every protocol.
+			res, err = c.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: lifecycle.StateInitialized})
+			if err != nil || res.Success || res.Refusal != lifecycle.RefusalInvalidTransition || !strings.Contains(res.Message, "allowed next states") {
+				t.Fatalf("refused transition: %+v, %v", res, err)
+			}
+			got, err := c.GetState(ctx, id, true)
+			if err != nil || got.State != lifecycle.StateActive || got.Labels["proto"] != p.name || got.Revision != 2 {
+				t.Fatalf("GetState: %+v, %v", got, err)
+			}
+			page, err := c.History(ctx, lifecycle.HistoryRequest{AgentID: id})
+			if err != nil || len(page.Events) != 2 || page.Events[1].ID != res.Event.ID && page.Events[1].To != lifecycle.StateActive {
+				t.Fatalf("History: %+v, %v", page, err)
+			}
+			list, err := c.ListAgents(ctx, lifecycle.ListAgentsRequest{Labels: map[string]string{"proto": p.name}})
+			if err != nil || len(list.Agents) != 1 || list.Agents[0].ID != id {
+				t.Fatalf("ListAgents: %+v, %v", list, err)
+			}
+		})
+	}
+}
+
+func TestStatusCodes(t *testing.T) {
+	_, url := serve(t)
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			c, _ := client.New(url, &p.opts)
+			id := "codes-" + p.name
+			c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: id})
+			tests := []struct {
+				name string
+				err  error
+				code lifecycle.Code
+				msg  string
+			}{
+				{"unknown agent", second(c.GetState(ctx, "nobody", false)), lifecycle.CodeNotFound, "agent nobody not found"},
+				{"taken id", third(c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: id})), lifecycle.CodeAlreadyExists, "already exists"},
+				{"bad id", third(c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "bad id"})), lifecycle.CodeInvalidArgument, "agent_id"},
+				{"bad target", second(c.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: 77})), lifecycle.CodeInvalidArgument, "target_state: 77"},
+				{"negative timeout", second(c.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: lifecycle.StateActive, Timeout: -time.Second})), lifecycle.CodeInvalidArgument, "timeout_ms is negative"},
+				{"bad limit", second(c.History(ctx, lifecycle.HistoryRequest{Limit: -1})), lifecycle.CodeInvalidArgument, "limit is negative"},
+				{"unknown hook", c.UnregisterHook(ctx, "hook-x"), lifecycle.CodeNotFound, "hook hook-x not found"},
+			}
+			for _, tt := range tests {
+				if lifecycle.ErrorCode(tt.err) != tt.code || !strings.Contains(tt.err.Error(), tt.msg) {
+					t.Errorf("%s: %v, want %v mentioning %q", tt.name, tt.err, tt.code, tt.msg)
+				}
+			}
+		})
+	}
+}
+
+func second[T any](_ T, err error) error        { return err }
+func third[T, U any](_ T, _ U, err error) error { return err }
+
+func TestWatchResumesOverTheWire(t *testing.T) {
+	m, url := serve(t)
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			c, _ := client.New(url, &p.opts)
+			id := "watched-" + p.name
+			m.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: id})
+			first, _ := m.History(ctx, lifecycle.HistoryRequest{AgentID: id})
+			from := first.Events[0].Sequence
+			w, err := c.Watch(ctx, lifecycle.WatchRequest{AgentID: id, FromSequence: from})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cycle := func(n int) {
+				for i := range n {
+					m.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: []lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}[i%2]})
+				}
+			}
+			cycle(4)
+			var seen []int64
+			for range 3 {
+				ev := next(t, w)
+				seen = append(seen, ev.Revision)
+			}
+			w.Close() // disconnect; transitions go on
+			cycle(2)
+			w, err = c.Watch(ctx, lifecycle.WatchRequest{AgentID: id, FromSequence: lastSeq(t, m, id, seen[len(seen)-1]) + 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			for len(seen) < 7 {
+				seen = append(seen, next(t, w).Revision)
+			}
+			if fmt.Sprint(seen) != "[1 2 3 4 5 6 7]" {
+				t.Fatalf("revisions seen across the reconnect: %v", seen)
+			}
+		})
+	}
+}
+
+// lastSeq is the sequence of the agent's event at revision rev.
+func lastSeq(t *testing.T, m *lifecycle.Manager, id string, rev int64) uint64 {
+	page, _ := m.History(ctx, lifecycle.HistoryRequest{AgentID: id})
+	for _, ev := range page.Events {
+		if ev.Revision == rev {
+			return ev.Sequence
+		}
+	}
+	t.Fatalf("no event at revision %d", rev)
+	return 0
+}
+
+func next(t *testing.T, w lifecycle.EventStream) lifecycle.Event {
+	t.Helper()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ev, err := w.Next(cctx)
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	return ev
+}
+
+func TestShutdownEndsWatchResumably(t *testing.T) {
+	m, url := serve(t)
+	for _, p := range protocols {
+		m.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "w-" + p.name})
+	}
+	var streams []lifecycle.EventStream
+	for _, p := range protocols {
+		c, _ := client.New(url, &p.opts)
+		w, err := c.Watch(ctx, lifecycle.WatchRequest{FromSequence: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		next(t, w)
+		streams = append(streams, w)
+	}
+	m.Close()
+	for i, w := range streams {
+		var err error
+		for err == nil {
+			_, err = w.Next(ctx)
+		}
+		e, ok := err.(*lifecycle.Error)
+		if !ok || e.Code != lifecycle.CodeUnavailable || e.ResumeSequence == 0 || !strings.Contains(e.Message, "watch again from sequence") {
+			t.Errorf("%s: watch ended with %v", protocols[i].name, err)
+		}
+	}
+}
