@@ -142,6 +142,10 @@ func (s *service) WatchEvents(ctx context.Context, req *connect.Request[v1.Watch
 		return s.connectError(err)
 	}
 	defer w.Close()
+	// Headers now, so that the client knows the watch is established before any event.
+	if err := stream.Send(nil); err != nil {
+		return err
+	}
 	for {
 		ev, err := w.Next(ctx)
 		if err != nil {

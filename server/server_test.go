@@ -213,3 +213,25 @@ func TestShutdownEndsWatchResumably(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchIsEstablishedBeforeAnyEvent: Watch returns at once on every protocol, even
+// when nothing has happened yet, and the first event then arrives on the open stream.
+func TestWatchIsEstablishedBeforeAnyEvent(t *testing.T) {
+	m, url := serve(t)
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			c, _ := client.New(url, &p.opts)
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			w, err := c.Watch(cctx, lifecycle.WatchRequest{AgentID: "later-" + p.name})
+			if err != nil {
+				t.Fatalf("Watch before any event: %v", err)
+			}
+			defer w.Close()
+			m.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "later-" + p.name})
+			if ev := next(t, w); ev.AgentID != "later-"+p.name {
+				t.Fatalf("got %+v", ev)
+			}
+		})
+	}
+}

@@ -234,3 +234,82 @@ func TestCrashServerPostgres(t *testing.T) {
 		return s
 	})
 }
+
+// TestReplicaCrashPostgres runs two server processes on one database: a watcher on b sees
+// what a commits, in sequence order, and keeps watching when a is killed.
+func TestReplicaCrashPostgres(t *testing.T) {
+	cluster, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Stop()
+	dsn, err := cluster.CreateDatabase(ctx, "replicas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := startServer(t, "--store", dsn), startServer(t, "--store", dsn)
+	ca, cb := a.client(t), b.client(t)
+	w, err := cb.Watch(ctx, lifecycle.WatchRequest{FromSequence: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := range 4 {
+		if _, _, err := ca.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: fmt.Sprintf("agent-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() { // a keeps transitioning until it is killed
+			defer wg.Done()
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				to := []lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}[j%2]
+				if _, err := ca.Transition(ctx, lifecycle.TransitionRequest{AgentID: fmt.Sprintf("agent-%d", i), Target: to}); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	a.cmd.Process.Signal(syscall.SIGKILL)
+	a.cmd.Wait()
+	close(stop)
+	wg.Wait()
+	// b carries on; its watcher sees every event, a's and then b's, with no gap.
+	for i := range 4 {
+		st, err := cb.GetState(ctx, fmt.Sprintf("agent-%d", i), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := lifecycle.StateActive
+		if st.State == lifecycle.StateActive {
+			to = lifecycle.StatePaused
+		}
+		if res, err := cb.Transition(ctx, lifecycle.TransitionRequest{AgentID: st.ID, Target: to}); err != nil || !res.Success {
+			t.Fatal(res, err)
+		}
+	}
+	s, err := postgres.Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, newest, _ := s.Sequences(ctx)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for want := uint64(1); want <= newest; want++ {
+		ev, err := w.Next(cctx)
+		if err != nil || ev.Sequence != want {
+			t.Fatalf("watcher on b: got %d (%v), want %d of %d", ev.Sequence, err, want, newest)
+		}
+	}
+	t.Logf("watcher on b saw all %d events across a's crash", newest)
+}
