@@ -13,6 +13,7 @@ import (
 
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/store/postgres"
+	"github.com/hms-lifecycle/lifecycle/store/storetest"
 )
 
 // BenchmarkTransitions drives durable transitions from 1, 16 and 64 concurrent callers
@@ -69,21 +70,10 @@ func BenchmarkTransitions(b *testing.B) {
 				wg.Wait()
 				elapsed := time.Since(start)
 				b.StopTimer()
-				reportLatency(b, slices.Concat(lat...), elapsed)
+				storetest.ReportLatency(b, slices.Concat(lat...), elapsed)
 			})
 		}
 	}
-}
-
-func reportLatency(b *testing.B, all []time.Duration, elapsed time.Duration) {
-	if len(all) == 0 {
-		return
-	}
-	slices.Sort(all)
-	pct := func(p float64) float64 { return float64(all[int(float64(len(all)-1)*p)].Microseconds()) / 1000 }
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "ops/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
 }
 
 // BenchmarkHistoryPage reads a filtered history page (agent + time range + type, up to
@@ -118,7 +108,7 @@ func BenchmarkHistoryPage(b *testing.B) {
 		}
 		lat = append(lat, time.Since(q0))
 	}
-	reportLatency(b, lat, time.Since(start))
+	storetest.ReportLatency(b, lat, time.Since(start))
 }
 
 // fillEvents bulk-loads agents × perAgent events with COPY: setup, not a measurement.

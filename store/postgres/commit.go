@@ -10,69 +10,17 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/store/internal/groupcommit"
 )
-
-// commit is one CreateAgent or CommitTransition waiting for the writer.
-type commit struct {
-	create   bool
-	agent    lifecycle.Agent
-	ev       lifecycle.Event
-	expected int64
-	seq      uint64
-	err      error
-	done     chan struct{}
-}
-
-// submit hands c to the writer and waits for its outcome, even if ctx ends meanwhile: the
-// caller must learn whether the event was committed.
-func (s *Store) submit(ctx context.Context, c *commit) (uint64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	c.done = make(chan struct{})
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return 0, lifecycle.Errorf(lifecycle.CodeUnavailable, "postgres store is closed")
-	}
-	s.reqs <- c
-	s.closeMu.RUnlock()
-	<-c.done
-	return c.seq, c.err
-}
 
 // CreateAgent implements lifecycle.Store.
 func (s *Store) CreateAgent(ctx context.Context, a lifecycle.Agent, ev lifecycle.Event) (uint64, error) {
-	return s.submit(ctx, &commit{create: true, agent: a, ev: ev})
+	return s.writer.Submit(ctx, &groupcommit.Request{Create: true, Agent: a, Event: ev})
 }
 
 // CommitTransition implements lifecycle.Store.
 func (s *Store) CommitTransition(ctx context.Context, ev lifecycle.Event, expectedRevision int64) (uint64, error) {
-	return s.submit(ctx, &commit{ev: ev, expected: expectedRevision})
-}
-
-func (s *Store) writer() {
-	defer close(s.done)
-	batch := make([]*commit, 0, s.maxBatch)
-	for c := range s.reqs {
-		batch = append(batch[:0], c)
-	drain:
-		for len(batch) < s.maxBatch {
-			select {
-			case c, ok := <-s.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, c)
-			default:
-				break drain
-			}
-		}
-		s.commitBatch(batch)
-		for _, c := range batch {
-			close(c.done)
-		}
-	}
+	return s.writer.Submit(ctx, &groupcommit.Request{Event: ev, Expected: expectedRevision})
 }
 
 // Each request is one statement: the compare-and-swap on the agent, the counter bumped
@@ -98,21 +46,21 @@ const (
 	RETURNING sequence`
 )
 
-func (s *Store) commitBatch(batch []*commit) {
+// commitBatch commits a batch in one pipelined transaction.
+func (s *Store) commitBatch(batch []*groupcommit.Request) {
 	ctx := context.Background()
 	b := &pgx.Batch{}
 	b.Queue(`SELECT last FROM lifecycle_sequence FOR UPDATE`)
 	for _, c := range batch {
-		c.seq, c.err = 0, nil
-		ev := &c.ev
-		if c.create {
-			a := &c.agent
+		ev := &c.Event
+		if c.Create {
+			a := &c.Agent
 			b.Queue(createSQL, a.ID, int16(a.State), int16(a.PreviousState), a.Revision, jsonb(a.Metadata), jsonb(a.Labels),
 				a.CreatedAt.UnixNano(), a.EnteredAt.UnixNano(), [16]byte(ev.ID), int16(ev.From), int16(ev.Type),
 				ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata), jsonb(ev.Hooks))
 		} else {
 			b.Queue(transitionSQL, int16(ev.To), int16(ev.From), ev.Revision, ev.Time.UnixNano(), jsonb(ev.Error),
-				ev.AgentID, c.expected, [16]byte(ev.ID), int16(ev.Type), ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata), jsonb(ev.Hooks))
+				ev.AgentID, c.Expected, [16]byte(ev.ID), int16(ev.Type), ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata), jsonb(ev.Hooks))
 		}
 	}
 	b.Queue(`SELECT pg_notify('` + Channel + `', 'events')`)
@@ -126,9 +74,9 @@ func (s *Store) commitBatch(batch []*commit) {
 			var seq int64
 			switch err := br.QueryRow().Scan(&seq); {
 			case err == nil:
-				c.seq = uint64(seq)
+				c.Seq = uint64(seq)
 			case errors.Is(err, pgx.ErrNoRows):
-				c.err = errRefused
+				c.Err = errRefused
 			default:
 				br.Close()
 				return err
@@ -142,13 +90,13 @@ func (s *Store) commitBatch(batch []*commit) {
 	})
 	if err != nil {
 		for _, c := range batch {
-			c.seq, c.err = 0, unavailable(fmt.Errorf("commit: %w", err))
+			c.Seq, c.Err = 0, unavailable(fmt.Errorf("commit: %w", err))
 		}
 		return
 	}
 	for _, c := range batch {
-		if c.err == errRefused {
-			c.err = s.whyRefused(ctx, c)
+		if c.Err == errRefused {
+			c.Err = s.whyRefused(ctx, c)
 		}
 	}
 }
@@ -156,15 +104,15 @@ func (s *Store) commitBatch(batch []*commit) {
 var errRefused = errors.New("refused")
 
 // whyRefused tells a taken id, a stale revision and a missing agent apart, after the fact.
-func (s *Store) whyRefused(ctx context.Context, c *commit) error {
-	id := c.ev.AgentID
-	if c.create {
+func (s *Store) whyRefused(ctx context.Context, c *groupcommit.Request) error {
+	id := c.Event.AgentID
+	if c.Create {
 		return lifecycle.Errorf(lifecycle.CodeAlreadyExists, "agent %s already exists", id)
 	}
 	var rev int64
 	switch err := s.pool.QueryRow(ctx, `SELECT revision FROM agents WHERE id = $1`, id).Scan(&rev); {
 	case err == nil:
-		return lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", id, rev, c.expected)
+		return lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", id, rev, c.Expected)
 	case errors.Is(err, pgx.ErrNoRows):
 		return lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
 	default:

@@ -27,6 +27,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/store/internal/groupcommit"
 )
 
 // Options configure a Store. The zero value gives the defaults documented on each field.
@@ -47,13 +48,10 @@ const Channel = "lifecycle"
 
 // Store is a lifecycle.Store in PostgreSQL.
 type Store struct {
-	dsn      string
-	pool     *pgxpool.Pool
-	reqs     chan *commit
-	maxBatch int
-	done     chan struct{}
-	closeMu  sync.RWMutex
-	closed   bool
+	dsn    string
+	pool   *pgxpool.Pool
+	writer *groupcommit.Writer
+	once   sync.Once
 
 	retention   lifecycle.Retention
 	log         *slog.Logger
@@ -88,21 +86,18 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	s := &Store{dsn: dsn, pool: pool, reqs: make(chan *commit, 1024), done: make(chan struct{}), maxBatch: opts.MaxBatch,
-		retention: opts.Retention, log: opts.Logger, stopPruning: make(chan struct{}), pruned: make(chan struct{})}
+	s := &Store{dsn: dsn, pool: pool, retention: opts.Retention, log: opts.Logger,
+		stopPruning: make(chan struct{}), pruned: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
-	}
-	if s.maxBatch <= 0 {
-		s.maxBatch = 256
 	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
-	go s.writer()
+	s.writer = groupcommit.Start("postgres", opts.MaxBatch, s.commitBatch)
 	if s.retention.Enabled() {
-		go s.pruneLoop()
+		go groupcommit.Prune(s.stopPruning, s.pruned, s.retention.Every, s.log, s.Prune)
 	} else {
 		close(s.pruned)
 	}
@@ -138,20 +133,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the writer after the commits already queued and closes the pool.
+// Close commits what is queued, stops the writer and the pruner, and closes the pool.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.reqs)
-	s.closeMu.Unlock()
-	<-s.done
-	close(s.stopPruning)
-	<-s.pruned
-	s.pool.Close()
+	s.once.Do(func() {
+		s.writer.Close()
+		close(s.stopPruning)
+		<-s.pruned
+		s.pool.Close()
+	})
 	return nil
 }
 

@@ -55,23 +55,3 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (int64, error) {
 	})
 	return pruned, unavailable(err)
 }
-
-func (s *Store) pruneLoop() {
-	defer close(s.pruned)
-	every := s.retention.Every
-	if every <= 0 {
-		every = time.Minute
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stopPruning:
-			return
-		case <-t.C:
-			if _, err := s.Prune(context.Background(), time.Now()); err != nil {
-				s.log.Error("prune history", "err", err)
-			}
-		}
-	}
-}

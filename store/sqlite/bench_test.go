@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/store/storetest"
 )
 
 // BenchmarkRawCommit is the file system's durable single-commit rate: one one-row
@@ -100,18 +101,7 @@ func benchTransitions(b *testing.B, s lifecycle.Store, callers int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	reportLatency(b, slices.Concat(lat...), elapsed)
-}
-
-func reportLatency(b *testing.B, all []time.Duration, elapsed time.Duration) {
-	slices.Sort(all)
-	if len(all) == 0 {
-		return
-	}
-	pct := func(p float64) float64 { return float64(all[int(float64(len(all)-1)*p)].Microseconds()) / 1000 }
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "ops/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	storetest.ReportLatency(b, slices.Concat(lat...), elapsed)
 }
 
 // BenchmarkHistoryPage reads a filtered history page (agent + time range + type, up to
@@ -147,7 +137,7 @@ func BenchmarkHistoryPage(b *testing.B) {
 		}
 		lat = append(lat, time.Since(q0))
 	}
-	reportLatency(b, lat, time.Since(start))
+	storetest.ReportLatency(b, lat, time.Since(start))
 }
 
 // fillEvents writes agents × perAgent events directly, in large transactions: setup for

@@ -6,74 +6,21 @@ import (
 	"fmt"
 
 	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/store/internal/groupcommit"
 )
-
-// commit is one CreateAgent or CommitTransition waiting for the writer.
-type commit struct {
-	create   bool
-	agent    lifecycle.Agent // create only
-	ev       lifecycle.Event
-	expected int64
-	seq      uint64
-	err      error
-	done     chan struct{}
-}
-
-// submit hands c to the writer and waits for its outcome. Once handed over, it waits even
-// if ctx ends: the caller must learn whether the event was committed, or watchers would
-// wait for a sequence that nobody publishes.
-func (s *Store) submit(ctx context.Context, c *commit) (uint64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	c.done = make(chan struct{})
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return 0, lifecycle.Errorf(lifecycle.CodeUnavailable, "sqlite store is closed")
-	}
-	s.reqs <- c
-	s.closeMu.RUnlock()
-	<-c.done
-	return c.seq, c.err
-}
 
 // CreateAgent implements lifecycle.Store.
 func (s *Store) CreateAgent(ctx context.Context, a lifecycle.Agent, ev lifecycle.Event) (uint64, error) {
-	return s.submit(ctx, &commit{create: true, agent: a, ev: ev})
+	return s.writer.Submit(ctx, &groupcommit.Request{Create: true, Agent: a, Event: ev})
 }
 
 // CommitTransition implements lifecycle.Store.
 func (s *Store) CommitTransition(ctx context.Context, ev lifecycle.Event, expectedRevision int64) (uint64, error) {
-	return s.submit(ctx, &commit{ev: ev, expected: expectedRevision})
+	return s.writer.Submit(ctx, &groupcommit.Request{Event: ev, Expected: expectedRevision})
 }
 
-// writer commits queued requests, as many as are waiting (up to maxBatch) per transaction.
-func (s *Store) writer() {
-	defer close(s.done)
-	batch := make([]*commit, 0, s.maxBatch)
-	for c := range s.reqs {
-		batch = append(batch[:0], c)
-	drain:
-		for len(batch) < s.maxBatch {
-			select {
-			case c, ok := <-s.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, c)
-			default:
-				break drain
-			}
-		}
-		s.commitBatch(batch)
-		for _, c := range batch {
-			close(c.done)
-		}
-	}
-}
-
-func (s *Store) commitBatch(batch []*commit) {
+// commitBatch commits a batch in one transaction; it runs on the writer's goroutine only.
+func (s *Store) commitBatch(batch []*groupcommit.Request) {
 	ctx := context.Background()
 	first := s.next
 	err := func() error {
@@ -83,7 +30,7 @@ func (s *Store) commitBatch(batch []*commit) {
 		}
 		defer tx.Rollback()
 		for _, c := range batch {
-			c.err = s.apply(ctx, tx, c) // sets c.seq on success
+			c.Err = s.apply(ctx, tx, c) // sets c.Seq on success
 		}
 		return tx.Commit()
 	}()
@@ -91,18 +38,18 @@ func (s *Store) commitBatch(batch []*commit) {
 		// Nothing of the batch is stored: its sequences are handed out again.
 		s.next = first
 		for _, c := range batch {
-			c.seq, c.err = 0, unavailable(fmt.Errorf("commit: %w", err))
+			c.Seq, c.Err = 0, unavailable(fmt.Errorf("commit: %w", err))
 		}
 	}
 }
 
 // apply writes one request inside the batch's transaction. A refused request (taken id,
 // stale revision) writes nothing and does not disturb the others.
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *commit) error {
-	ev := &c.ev
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *groupcommit.Request) error {
+	ev := &c.Event
 	ev.Sequence = s.next
-	if c.create {
-		a := &c.agent
+	if c.Create {
+		a := &c.Agent
 		a.LastSequence = ev.Sequence
 		meta, labels, errInfo, err := agentColumns(a)
 		if err != nil {
@@ -122,7 +69,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *commit) error {
 			return err
 		}
 		res, err := tx.StmtContext(ctx, s.stmts[updateAgentSQL]).ExecContext(ctx,
-			ev.To, ev.From, ev.Revision, ev.Time.UnixNano(), errInfo, ev.Sequence, ev.AgentID, c.expected)
+			ev.To, ev.From, ev.Revision, ev.Time.UnixNano(), errInfo, ev.Sequence, ev.AgentID, c.Expected)
 		if err != nil {
 			return unavailable(err)
 		}
@@ -130,7 +77,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *commit) error {
 			var rev int64
 			switch err := tx.QueryRowContext(ctx, `SELECT revision FROM agents WHERE id = ?`, ev.AgentID).Scan(&rev); err {
 			case nil:
-				return lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", ev.AgentID, rev, c.expected)
+				return lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", ev.AgentID, rev, c.Expected)
 			case sql.ErrNoRows:
 				return lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", ev.AgentID)
 			default:
@@ -141,7 +88,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *commit) error {
 	if err := insertEvent(ctx, tx.StmtContext(ctx, s.stmts[insertEventSQL]), ev); err != nil {
 		return err
 	}
-	c.seq = ev.Sequence
+	c.Seq = ev.Sequence
 	s.next++
 	return nil
 }

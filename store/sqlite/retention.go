@@ -56,26 +56,6 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (int64, error) {
 	return pruned, unavailable(tx.Commit())
 }
 
-func (s *Store) pruneLoop() {
-	defer close(s.pruned)
-	every := s.retention.Every
-	if every <= 0 {
-		every = time.Minute
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stopPruning:
-			return
-		case <-t.C:
-			if _, err := s.Prune(context.Background(), time.Now()); err != nil {
-				s.log.Error("prune history", "err", err)
-			}
-		}
-	}
-}
-
 // retainedFrom is the oldest retained sequence: every event from it on is retained.
 func retainedFrom(ctx context.Context, db *sql.DB) (uint64, error) {
 	var from int64

@@ -26,6 +26,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/store/internal/groupcommit"
 )
 
 // Options configure a Store. The zero value gives the defaults documented on each field.
@@ -55,13 +56,10 @@ type Store struct {
 	write *sql.DB // one connection: the writer goroutine and hook updates
 	read  *sql.DB // readers; WAL lets them run beside the writer
 
-	reqs     chan *commit
-	maxBatch int
-	done     chan struct{}
-	closeMu  sync.RWMutex // held for reading while sending to reqs
-	closed   bool
-	next     uint64 // next sequence; owned by the writer goroutine
-	stmts    map[string]*sql.Stmt
+	writer *groupcommit.Writer
+	next   uint64 // next sequence; owned by the writer goroutine
+	stmts  map[string]*sql.Stmt
+	once   sync.Once
 
 	retention   lifecycle.Retention
 	log         *slog.Logger
@@ -115,48 +113,54 @@ func Open(ctx context.Context, dir string, opts *Options) (*Store, error) {
 		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	}
-	s := &Store{path: path, dsn: dsn(false), reqs: make(chan *commit, 1024), done: make(chan struct{}), maxBatch: opts.MaxBatch,
-		retention: opts.Retention, log: opts.Logger, stopPruning: make(chan struct{}), pruned: make(chan struct{})}
+	s := &Store{path: path, dsn: dsn(false), retention: opts.Retention, log: opts.Logger,
+		stopPruning: make(chan struct{}), pruned: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if s.maxBatch <= 0 {
-		s.maxBatch = 256
+	if err := s.open(ctx, dsn); err != nil {
+		if s.read != nil {
+			s.read.Close()
+		}
+		if s.write != nil {
+			s.write.Close()
+		}
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
+	s.writer = groupcommit.Start("sqlite", opts.MaxBatch, s.commitBatch)
+	if s.retention.Enabled() {
+		go groupcommit.Prune(s.stopPruning, s.pruned, s.retention.Every, s.log, s.Prune)
+	} else {
+		close(s.pruned)
+	}
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context, dsn func(readOnly bool) string) error {
 	var err error
 	if s.write, err = sql.Open("sqlite", dsn(false)); err != nil {
-		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		return err
 	}
 	s.write.SetMaxOpenConns(1)
 	s.write.SetConnMaxIdleTime(0)
 	if err := s.migrate(ctx); err != nil {
-		s.write.Close()
-		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		return err
 	}
 	if s.read, err = sql.Open("sqlite", dsn(true)); err != nil {
-		s.write.Close()
-		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		return err
 	}
 	var last sql.NullInt64
 	if err := s.write.QueryRowContext(ctx, `SELECT MAX(sequence) FROM events`).Scan(&last); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		return err
 	}
 	s.next = uint64(last.Int64) + 1
 	s.stmts = map[string]*sql.Stmt{}
 	for _, q := range []string{insertAgentSQL, updateAgentSQL, insertEventSQL} {
 		if s.stmts[q], err = s.write.PrepareContext(ctx, q); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("open sqlite store %s: prepare: %w", path, err)
+			return fmt.Errorf("prepare: %w", err)
 		}
 	}
-	go s.writer()
-	if s.retention.Enabled() {
-		go s.pruneLoop()
-	} else {
-		close(s.pruned)
-	}
-	return s, nil
+	return nil
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -193,27 +197,16 @@ func describe(err error) error {
 	return err
 }
 
-// Close stops the writer after the commits already queued and closes the database.
+// Close commits what is queued, stops the writer and the pruner, and closes the database.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.reqs)
-	s.closeMu.Unlock()
-	if s.read != nil { // the writer and pruner run only once Open has succeeded
-		<-s.done
+	var err error
+	s.once.Do(func() {
+		s.writer.Close()
 		close(s.stopPruning)
 		<-s.pruned
-	}
-	var errs []error
-	if s.read != nil {
-		errs = append(errs, s.read.Close())
-	}
-	errs = append(errs, s.write.Close())
-	return errors.Join(errs...)
+		err = errors.Join(s.read.Close(), s.write.Close())
+	})
+	return err
 }
 
 // Backup writes a consistent snapshot of the database to path (which must not exist),
