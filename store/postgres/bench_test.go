@@ -3,8 +3,6 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,40 +35,7 @@ func BenchmarkTransitions(b *testing.B) {
 					defer m.Close()
 					ms = append(ms, m)
 				}
-				for i := range callers {
-					if _, _, err := ms[0].RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: fmt.Sprintf("agent-%d", i)}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				lat := make([][]time.Duration, callers)
-				var wg sync.WaitGroup
-				b.ResetTimer()
-				start := time.Now()
-				for c := range callers {
-					n := b.N / callers
-					if c < b.N%callers {
-						n++
-					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						m := ms[c%replicas]
-						req := lifecycle.TransitionRequest{AgentID: fmt.Sprintf("agent-%d", c)}
-						for i := range n {
-							req.Target = []lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}[i&1]
-							t0 := time.Now()
-							if res, err := m.Transition(ctx, req); err != nil || !res.Success {
-								b.Error(res.Message, err)
-								return
-							}
-							lat[c] = append(lat[c], time.Since(t0))
-						}
-					}()
-				}
-				wg.Wait()
-				elapsed := time.Since(start)
-				b.StopTimer()
-				storetest.ReportLatency(b, slices.Concat(lat...), elapsed)
+				storetest.BenchTransitions(b, ms, callers)
 			})
 		}
 	}

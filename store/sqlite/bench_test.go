@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,55 +51,15 @@ func BenchmarkTransitions(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer s.Close()
-				benchTransitions(b, s, callers)
+				m, err := lifecycle.New(context.Background(), s, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer m.Close()
+				storetest.BenchTransitions(b, []*lifecycle.Manager{m}, callers)
 			})
 		}
 	}
-}
-
-func benchTransitions(b *testing.B, s lifecycle.Store, callers int) {
-	ctx := context.Background()
-	m, err := lifecycle.New(ctx, s, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	for i := range callers {
-		if _, _, err := m.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: fmt.Sprintf("agent-%d", i)}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	lat := make([][]time.Duration, callers)
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for c := range callers {
-		n := b.N / callers
-		if c < b.N%callers {
-			n++
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req := lifecycle.TransitionRequest{AgentID: fmt.Sprintf("agent-%d", c)}
-			targets := [2]lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}
-			lat[c] = make([]time.Duration, 0, n)
-			for i := range n {
-				req.Target = targets[i&1]
-				t0 := time.Now()
-				res, err := m.Transition(ctx, req)
-				if err != nil || !res.Success {
-					b.Error(res.Message, err)
-					return
-				}
-				lat[c] = append(lat[c], time.Since(t0))
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	storetest.ReportLatency(b, slices.Concat(lat...), elapsed)
 }
 
 // BenchmarkHistoryPage reads a filtered history page (agent + time range + type, up to
