@@ -69,7 +69,7 @@ func (m *Manager) Transition(ctx context.Context, req TransitionRequest) (Transi
 		if err != nil {
 			return TransitionResult{}, err
 		}
-		return m.refuse(&a, req.Target, RefusalTimedOut, nil,
+		return m.refuse(&a, RefusalTimedOut, nil,
 			"agent %s is busy with another transition and stayed busy for %v (timeout_ms)", a.ID, timeout), nil
 	}
 	defer slot.release()
@@ -113,21 +113,21 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 	a := &slot.cached
 	switch {
 	case m.machine.terminal(a.State):
-		*res = m.refuse(a, req.Target, RefusalTerminal, nil,
+		*res = m.refuse(a, RefusalTerminal, nil,
 			"agent %s is %s, a terminal state: no transition leaves it, not even a forced one", a.ID, StateName(a.State))
 		return nil
 	case req.ExpectedState != StateUnspecified && a.State != req.ExpectedState:
-		*res = m.refuse(a, req.Target, RefusalPreconditionFailed, nil,
+		*res = m.refuse(a, RefusalPreconditionFailed, nil,
 			"agent %s is %s, not the expected %s", a.ID, StateName(a.State), StateName(req.ExpectedState))
 		return nil
 	case req.ExpectedRevision != 0 && a.Revision != req.ExpectedRevision:
-		*res = m.refuse(a, req.Target, RefusalPreconditionFailed, nil,
+		*res = m.refuse(a, RefusalPreconditionFailed, nil,
 			"agent %s is at revision %d, not the expected %d", a.ID, a.Revision, req.ExpectedRevision)
 		return nil
 	}
 	allowed := m.machine.allowed(a.State, req.Target)
 	if !allowed && (!req.Force || !m.machine.known[req.Target]) {
-		*res = m.refuse(a, req.Target, RefusalInvalidTransition, nil,
+		*res = m.refuse(a, RefusalInvalidTransition, nil,
 			"agent %s cannot go from %s to %s; allowed next states: %s", a.ID, StateName(a.State), StateName(req.Target), m.machine.nextText[a.State])
 		return nil
 	}
@@ -149,7 +149,7 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 		vetoable := allowed && req.Target != StateError
 		refusal, msg := m.runBlocking(ctx, hs, &ev, now.Add(timeout), vetoable)
 		if refusal != RefusalNone {
-			*res = m.refuse(a, req.Target, refusal, ev.Hooks, "agent %s stays %s: %s", a.ID, StateName(a.State), msg)
+			*res = m.refuse(a, refusal, ev.Hooks, "agent %s stays %s: %s", a.ID, StateName(a.State), msg)
 			return nil
 		}
 	}
@@ -157,7 +157,7 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 	seq, err := m.store.CommitTransition(ctx, ev, a.Revision)
 	if err != nil {
 		if ErrorCode(err) == CodeAborted {
-			*res = m.refuse(a, req.Target, RefusalPreconditionFailed, ev.Hooks,
+			*res = m.refuse(a, RefusalPreconditionFailed, ev.Hooks,
 				"agent %s was changed concurrently by another server; read its state and retry", a.ID)
 			return err
 		}
@@ -218,7 +218,7 @@ func (m *Manager) errorInfo(req *TransitionRequest, now time.Time) *ErrorInfo {
 	return &e
 }
 
-func (m *Manager) refuse(a *Agent, target State, reason RefusalReason, hooks []HookOutcome, format string, args ...any) TransitionResult {
+func (m *Manager) refuse(a *Agent, reason RefusalReason, hooks []HookOutcome, format string, args ...any) TransitionResult {
 	return TransitionResult{
 		Previous: a.State, Current: a.State, Refusal: reason, Revision: a.Revision, Hooks: hooks,
 		Message:     fmt.Sprintf(format, args...),

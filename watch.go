@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 )
@@ -111,17 +112,13 @@ func (m *Manager) newWatcher(ctx context.Context, f eventFilter, from uint64, bo
 	} else if oldest, _, err := m.store.Sequences(ctx); err != nil {
 		return nil, err
 	} else if from < oldest {
-		return nil, &Error{Code: CodeOutOfRange, ResumeSequence: oldest,
-			Message: outOfRangeMessage(from, oldest)}
+		return nil, &Error{Code: CodeOutOfRange, ResumeSequence: oldest, Message: fmt.Sprintf(
+			"sequence %d is older than the oldest retained event %d; resume from %d (and re-list current state)", from, oldest, oldest)}
 	}
 	w.cursor.Store(from)
 	w.lastSent = from - 1
 	h.add(w)
 	return w, nil
-}
-
-func outOfRangeMessage(from, oldest uint64) string {
-	return Errorf(CodeOutOfRange, "sequence %d is older than the oldest retained event %d; resume from %d (and re-list current state)", from, oldest, oldest).Message
 }
 
 // Next returns the next matching event (or bookmark).
@@ -197,7 +194,7 @@ func (w *Watcher) fill(ctx context.Context) error {
 	if h.closed {
 		h.mu.Unlock()
 		return &Error{Code: CodeUnavailable, ResumeSequence: cur,
-			Message: Errorf(CodeUnavailable, "the lifecycle manager is shutting down; watch again from sequence %d", cur).Message}
+			Message: fmt.Sprintf("the lifecycle manager is shutting down; watch again from sequence %d", cur)}
 	}
 	head := h.head
 	if cur > head {
@@ -218,7 +215,7 @@ func (w *Watcher) fill(ctx context.Context) error {
 	h.mu.Unlock()
 	if w.live {
 		return &Error{Code: CodeResourceExhausted, ResumeSequence: cur,
-			Message: Errorf(CodeResourceExhausted, "watcher fell more than %d events behind and was cut off; watch again from sequence %d", len(h.ring), cur).Message}
+			Message: fmt.Sprintf("watcher fell more than %d events behind and was cut off; watch again from sequence %d", len(h.ring), cur)}
 	}
 	f := w.storeFilter
 	f.FromSequence, f.Limit = cur, watchBatch

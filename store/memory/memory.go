@@ -51,10 +51,10 @@ type agentRecord struct {
 
 var _ lifecycle.Store = (*Store)(nil)
 
-// New returns an empty store. A nil opts means the defaults.
+// New returns an empty store with the default options.
 func New() *Store { return NewWithOptions(nil) }
 
-// NewWithOptions returns an empty store configured by opts.
+// NewWithOptions returns an empty store configured by opts; nil means the defaults.
 func NewWithOptions(opts *Options) *Store {
 	maxEvents := DefaultMaxEvents
 	if opts != nil && opts.MaxEvents > 0 {
