@@ -144,6 +144,15 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 		ev.Error = m.errorInfo(req, now)
 	}
 	if hs := m.hooks.Load(); len(hs.blocking) > 0 {
+		// Hooks must judge the agent as it is: with other replicas, confirm the cached
+		// record first (a veto is not re-checked like the other refusals).
+		if m.shared && !fresh {
+			if cur, err := m.store.GetAgent(ctx, a.ID); err != nil {
+				return err
+			} else if cur.Revision != a.Revision {
+				return errStale
+			}
+		}
 		// Transitions into ERROR and forced ones are not vetoable: a hook must never be
 		// able to hold an agent hostage.
 		vetoable := allowed && req.Target != StateError

@@ -240,3 +240,26 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met within 10s")
 }
+
+// TestHooksJudgeTheCurrentRecord: a blocking hook on replica a must see the agent as
+// replica b left it, not as a last cached it.
+func TestHooksJudgeTheCurrentRecord(t *testing.T) {
+	dsn := newDatabase(t)
+	a, b := newReplica(t, dsn, "a", nil), newReplica(t, dsn, "b", nil)
+	for _, r := range []*replica{a, b} {
+		r.HandleCallback("not-from-active", func(ctx context.Context, c lifecycle.HookCall) (lifecycle.HookDecision, error) {
+			return lifecycle.HookDecision{Veto: c.Event.From == lifecycle.StateActive, Reason: "never straight from ACTIVE"}, nil
+		})
+	}
+	a.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "x"})
+	a.Transition(ctx, lifecycle.TransitionRequest{AgentID: "x", Target: lifecycle.StateActive}) // a caches ACTIVE
+	b.Transition(ctx, lifecycle.TransitionRequest{AgentID: "x", Target: lifecycle.StatePaused})
+	if res, err := a.RegisterHook(ctx, lifecycle.HookSpec{Name: "not-from-active", Blocking: true,
+		TriggerStates: []lifecycle.State{lifecycle.StateShuttingDown}, Config: map[string]string{"callback": "not-from-active"}}); err != nil || !res.Success {
+		t.Fatal(res, err)
+	}
+	res, err := a.Transition(ctx, lifecycle.TransitionRequest{AgentID: "x", Target: lifecycle.StateShuttingDown})
+	if err != nil || !res.Success || res.Previous != lifecycle.StatePaused {
+		t.Fatalf("transition judged on a stale record: %+v, %v", res, err)
+	}
+}
