@@ -1,6 +1,7 @@
-// Command hms-lifecycle runs the HMS lifecycle manager: `serve` is the server (gRPC,
-// gRPC-Web and Connect on one port, on the embedded SQLite store by default), `backup`
-// snapshots its database, `demo` walks an agent through its lifecycle in memory.
+// Command hms-lifecycle runs the HMS lifecycle manager and talks to it: `serve` is the
+// server (gRPC, gRPC-Web and Connect on one port, on the embedded SQLite store by
+// default); `agents` and `hooks` manage a running server; `backup` snapshots its database;
+// `demo` walks an agent through its lifecycle in memory.
 package main
 
 import (
@@ -11,37 +12,103 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hms-lifecycle/lifecycle"
+)
+
+// Exit codes scripts can rely on (docs/cli.md).
+const (
+	exitOK          = 0
+	exitError       = 1 // anything else: internal, unauthenticated, permission denied…
+	exitUsage       = 2 // bad flags or arguments, or INVALID_ARGUMENT from the server
+	exitRefused     = 3 // the lifecycle refused the transition (or hook registration)
+	exitNotFound    = 4
+	exitUnavailable = 5 // the server cannot be reached, or its store
+	exitConflict    = 6 // ALREADY_EXISTS, precondition or concurrent change
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "hms-lifecycle:", err)
-		os.Exit(2)
+	}
+	os.Exit(exitCode(err))
+}
+
+func run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	root := &cobra.Command{
+		Use:           "hms-lifecycle",
+		Short:         "The HMS lifecycle manager: agents' states, transitions, events and hooks",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	var g globals
+	g.register(root)
+	root.AddCommand(serveCommand(), backupCommand(), demoCommand(), agentsCommand(&g), hooksCommand(&g), serverCommand(&g))
+	if len(args) == 0 {
+		return usageError{errors.New("no command given: try hms-lifecycle --help")}
+	}
+	if _, _, err := root.Find(args); err != nil {
+		return usageError{err}
+	}
+	return root.ExecuteContext(ctx)
+}
+
+// args wraps cobra's argument checks so that a wrong count is a usage error.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return usageError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
+		}
+		return nil
 	}
 }
 
-const usage = `usage: hms-lifecycle COMMAND [flags]
+// usageError marks a mistake in the command line.
+type usageError struct{ error }
 
-  serve    serve the lifecycle manager (hms-lifecycle serve -h for its flags)
-  backup   write a consistent snapshot of the SQLite database
-  demo     walk an agent through its lifecycle on the in-memory store`
+// refusedError: the lifecycle said no; the message says why.
+type refusedError struct{ msg string }
 
-func run(ctx context.Context, args []string, out, errOut io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("no command given\n" + usage)
+func (e refusedError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var ue usageError
+	var re refusedError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &re):
+		return exitRefused
 	}
-	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], out, errOut)
-	case "backup":
-		return backup(ctx, args[1:], out, errOut)
-	case "demo":
-		return demo(ctx, out)
-	case "help", "-h", "--help":
-		fmt.Fprintln(out, usage)
-		return nil
+	switch lifecycle.ErrorCode(err) {
+	case lifecycle.CodeInvalidArgument:
+		return exitUsage
+	case lifecycle.CodeNotFound:
+		return exitNotFound
+	case lifecycle.CodeUnavailable:
+		return exitUnavailable
+	case lifecycle.CodeAlreadyExists, lifecycle.CodeAborted, lifecycle.CodeFailedPrecondition:
+		return exitConflict
 	}
-	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	return exitError
+}
+
+func demoCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo",
+		Short: "Walk an agent through its lifecycle on the in-memory store",
+		Args:  args(cobra.NoArgs),
+		RunE:  func(cmd *cobra.Command, _ []string) error { return demo(cmd.Context(), cmd.OutOrStdout()) },
+	}
 }

@@ -31,8 +31,8 @@ func TestDemo(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{nil, {"fly"}} {
-		if err := run(context.Background(), args, &strings.Builder{}, &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "usage:") {
-			t.Errorf("run(%q) = %v, want a usage error", args, err)
+		if err := run(context.Background(), args, &strings.Builder{}, &strings.Builder{}); exitCode(err) != exitUsage {
+			t.Errorf("run(%q) = %v (exit %d), want a usage error", args, err, exitCode(err))
 		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +11,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/server"
@@ -37,7 +39,7 @@ type storeFlags struct {
 	retainPerAgent       int
 }
 
-func (f *storeFlags) register(fs *flag.FlagSet) {
+func (f *storeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.store, "store", env("HMS_STORE", "sqlite"), "sqlite (in --data-dir), memory, or a postgres://… URL [HMS_STORE]")
 	fs.StringVar(&f.dataDir, "data-dir", env("HMS_DATA_DIR", "hms-data"), "directory of the SQLite database [HMS_DATA_DIR]")
 	fs.StringVar(&f.sync, "sqlite-sync", env("HMS_SQLITE_SYNC", "full"), "full: every acknowledged transition is on disk; normal: faster, may lose the last ones on power loss [HMS_SQLITE_SYNC]")
@@ -68,27 +70,37 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (lifecycle.Stor
 	return nil, nil, "", fmt.Errorf("--store %q: use sqlite, memory or a postgres:// URL", f.store)
 }
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", env("HMS_LISTEN", DefaultListen), "address to serve gRPC, gRPC-Web and Connect on [HMS_LISTEN]")
-	allowRemote := fs.Bool("insecure-allow-remote", false, "listen beyond loopback without credentials")
-	logFormat := fs.String("log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
+func serveCommand() *cobra.Command {
+	var listen, logFormat string
+	var allowRemote bool
 	var sf storeFlags
-	sf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the lifecycle manager over gRPC, gRPC-Web and Connect on one port",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), listen, logFormat, allowRemote, &sf, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
+	fs := cmd.Flags()
+	fs.StringVar(&listen, "listen", env("HMS_LISTEN", DefaultListen), "address to serve on [HMS_LISTEN]")
+	fs.BoolVar(&allowRemote, "insecure-allow-remote", false, "listen beyond loopback without credentials")
+	fs.StringVar(&logFormat, "log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
+	sf.register(fs)
+	return cmd
+}
+
+func serve(ctx context.Context, listen, logFormat string, allowRemote bool, sf *storeFlags, stdout, stderr io.Writer) error {
 	var log *slog.Logger
-	switch *logFormat {
+	switch logFormat {
 	case "text":
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	case "json":
 		log = slog.New(slog.NewJSONHandler(stderr, nil))
 	default:
-		return fmt.Errorf("--log-format %q: use text or json", *logFormat)
+		return fmt.Errorf("--log-format %q: use text or json", logFormat)
 	}
-	if err := checkLoopback(*listen, *allowRemote); err != nil {
+	if err := checkLoopback(listen, allowRemote); err != nil {
 		return err
 	}
 
@@ -103,9 +115,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer m.Close()
 
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *listen, err)
+		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	srv := &http.Server{Handler: server.NewHandler(m, log), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	srv.Protocols = new(http.Protocols)
@@ -150,25 +162,27 @@ func checkLoopback(listen string, allowRemote bool) error {
 	return fmt.Errorf("--listen %s is not a loopback address and no credentials are configured: every caller would be anonymous; pass --insecure-allow-remote to do it anyway", listen)
 }
 
-func backup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", env("HMS_DATA_DIR", "hms-data"), "directory of the SQLite database [HMS_DATA_DIR]")
-	out := fs.String("out", "", "file to write the snapshot to (must not exist)")
-	if err := fs.Parse(args); err != nil {
-		return err
+func backupCommand() *cobra.Command {
+	var dataDir, out string
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "Write a consistent snapshot of the SQLite database, while it is in use",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := sqlite.Open(cmd.Context(), dataDir, nil)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.Backup(cmd.Context(), out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote a consistent snapshot of %s to %s\n", dataDir, out)
+			return nil
+		},
 	}
-	if *out == "" {
-		return errors.New("backup: --out is required")
-	}
-	s, err := sqlite.Open(ctx, *dataDir, nil)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.Backup(ctx, *out); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote a consistent snapshot of %s to %s\n", *dataDir, *out)
-	return nil
+	cmd.Flags().StringVar(&dataDir, "data-dir", env("HMS_DATA_DIR", "hms-data"), "directory of the SQLite database [HMS_DATA_DIR]")
+	cmd.Flags().StringVar(&out, "out", "", "file to write the snapshot to (must not exist)")
+	cmd.MarkFlagRequired("out")
+	return cmd
 }

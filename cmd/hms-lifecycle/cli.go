@@ -1,0 +1,555 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/client"
+	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
+	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
+)
+
+// globals are the flags every client command takes.
+type globals struct {
+	server, output, protocol string
+}
+
+func (g *globals) register(root *cobra.Command) {
+	f := root.PersistentFlags()
+	f.StringVar(&g.server, "server", env("HMS_SERVER", "http://"+DefaultListen), "server URL [HMS_SERVER]")
+	f.StringVarP(&g.output, "output", "o", "table", "table or json")
+	f.StringVar(&g.protocol, "protocol", "connect", "connect, grpc or grpcweb")
+}
+
+func (g *globals) client() (*client.Client, error) {
+	if g.output != "table" && g.output != "json" {
+		return nil, usageError{fmt.Errorf("--output %q: use table or json", g.output)}
+	}
+	c, err := client.New(g.server, &client.Options{Protocol: client.Protocol(g.protocol)})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return c, nil
+}
+
+// print writes a message as protojson (--output json) or calls table.
+func (g *globals) print(w io.Writer, m proto.Message, table func(*tabwriter.Writer)) {
+	if g.output == "json" {
+		b, _ := protojson.MarshalOptions{Multiline: true}.Marshal(m)
+		fmt.Fprintln(w, string(b))
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	table(tw)
+	tw.Flush()
+}
+
+// parseState accepts "active", "ACTIVE", "shutting-down" or "LIFECYCLE_STATE_ACTIVE".
+func parseState(s string) (lifecycle.State, error) {
+	name := strings.ToUpper(strings.ReplaceAll(strings.TrimPrefix(strings.ToUpper(s), "LIFECYCLE_STATE_"), "-", "_"))
+	if v, ok := v1.LifecycleState_value["LIFECYCLE_STATE_"+name]; ok && v != 0 {
+		return lifecycle.State(v), nil
+	}
+	return 0, usageError{fmt.Errorf("%q is not a lifecycle state: use initialized, active, paused, suspended, shutting-down, terminated, maintenance, error, upgrading or recovering", s)}
+}
+
+func parseType(s string) (lifecycle.TransitionType, error) {
+	name := strings.ToUpper(strings.ReplaceAll(strings.TrimPrefix(strings.ToUpper(s), "TRANSITION_TYPE_"), "-", "_"))
+	if v, ok := v1.TransitionType_value["TRANSITION_TYPE_"+name]; ok && v != 0 {
+		return lifecycle.TransitionType(v), nil
+	}
+	return 0, usageError{fmt.Errorf("%q is not a transition type: use normal, forced, automatic, error-triggered or maintenance", s)}
+}
+
+func parseStates(ss []string) ([]lifecycle.State, error) {
+	var out []lifecycle.State
+	for _, s := range ss {
+		st, err := parseState(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func parseTypes(ss []string) ([]lifecycle.TransitionType, error) {
+	var out []lifecycle.TransitionType
+	for _, s := range ss {
+		t, err := parseType(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func state(s lifecycle.State) string { return strings.ToLower(lifecycle.StateName(s)) }
+
+func age(d time.Duration) string { return d.Truncate(time.Second).String() }
+
+// group is a command that only holds subcommands: anything else is a usage error.
+func group(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if len(a) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q", a[0], cmd.CommandPath())}
+			}
+			return usageError{fmt.Errorf("%s needs a command: try %s --help", cmd.CommandPath(), cmd.CommandPath())}
+		},
+	}
+}
+
+func agentsCommand(g *globals) *cobra.Command {
+	cmd := group("agents", "Register, inspect, transition and watch agents on a server")
+	cmd.AddCommand(agentsRegister(g), agentsGet(g), agentsList(g), agentsTransition(g), agentsHistory(g), agentsWatch(g))
+	return cmd
+}
+
+func agentsRegister(g *globals) *cobra.Command {
+	var labels, meta map[string]string
+	cmd := &cobra.Command{
+		Use:   "register AGENT_ID",
+		Short: "Register a new agent (state initialized)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			st, ev, err := c.RegisterAgent(cmd.Context(), lifecycle.RegisterRequest{AgentID: args[0], Labels: labels, Metadata: meta})
+			if err != nil {
+				return err
+			}
+			g.print(cmd.OutOrStdout(), &v1.RegisterAgentResponse{Agent: lifecyclepb.AgentState(&st), Event: lifecyclepb.Event(&ev)}, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "registered %s: %s (sequence %d)\n", st.ID, state(st.State), ev.Sequence)
+			})
+			return nil
+		},
+	}
+	cmd.Flags().StringToStringVar(&labels, "label", nil, "label key=value (repeatable)")
+	cmd.Flags().StringToStringVar(&meta, "meta", nil, "metadata key=value (repeatable)")
+	return cmd
+}
+
+func agentsGet(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get AGENT_ID",
+		Short: "Show an agent's state",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.GetState(cmd.Context(), args[0], true)
+			if err != nil {
+				return err
+			}
+			g.print(cmd.OutOrStdout(), lifecyclepb.AgentState(&st), func(w *tabwriter.Writer) {
+				next := make([]string, len(st.AllowedNext))
+				for i, s := range st.AllowedNext {
+					next[i] = state(s)
+				}
+				fmt.Fprintf(w, "agent\t%s\nstate\t%s (for %s, since %s)\nprevious\t%s\nrevision\t%d\ntransitioning\t%v\nnext\t%s\n",
+					st.ID, state(st.State), age(st.TimeInState), st.EnteredAt.Format(time.RFC3339), state(st.PreviousState),
+					st.Revision, st.Transitioning, strings.Join(next, ", "))
+				if st.Error != nil {
+					fmt.Fprintf(w, "error\t%d: %s (recoverable: %v)\n", st.Error.Code, st.Error.Message, st.Error.Recoverable)
+				}
+				for k, v := range st.Labels {
+					fmt.Fprintf(w, "label\t%s=%s\n", k, v)
+				}
+			})
+			return nil
+		},
+	}
+}
+
+func agentsList(g *globals) *cobra.Command {
+	var states []string
+	var labels map[string]string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List agents, in id order",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			sts, err := parseStates(states)
+			if err != nil {
+				return err
+			}
+			req := lifecycle.ListAgentsRequest{States: sts, Labels: labels, PageSize: min(limit, lifecycle.MaxPageSize)}
+			var all lifecycle.AgentPage
+			for len(all.Agents) < limit {
+				page, err := c.ListAgents(cmd.Context(), req)
+				if err != nil {
+					return err
+				}
+				all.Agents = append(all.Agents, page.Agents...)
+				if req.PageToken = page.NextPageToken; req.PageToken == "" {
+					break
+				}
+			}
+			all.Agents = all.Agents[:min(len(all.Agents), limit)]
+			g.print(cmd.OutOrStdout(), lifecyclepb.AgentPage(&all), func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "AGENT\tSTATE\tREVISION\tSINCE")
+				for _, a := range all.Agents {
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", a.ID, state(a.State), a.Revision, a.EnteredAt.Format(time.RFC3339))
+				}
+			})
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&states, "state", nil, "only agents in these states")
+	cmd.Flags().StringToStringVar(&labels, "label", nil, "only agents with this label key=value (repeatable)")
+	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many agents")
+	return cmd
+}
+
+func agentsTransition(g *globals) *cobra.Command {
+	var reason, expectState, errMsg string
+	var force bool
+	var timeout time.Duration
+	var expectRev int64
+	var meta map[string]string
+	cmd := &cobra.Command{
+		Use:   "transition AGENT_ID STATE",
+		Short: "Move an agent to another state (exit code 3 if the lifecycle refuses)",
+		Args:  args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			target, err := parseState(args[1])
+			if err != nil {
+				return err
+			}
+			req := lifecycle.TransitionRequest{AgentID: args[0], Target: target, Force: force, Reason: reason, Timeout: timeout,
+				Metadata: meta, ExpectedRevision: expectRev}
+			if expectState != "" {
+				if req.ExpectedState, err = parseState(expectState); err != nil {
+					return err
+				}
+			}
+			if errMsg != "" {
+				req.Error = &lifecycle.ErrorInfo{Message: errMsg, Recoverable: true}
+			}
+			res, err := c.Transition(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			g.print(cmd.OutOrStdout(), lifecyclepb.TransitionResult(&res), func(w *tabwriter.Writer) {
+				if res.Success {
+					fmt.Fprintf(w, "%s: %s → %s (%s, revision %d, sequence %d)\n", args[0], state(res.Previous), state(res.Current),
+						strings.ToLower(lifecycle.TypeName(res.Event.Type)), res.Revision, res.Event.Sequence)
+				}
+			})
+			if !res.Success {
+				return refusedError{fmt.Sprintf("refused (%s): %s", strings.ToLower(strings.TrimPrefix(res.Refusal.String(), "REFUSAL_REASON_")), res.Message)}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&reason, "reason", "", "why (recorded in the event)")
+	f.BoolVar(&force, "force", false, "take an edge the table does not allow (never out of terminated)")
+	f.DurationVar(&timeout, "timeout", 0, "how long to wait for a busy agent and blocking hooks (default 30s)")
+	f.StringVar(&expectState, "expect-state", "", "only if the agent is in this state")
+	f.Int64Var(&expectRev, "expect-revision", 0, "only if the agent is at this revision")
+	f.StringVar(&errMsg, "error-message", "", "error details, for a transition into error")
+	f.StringToStringVar(&meta, "meta", nil, "event metadata key=value (repeatable)")
+	return cmd
+}
+
+func printEvent(w io.Writer, ev *lifecycle.Event) {
+	if ev.Bookmark {
+		fmt.Fprintf(w, "#%d\t(bookmark)\n", ev.Sequence)
+		return
+	}
+	fmt.Fprintf(w, "#%d\t%s\t%s\t%s → %s\t%s\t%s\t%s\n", ev.Sequence, ev.Time.Format(time.RFC3339Nano), ev.AgentID,
+		state(ev.From), state(ev.To), strings.ToLower(lifecycle.TypeName(ev.Type)), ev.InitiatedBy, ev.Reason)
+}
+
+func agentsHistory(g *globals) *cobra.Command {
+	var typ, since, until string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "history [AGENT_ID]",
+		Short: "Show recorded transitions, oldest first (all agents without an id)",
+		Args:  args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			req := lifecycle.HistoryRequest{Limit: min(limit, lifecycle.MaxPageSize)}
+			if len(args) == 1 {
+				req.AgentID = args[0]
+			}
+			if typ != "" {
+				if req.Type, err = parseType(typ); err != nil {
+					return err
+				}
+			}
+			for _, t := range []struct {
+				flag, v string
+				to      *time.Time
+			}{{"since", since, &req.Start}, {"until", until, &req.End}} {
+				if t.v != "" {
+					if *t.to, err = time.Parse(time.RFC3339, t.v); err != nil {
+						return usageError{fmt.Errorf("--%s %q: use RFC 3339, like 2026-11-22T09:00:00Z", t.flag, t.v)}
+					}
+				}
+			}
+			var all lifecycle.HistoryPage
+			for len(all.Events) < limit {
+				page, err := c.History(cmd.Context(), req)
+				if err != nil {
+					return err
+				}
+				all.Events = append(all.Events, page.Events...)
+				if req.PageToken = page.NextPageToken; req.PageToken == "" {
+					break
+				}
+			}
+			all.Events = all.Events[:min(len(all.Events), limit)]
+			g.print(cmd.OutOrStdout(), lifecyclepb.HistoryPage(&all), func(w *tabwriter.Writer) {
+				for i := range all.Events {
+					printEvent(w, &all.Events[i])
+				}
+			})
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&typ, "type", "", "only this transition type")
+	cmd.Flags().StringVar(&since, "since", "", "from this time (RFC 3339)")
+	cmd.Flags().StringVar(&until, "until", "", "before this time (RFC 3339)")
+	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many events")
+	return cmd
+}
+
+// agentsWatch prints events as they happen and, when the stream ends or the server goes
+// away, watches again from the event after the last one printed, so nothing is missed or
+// printed twice.
+func agentsWatch(g *globals) *cobra.Command {
+	var states, types []string
+	var from uint64
+	cmd := &cobra.Command{
+		Use:   "watch [AGENT_ID]",
+		Short: "Print events live, resuming after reconnects (Ctrl-C to stop)",
+		Args:  args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			req := lifecycle.WatchRequest{FromSequence: from}
+			if len(args) == 1 {
+				req.AgentID = args[0]
+			}
+			if req.States, err = parseStates(states); err != nil {
+				return err
+			}
+			if req.Types, err = parseTypes(types); err != nil {
+				return err
+			}
+			return watch(cmd.Context(), c, req, g, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringSliceVar(&states, "state", nil, "only events into these states")
+	cmd.Flags().StringSliceVar(&types, "type", nil, "only these transition types")
+	cmd.Flags().Uint64Var(&from, "from", 0, "replay from this sequence first (0: only new events)")
+	return cmd
+}
+
+func watch(ctx context.Context, c *client.Client, req lifecycle.WatchRequest, g *globals, out, errOut io.Writer) error {
+	backoff := 100 * time.Millisecond
+	for {
+		w, err := c.Watch(ctx, req)
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			for {
+				var ev lifecycle.Event
+				if ev, err = w.Next(ctx); err != nil {
+					break
+				}
+				req.FromSequence = ev.Sequence + 1
+				if g.output == "json" {
+					b, _ := protojson.Marshal(lifecyclepb.Event(&ev))
+					fmt.Fprintln(out, string(b))
+				} else {
+					tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+					printEvent(tw, &ev)
+					tw.Flush()
+				}
+			}
+			w.Close()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		var le *lifecycle.Error
+		if errors.As(err, &le) && le.ResumeSequence != 0 {
+			req.FromSequence = le.ResumeSequence
+		}
+		switch lifecycle.ErrorCode(err) {
+		case lifecycle.CodeUnavailable, lifecycle.CodeResourceExhausted, lifecycle.CodeInternal:
+			fmt.Fprintf(errOut, "watch interrupted (%v); resuming from sequence %d\n", err, req.FromSequence)
+		default:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+			backoff = min(2*backoff, 5*time.Second)
+		}
+		if req.FromSequence == 0 {
+			req.FromSequence = 1 // nothing seen yet: replay whatever happened meanwhile
+		}
+	}
+}
+
+func hooksCommand(g *globals) *cobra.Command {
+	cmd := group("hooks", "Register, list and remove hooks on a server")
+	var spec lifecycle.HookSpec
+	var states, types []string
+	var callback, policy string
+	register := &cobra.Command{
+		Use:   "register NAME",
+		Short: "Register a hook (exit code 3 if the lifecycle refuses it)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			spec.Name = args[0]
+			if spec.TriggerStates, err = parseStates(states); err != nil {
+				return err
+			}
+			if spec.TriggerTypes, err = parseTypes(types); err != nil {
+				return err
+			}
+			spec.Config = map[string]string{"type": "callback", "callback": callback}
+			if policy != "" {
+				spec.Config["failure_policy"] = policy
+			}
+			res, err := c.RegisterHook(cmd.Context(), spec)
+			if err != nil {
+				return err
+			}
+			g.print(cmd.OutOrStdout(), &v1.RegisterHookResponse{Success: res.Success, HookId: res.HookID, ErrorMessage: res.Message}, func(w *tabwriter.Writer) {
+				if res.Success {
+					fmt.Fprintf(w, "registered hook %s: %s\n", spec.Name, res.HookID)
+				}
+			})
+			if !res.Success {
+				return refusedError{"refused: " + res.Message}
+			}
+			return nil
+		},
+	}
+	f := register.Flags()
+	f.StringVar(&callback, "callback", "", "name of the callback that serves it")
+	f.BoolVar(&spec.Blocking, "blocking", false, "run before the transition, able to veto it")
+	f.DurationVar(&spec.Timeout, "timeout", 0, "per invocation (default 30s)")
+	f.StringSliceVar(&states, "state", nil, "only transitions into these states")
+	f.StringSliceVar(&types, "type", nil, "only these transition types")
+	f.StringSliceVar(&spec.AgentIDs, "agent", nil, "only these agents")
+	f.StringVar(&policy, "failure-policy", "", "fail (default) or ignore")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List hooks with their statistics",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			hooks, err := c.ListHooks(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pb := &v1.ListHooksResponse{}
+			for i := range hooks {
+				pb.Hooks = append(pb.Hooks, lifecyclepb.HookStatus(&hooks[i]))
+			}
+			g.print(cmd.OutOrStdout(), pb, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "NAME\tID\tBLOCKING\tCALLS\tALLOWED\tVETOED\tFAILED\tTIMED OUT")
+				for _, h := range hooks {
+					fmt.Fprintf(w, "%s\t%s\t%v\t%d\t%d\t%d\t%d\t%d\n", h.Spec.Name, h.ID, h.Spec.Blocking, h.Invocations, h.Allowed, h.Vetoed, h.Failed, h.TimedOut)
+				}
+			})
+			return nil
+		},
+	}
+	unregister := &cobra.Command{
+		Use:   "unregister HOOK_ID",
+		Short: "Remove a hook",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if err := c.UnregisterHook(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "unregistered hook %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(register, list, unregister)
+	return cmd
+}
+
+func serverCommand(g *globals) *cobra.Command {
+	cmd := group("server", "Ask a server about itself")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "health",
+		Short: "Check that the server is serving (gRPC health check over the Connect protocol)",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(g.server, "/")+"/grpc.health.v1.Health/Check", strings.NewReader("{}"))
+			if err != nil {
+				return usageError{err}
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return &lifecycle.Error{Code: lifecycle.CodeUnavailable, Message: "cannot reach " + g.server + " (is `hms-lifecycle serve` running?)", Err: err}
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "SERVING") {
+				return &lifecycle.Error{Code: lifecycle.CodeUnavailable, Message: fmt.Sprintf("%s answered %s: %s", g.server, resp.Status, body)}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is serving\n", g.server)
+			return nil
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cli runs the built command against a server and returns its output and exit code.
+func cli(t *testing.T, server string, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(bin, append([]string{"--server", server}, args...)...).CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func TestCLI(t *testing.T) {
+	s := startServer(t, "--store", "memory")
+	steps := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"server", "health"}, exitOK, "is serving"},
+		{[]string{"agents", "register", "agent-001", "--label", "pool=blue"}, exitOK, "registered agent-001: initialized (sequence 1)"},
+		{[]string{"agents", "register", "agent-001"}, exitConflict, "already exists"},
+		{[]string{"agents", "register", "bad id"}, exitUsage, "agent_id"},
+		{[]string{"agents", "transition", "agent-001", "active", "--reason", "start"}, exitOK, "agent-001: initialized → active (normal, revision 2, sequence 2)"},
+		{[]string{"agents", "transition", "agent-001", "initialized"}, exitRefused, "refused (invalid_transition): agent agent-001 cannot go from ACTIVE to INITIALIZED"},
+		{[]string{"agents", "transition", "agent-001", "upgrading", "--force"}, exitOK, "(forced, revision 3"},
+		{[]string{"agents", "transition", "agent-001", "sideways"}, exitUsage, `"sideways" is not a lifecycle state`},
+		{[]string{"agents", "transition", "ghost", "active"}, exitNotFound, "agent ghost not found"},
+		{[]string{"agents", "get", "agent-001"}, exitOK, "upgrading"},
+		{[]string{"agents", "list", "--label", "pool=blue"}, exitOK, "agent-001"},
+		{[]string{"agents", "history", "agent-001"}, exitOK, "#3"},
+		{[]string{"agents", "history", "--type", "forced"}, exitOK, "upgrading"},
+		{[]string{"agents", "get"}, exitUsage, "accepts 1 arg"},
+		{[]string{"agents", "fly"}, exitUsage, ""},
+		{[]string{"hooks", "register", "audit", "--callback", "audit", "--state", "error"}, exitOK, "registered hook audit"},
+		{[]string{"hooks", "register", "audit", "--callback", "audit"}, exitRefused, `a hook named "audit" already exists`},
+		{[]string{"hooks", "list"}, exitOK, "audit"},
+		{[]string{"hooks", "unregister", "hook-nope"}, exitNotFound, "hook hook-nope not found"},
+		{[]string{"--output", "yaml", "agents", "list"}, exitUsage, "--output"},
+	}
+	for _, st := range steps {
+		out, code := cli(t, s.url, st.args...)
+		if code != st.code || !strings.Contains(out, st.want) {
+			t.Errorf("%v: exit %d, output %q; want exit %d containing %q", st.args, code, out, st.code, st.want)
+		}
+	}
+	out, code := cli(t, s.url, "--output", "json", "agents", "get", "agent-001")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || got["state"] != "LIFECYCLE_STATE_UPGRADING" || got["revision"] != "3" {
+		t.Errorf("json output: %v %v %q", code, err, out)
+	}
+	if out, code := cli(t, "http://127.0.0.1:1", "server", "health"); code != exitUnavailable || !strings.Contains(out, "cannot reach") {
+		t.Errorf("health of nothing: exit %d, %q", code, out)
+	}
+}
+
+// TestCLIWatchResumes: `agents watch` prints live, survives a server restart and prints
+// what happened meanwhile, once.
+func TestCLIWatchResumes(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, "--data-dir", dir)
+	url := s.url
+	cli(t, url, "agents", "register", "w")
+	watch := exec.Command(bin, "--server", url, "agents", "watch", "w", "--from", "1")
+	stdout, _ := watch.StdoutPipe()
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { watch.Process.Kill(); watch.Wait() }()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	expect := func(seq string) {
+		t.Helper()
+		select {
+		case l := <-lines:
+			if !strings.HasPrefix(l, seq+" ") {
+				t.Fatalf("watch printed %q, want event %s", l, seq)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("watch printed nothing for event %s", seq)
+		}
+	}
+	expect("#1")
+	cli(t, url, "agents", "transition", "w", "active")
+	expect("#2")
+
+	// Restart the server on the same address and data; the watcher reconnects.
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.cmd.Wait()
+	addr := strings.TrimPrefix(url, "http://")
+	s = startServer(t, "--data-dir", dir, "--listen", addr)
+	cli(t, url, "agents", "transition", "w", "paused")
+	cli(t, url, "agents", "transition", "w", "active")
+	expect("#3")
+	expect("#4")
+}
