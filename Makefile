@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := $(CURDIR)/.bin
 BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
-TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK)
+TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK) $(BIN)/grpcurl
 
 .PHONY: run test generate check-generated lint unit postgres bench bench-memory bench-stores fuzz tools clean
 
@@ -65,7 +65,7 @@ tools: $(TOOLS)
 
 $(TOOLS): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(BIN)/ github.com/bufbuild/buf/cmd/buf google.golang.org/protobuf/cmd/protoc-gen-go \
-		connectrpc.com/connect/cmd/protoc-gen-connect-go honnef.co/go/tools/cmd/staticcheck
+		connectrpc.com/connect/cmd/protoc-gen-connect-go honnef.co/go/tools/cmd/staticcheck github.com/fullstorydev/grpcurl/cmd/grpcurl
 
 clean:
 	rm -rf $(BIN)

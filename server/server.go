@@ -40,7 +40,8 @@ func NewHandler(svc lifecycle.AgentService, log *slog.Logger) http.Handler {
 	}
 	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(&service{svc: svc, log: log}, opts...))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(lifecyclev1connect.LifecycleManagerName)))
-	reflector := grpcreflect.NewStaticReflector(lifecyclev1connect.LifecycleManagerName)
+	reflector := grpcreflect.NewStaticReflector(lifecyclev1connect.LifecycleManagerName,
+		grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	return mux

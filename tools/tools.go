@@ -7,6 +7,7 @@ package tools
 import (
 	_ "connectrpc.com/connect/cmd/protoc-gen-connect-go"
 	_ "github.com/bufbuild/buf/cmd/buf"
+	_ "github.com/fullstorydev/grpcurl/cmd/grpcurl"
 	_ "google.golang.org/protobuf/cmd/protoc-gen-go"
 	_ "honnef.co/go/tools/cmd/staticcheck"
 )
