@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -33,12 +35,14 @@ func NewHandler(svc lifecycle.AgentService, log *slog.Logger) http.Handler {
 		log = slog.Default()
 	}
 	mux := http.NewServeMux()
+	svcm := newMetrics()
+	mux.Handle("/metrics", svcm.handler())
 	opts := []connect.HandlerOption{
 		// Small messages are not worth compressing (connect-go gzips everything by default).
 		connect.WithCompressMinBytes(4096),
-		connect.WithInterceptors(initiator{}),
+		connect.WithInterceptors(initiator{}, errorCounter{svcm}),
 	}
-	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(&service{svc: svc, log: log}, opts...))
+	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(&service{svc: svc, log: log, metrics: svcm}, opts...))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(lifecyclev1connect.LifecycleManagerName)))
 	reflector := grpcreflect.NewStaticReflector(lifecyclev1connect.LifecycleManagerName,
 		grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName)
@@ -63,6 +67,35 @@ func (initiator) WrapStreamingClient(next connect.StreamingClientFunc) connect.S
 func (initiator) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		return next(lifecycle.WithInitiator(ctx, Anonymous), conn)
+	}
+}
+
+// errorCounter counts the requests answered with an error status.
+type errorCounter struct{ m *metrics }
+
+func (e errorCounter) count(procedure string, err error) {
+	if err != nil {
+		e.m.errors.WithLabelValues(procedure[strings.LastIndex(procedure, "/")+1:], connect.CodeOf(err).String()).Inc()
+	}
+}
+
+func (e errorCounter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		e.count(req.Spec().Procedure, err)
+		return res, err
+	}
+}
+
+func (e errorCounter) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (e errorCounter) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		err := next(ctx, conn)
+		e.count(conn.Spec().Procedure, err)
+		return err
 	}
 }
 
@@ -104,8 +137,9 @@ func (s *service) connectError(err error) error {
 }
 
 type service struct {
-	svc lifecycle.AgentService
-	log *slog.Logger
+	svc     lifecycle.AgentService
+	log     *slog.Logger
+	metrics *metrics
 }
 
 var _ lifecyclev1connect.LifecycleManagerHandler = (*service)(nil)
@@ -119,10 +153,12 @@ func (s *service) GetState(ctx context.Context, req *connect.Request[v1.GetState
 }
 
 func (s *service) TransitionState(ctx context.Context, req *connect.Request[v1.TransitionRequest]) (*connect.Response[v1.TransitionResponse], error) {
+	start := time.Now()
 	res, err := s.svc.Transition(ctx, lifecyclepb.FromTransitionRequest(req.Msg))
 	if err != nil {
 		return nil, s.connectError(err)
 	}
+	s.metrics.transition(&res, req.Msg.GetTargetState(), time.Since(start))
 	return connect.NewResponse(lifecyclepb.TransitionResult(&res)), nil
 }
 
@@ -143,6 +179,8 @@ func (s *service) WatchEvents(ctx context.Context, req *connect.Request[v1.Watch
 		return s.connectError(err)
 	}
 	defer w.Close()
+	s.metrics.watchers.Inc()
+	defer s.metrics.watchers.Dec()
 	// Headers now, so that the client knows the watch is established before any event.
 	if err := stream.Send(nil); err != nil {
 		return err

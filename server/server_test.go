@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -233,5 +234,34 @@ func TestWatchIsEstablishedBeforeAnyEvent(t *testing.T) {
 				t.Fatalf("got %+v", ev)
 			}
 		})
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	_, url := serve(t)
+	c, _ := client.New(url, nil)
+	c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "m"})
+	c.Transition(ctx, lifecycle.TransitionRequest{AgentID: "m", Target: lifecycle.StateActive})
+	c.Transition(ctx, lifecycle.TransitionRequest{AgentID: "m", Target: lifecycle.StateInitialized})
+	c.GetState(ctx, "nobody", false)
+	w, _ := c.Watch(ctx, lifecycle.WatchRequest{})
+	defer w.Close()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`hms_transitions_total{from="initialized",result="ok",to="active",type="normal"} 1`,
+		`hms_transitions_total{from="active",result="invalid_transition",to="initialized",type="unspecified"} 1`,
+		`hms_transition_duration_seconds_count 2`,
+		`hms_watchers 1`,
+		`hms_rpc_errors_total{code="not_found",method="GetState"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
