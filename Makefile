@@ -59,6 +59,8 @@ bench-memory:
 FUZZTIME ?= 1m
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseDefinition -fuzztime $(FUZZTIME) ./statemachine
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./pbcbor
+	$(GO) test -run '^$$' -fuzz FuzzUnmarshalJSON -fuzztime $(FUZZTIME) ./pbcbor
 
 ## tools: build the pinned generators and linters (tools/go.mod) into .bin/
 tools: $(TOOLS)

@@ -17,6 +17,7 @@ import (
 	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
 	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
 	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
+	"github.com/hms-lifecycle/lifecycle/pbcbor"
 	"github.com/hms-lifecycle/lifecycle/server"
 )
 
@@ -34,8 +35,8 @@ const (
 // HTTP/2 for http:// URLs.
 type Options struct {
 	Protocol Protocol
-	// JSON sends JSON instead of binary protobuf.
-	JSON bool
+	// Encoding is "proto" (the default), "json" or "cbor".
+	Encoding string
 	// HTTPClient replaces the default client.
 	HTTPClient *http.Client
 }
@@ -69,8 +70,14 @@ func New(baseURL string, opts *Options) (*Client, error) {
 	default:
 		return nil, errors.New("client: protocol " + string(opts.Protocol) + ": use connect, grpc or grpcweb")
 	}
-	if opts.JSON {
+	switch opts.Encoding {
+	case "", "proto":
+	case "json":
 		copts = append(copts, connect.WithProtoJSON())
+	case "cbor":
+		copts = append(copts, connect.WithCodec(pbcbor.Codec{}))
+	default:
+		return nil, errors.New("client: encoding " + opts.Encoding + ": use proto, json or cbor")
 	}
 	return &Client{rpc: lifecyclev1connect.NewLifecycleManagerClient(hc, strings.TrimRight(baseURL, "/"), copts...)}, nil
 }

@@ -1,7 +1,8 @@
 // Package server serves a lifecycle.AgentService over the network: every RPC of
 // hms.agent.lifecycle.v1.LifecycleManager through one http.Handler that speaks gRPC,
-// gRPC-Web and the Connect protocol (protobuf or JSON), plus gRPC health checking and
-// server reflection, so grpcurl, browsers and curl all work.
+// gRPC-Web and the Connect protocol, each in protobuf, JSON or CBOR (chosen by content
+// type), plus gRPC health checking, server reflection and Prometheus metrics, so grpcurl,
+// browsers and curl all work.
 package server
 
 import (
@@ -21,6 +22,7 @@ import (
 	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
 	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
 	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
+	"github.com/hms-lifecycle/lifecycle/pbcbor"
 )
 
 // ResumeHeader carries, on a watch that ended, the from_sequence that continues it.
@@ -41,6 +43,7 @@ func NewHandler(svc lifecycle.AgentService, log *slog.Logger) http.Handler {
 		// Small messages are not worth compressing (connect-go gzips everything by default).
 		connect.WithCompressMinBytes(4096),
 		connect.WithInterceptors(initiator{}, errorCounter{svcm}),
+		connect.WithCodec(pbcbor.Codec{}), // beside the default protobuf and JSON codecs
 	}
 	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(&service{svc: svc, log: log, metrics: svcm}, opts...))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(lifecyclev1connect.LifecycleManagerName)))

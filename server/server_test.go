@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/client"
+	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
+	"github.com/hms-lifecycle/lifecycle/pbcbor"
 	"github.com/hms-lifecycle/lifecycle/server"
 	"github.com/hms-lifecycle/lifecycle/store/memory"
 )
@@ -44,10 +47,13 @@ var protocols = []struct {
 	opts client.Options
 }{
 	{"connect-proto", client.Options{Protocol: client.Connect}},
-	{"connect-json", client.Options{Protocol: client.Connect, JSON: true}},
+	{"connect-json", client.Options{Protocol: client.Connect, Encoding: "json"}},
+	{"connect-cbor", client.Options{Protocol: client.Connect, Encoding: "cbor"}},
 	{"grpc", client.Options{Protocol: client.GRPC}},
-	{"grpc-json", client.Options{Protocol: client.GRPC, JSON: true}},
+	{"grpc-json", client.Options{Protocol: client.GRPC, Encoding: "json"}},
+	{"grpc-cbor", client.Options{Protocol: client.GRPC, Encoding: "cbor"}},
 	{"grpcweb", client.Options{Protocol: client.GRPCWeb}},
+	{"grpcweb-cbor", client.Options{Protocol: client.GRPCWeb, Encoding: "cbor"}},
 }
 
 func TestEveryProtocol(t *testing.T) {
@@ -263,5 +269,40 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// TestPlainHTTPBodies posts raw Connect-protocol bodies, as curl would: JSON and CBOR
+// requests with their content types, and errors in the Connect JSON error format.
+func TestPlainHTTPBodies(t *testing.T) {
+	_, url := serve(t)
+	post := func(method, contentType string, body []byte) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := http.Post(url+"/hms.agent.lifecycle.v1.LifecycleManager/"+method, contentType, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, body := post("RegisterAgent", "application/json", []byte(`{"agentId":"plain"}`))
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"agentId":"plain"`) {
+		t.Fatalf("JSON RegisterAgent: %s %s", resp.Status, body)
+	}
+	req, _ := pbcbor.Marshal(&v1.TransitionRequest{AgentId: "plain", TargetState: v1.LifecycleState_LIFECYCLE_STATE_ACTIVE, Reason: "cbor"})
+	resp, body = post("TransitionState", "application/cbor", req)
+	var res v1.TransitionResponse
+	if err := pbcbor.Unmarshal(body, &res); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/cbor" || err != nil ||
+		!res.GetSuccess() || res.GetEvent().GetReason() != "cbor" {
+		t.Fatalf("CBOR TransitionState: %s %s %v %v", resp.Status, resp.Header.Get("Content-Type"), err, &res)
+	}
+	resp, body = post("GetState", "application/json", []byte(`{"agentId":"nobody"}`))
+	if resp.StatusCode != 404 || !strings.Contains(string(body), `"code":"not_found"`) {
+		t.Fatalf("JSON GetState of an unknown agent: %s %s", resp.Status, body)
+	}
+	resp, body = post("TransitionState", "application/cbor", []byte{0xbf, 0xff})
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "invalid_argument") {
+		t.Fatalf("malformed CBOR: %s %s", resp.Status, body)
 	}
 }

@@ -22,7 +22,7 @@ import (
 
 // globals are the flags every client command takes.
 type globals struct {
-	server, output, protocol string
+	server, output, protocol, encoding string
 }
 
 func (g *globals) register(root *cobra.Command) {
@@ -30,13 +30,14 @@ func (g *globals) register(root *cobra.Command) {
 	f.StringVar(&g.server, "server", env("HMS_SERVER", "http://"+DefaultListen), "server URL [HMS_SERVER]")
 	f.StringVarP(&g.output, "output", "o", "table", "table or json")
 	f.StringVar(&g.protocol, "protocol", "connect", "connect, grpc or grpcweb")
+	f.StringVar(&g.encoding, "encoding", "proto", "on the wire: proto, json or cbor")
 }
 
 func (g *globals) client() (*client.Client, error) {
 	if g.output != "table" && g.output != "json" {
 		return nil, usageError{fmt.Errorf("--output %q: use table or json", g.output)}
 	}
-	c, err := client.New(g.server, &client.Options{Protocol: client.Protocol(g.protocol)})
+	c, err := client.New(g.server, &client.Options{Protocol: client.Protocol(g.protocol), Encoding: g.encoding})
 	if err != nil {
 		return nil, usageError{err}
 	}

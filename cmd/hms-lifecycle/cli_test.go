@@ -40,6 +40,8 @@ func TestCLI(t *testing.T) {
 		{[]string{"agents", "transition", "agent-001", "sideways"}, exitUsage, `"sideways" is not a lifecycle state`},
 		{[]string{"agents", "transition", "ghost", "active"}, exitNotFound, "agent ghost not found"},
 		{[]string{"agents", "get", "agent-001"}, exitOK, "upgrading"},
+		{[]string{"--protocol", "grpc", "--encoding", "cbor", "agents", "get", "agent-001"}, exitOK, "upgrading"},
+		{[]string{"--encoding", "xml", "agents", "get", "agent-001"}, exitUsage, "encoding xml"},
 		{[]string{"agents", "list", "--label", "pool=blue"}, exitOK, "agent-001"},
 		{[]string{"agents", "history", "agent-001"}, exitOK, "#3"},
 		{[]string{"agents", "history", "--type", "forced"}, exitOK, "upgrading"},
