@@ -37,6 +37,8 @@ type Options struct {
 	Protocol Protocol
 	// Encoding is "proto" (the default), "json" or "cbor".
 	Encoding string
+	// Token is sent as "Authorization: Bearer <token>" when not empty.
+	Token string
 	// HTTPClient replaces the default client.
 	HTTPClient *http.Client
 }
@@ -70,6 +72,9 @@ func New(baseURL string, opts *Options) (*Client, error) {
 	default:
 		return nil, errors.New("client: protocol " + string(opts.Protocol) + ": use connect, grpc or grpcweb")
 	}
+	if opts.Token != "" {
+		copts = append(copts, connect.WithInterceptors(bearer(opts.Token)))
+	}
 	switch opts.Encoding {
 	case "", "proto":
 	case "json":
@@ -80,6 +85,28 @@ func New(baseURL string, opts *Options) (*Client, error) {
 		return nil, errors.New("client: encoding " + opts.Encoding + ": use proto, json or cbor")
 	}
 	return &Client{rpc: lifecyclev1connect.NewLifecycleManagerClient(hc, strings.TrimRight(baseURL, "/"), copts...)}, nil
+}
+
+// bearer sends a token with every request.
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", "Bearer "+string(b))
+		return next(ctx, req)
+	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }
 
 // cleartextHTTP2 speaks HTTP/2 without TLS (h2c) to http:// servers, as gRPC needs.

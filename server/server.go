@@ -28,49 +28,47 @@ import (
 // ResumeHeader carries, on a watch that ended, the from_sequence that continues it.
 const ResumeHeader = "Hms-Resume-Sequence"
 
-// Anonymous is the initiator recorded for requests without credentials.
+// Anonymous is the initiator recorded when the server has no credentials configured.
 const Anonymous = "anonymous"
 
+// Option configures NewHandler.
+type Option func(*options)
+
+type options struct {
+	log    *slog.Logger
+	tokens *Tokens
+}
+
+// WithLogger sets the logger; the default is slog.Default().
+func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log } }
+
+// WithTokens requires a bearer token on every lifecycle RPC and checks the caller's role.
+// Without it every caller is Anonymous and may do everything.
+func WithTokens(t *Tokens) Option { return func(o *options) { o.tokens = t } }
+
 // NewHandler returns the handler serving svc.
-func NewHandler(svc lifecycle.AgentService, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
+func NewHandler(svc lifecycle.AgentService, opts ...Option) http.Handler {
+	o := options{log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
 	}
+	log := o.log
 	mux := http.NewServeMux()
 	svcm := newMetrics()
 	mux.Handle("/metrics", svcm.handler())
-	opts := []connect.HandlerOption{
+	hopts := []connect.HandlerOption{
 		// Small messages are not worth compressing (connect-go gzips everything by default).
 		connect.WithCompressMinBytes(4096),
-		connect.WithInterceptors(initiator{}, errorCounter{svcm}),
+		connect.WithInterceptors(errorCounter{svcm}, authorizer{o.tokens}),
 		connect.WithCodec(pbcbor.Codec{}), // beside the default protobuf and JSON codecs
 	}
-	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(&service{svc: svc, log: log, metrics: svcm}, opts...))
+	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(&service{svc: svc, log: log, metrics: svcm}, hopts...))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(lifecyclev1connect.LifecycleManagerName)))
 	reflector := grpcreflect.NewStaticReflector(lifecyclev1connect.LifecycleManagerName,
 		grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	return mux
-}
-
-// initiator records who asked: until credentials are configured, everyone is Anonymous.
-type initiator struct{}
-
-func (initiator) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		return next(lifecycle.WithInitiator(ctx, Anonymous), req)
-	}
-}
-
-func (initiator) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (initiator) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		return next(lifecycle.WithInitiator(ctx, Anonymous), conn)
-	}
 }
 
 // errorCounter counts the requests answered with an error status.

@@ -33,7 +33,7 @@ func serve(t *testing.T) (*lifecycle.Manager, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: server.NewHandler(m, nil)}
+	srv := &http.Server{Handler: server.NewHandler(m)}
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)

@@ -22,7 +22,7 @@ import (
 
 // globals are the flags every client command takes.
 type globals struct {
-	server, output, protocol, encoding string
+	server, output, protocol, encoding, token string
 }
 
 func (g *globals) register(root *cobra.Command) {
@@ -31,13 +31,14 @@ func (g *globals) register(root *cobra.Command) {
 	f.StringVarP(&g.output, "output", "o", "table", "table or json")
 	f.StringVar(&g.protocol, "protocol", "connect", "connect, grpc or grpcweb")
 	f.StringVar(&g.encoding, "encoding", "proto", "on the wire: proto, json or cbor")
+	f.StringVar(&g.token, "token", env("HMS_TOKEN", ""), "bearer token [HMS_TOKEN]")
 }
 
 func (g *globals) client() (*client.Client, error) {
 	if g.output != "table" && g.output != "json" {
 		return nil, usageError{fmt.Errorf("--output %q: use table or json", g.output)}
 	}
-	c, err := client.New(g.server, &client.Options{Protocol: client.Protocol(g.protocol), Encoding: g.encoding})
+	c, err := client.New(g.server, &client.Options{Protocol: client.Protocol(g.protocol), Encoding: g.encoding, Token: g.token})
 	if err != nil {
 		return nil, usageError{err}
 	}

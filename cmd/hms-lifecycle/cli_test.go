@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -114,4 +115,26 @@ func TestCLIWatchResumes(t *testing.T) {
 	cli(t, url, "agents", "transition", "w", "active")
 	expect("#3")
 	expect("#4")
+}
+
+func TestCLIWithTokens(t *testing.T) {
+	path := t.TempDir() + "/tokens.json"
+	if err := os.WriteFile(path, []byte(`{"principals": [{"name": "ada", "role": "admin", "tokens": ["admin-token-0123456789"]},
+		{"name": "vera", "role": "viewer", "tokens": ["viewer-token-0123456789"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "--store", "memory", "--auth-tokens", path)
+	if out, code := cli(t, s.url, "agents", "register", "a"); code != exitError || !strings.Contains(out, "missing credentials") {
+		t.Errorf("without a token: exit %d, %q", code, out)
+	}
+	if out, code := cli(t, s.url, "--token", "viewer-token-0123456789", "agents", "register", "a"); code != exitError || !strings.Contains(out, "vera is viewer; RegisterAgent needs operator") {
+		t.Errorf("as a viewer: exit %d, %q", code, out)
+	}
+	if out, code := cli(t, s.url, "--token", "admin-token-0123456789", "agents", "register", "a"); code != exitOK {
+		t.Errorf("as an admin: exit %d, %q", code, out)
+	}
+	out, _ := cli(t, s.url, "--token", "viewer-token-0123456789", "agents", "history", "a")
+	if !strings.Contains(out, "ada") {
+		t.Errorf("history does not show the principal as initiator: %q", out)
+	}
 }

@@ -71,7 +71,7 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (lifecycle.Stor
 }
 
 func serveCommand() *cobra.Command {
-	var listen, logFormat string
+	var listen, logFormat, tokensFile string
 	var allowRemote bool
 	var sf storeFlags
 	cmd := &cobra.Command{
@@ -79,18 +79,19 @@ func serveCommand() *cobra.Command {
 		Short: "Serve the lifecycle manager over gRPC, gRPC-Web and Connect on one port",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(cmd.Context(), listen, logFormat, allowRemote, &sf, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, &sf, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&listen, "listen", env("HMS_LISTEN", DefaultListen), "address to serve on [HMS_LISTEN]")
 	fs.BoolVar(&allowRemote, "insecure-allow-remote", false, "listen beyond loopback without credentials")
+	fs.StringVar(&tokensFile, "auth-tokens", env("HMS_AUTH_TOKENS", ""), "file of bearer tokens, principals and roles (docs/auth.md) [HMS_AUTH_TOKENS]")
 	fs.StringVar(&logFormat, "log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
 	sf.register(fs)
 	return cmd
 }
 
-func serve(ctx context.Context, listen, logFormat string, allowRemote bool, sf *storeFlags, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemote bool, sf *storeFlags, stdout, stderr io.Writer) error {
 	var log *slog.Logger
 	switch logFormat {
 	case "text":
@@ -100,7 +101,13 @@ func serve(ctx context.Context, listen, logFormat string, allowRemote bool, sf *
 	default:
 		return fmt.Errorf("--log-format %q: use text or json", logFormat)
 	}
-	if err := checkLoopback(listen, allowRemote); err != nil {
+	var tokens *server.Tokens
+	if tokensFile != "" {
+		var err error
+		if tokens, err = server.LoadTokens(tokensFile); err != nil {
+			return err
+		}
+	} else if err := checkLoopback(listen, allowRemote); err != nil {
 		return err
 	}
 
@@ -119,14 +126,22 @@ func serve(ctx context.Context, listen, logFormat string, allowRemote bool, sf *
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	srv := &http.Server{Handler: server.NewHandler(m, log), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hopts := []server.Option{server.WithLogger(log)}
+	if tokens != nil {
+		hopts = append(hopts, server.WithTokens(tokens))
+	}
+	srv := &http.Server{Handler: server.NewHandler(m, hopts...), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true) // gRPC without TLS
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("serving", "address", ln.Addr().String(), "store", what)
-	log.Warn("no credentials are configured: every caller is anonymous; listening on loopback only unless --insecure-allow-remote")
+	if tokens == nil {
+		log.Warn("no credentials are configured: every caller is anonymous; listening on loopback only unless --insecure-allow-remote")
+	} else {
+		log.Info("bearer tokens required", "file", tokensFile)
+	}
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
 	select {
@@ -159,7 +174,7 @@ func checkLoopback(listen string, allowRemote bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("--listen %s is not a loopback address and no credentials are configured: every caller would be anonymous; pass --insecure-allow-remote to do it anyway", listen)
+	return fmt.Errorf("--listen %s is not a loopback address and no credentials are configured: every caller would be anonymous; pass --auth-tokens FILE, or --insecure-allow-remote to do it anyway", listen)
 }
 
 func backupCommand() *cobra.Command {
