@@ -156,4 +156,3 @@ func TestLoadTokensErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
-

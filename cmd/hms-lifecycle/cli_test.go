@@ -110,7 +110,7 @@ func TestCLIWatchResumes(t *testing.T) {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	s.cmd.Wait()
 	addr := strings.TrimPrefix(url, "http://")
-	s = startServer(t, "--data-dir", dir, "--listen", addr)
+	startServer(t, "--data-dir", dir, "--listen", addr) // same address: the watcher reconnects to it
 	cli(t, url, "agents", "transition", "w", "paused")
 	cli(t, url, "agents", "transition", "w", "active")
 	expect("#3")
