@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +53,41 @@ type HookStatus struct {
 	Last                                           *HookOutcome
 }
 
+// TargetType is a kind of hook target, named by a hook's config["type"]. "callback" (the
+// default) is built in; others, such as webhooks, come in Options.Targets.
+type TargetType interface {
+	// Target checks a hook's target configuration — its config without the keys every
+	// hook has (type, failure_policy, max_attempts) — and returns the function that serves
+	// the hook. A bad configuration is a CodeInvalidArgument error naming the key.
+	Target(hook Hook, config map[string]string) (HookFunc, error)
+}
+
+// callbackTarget serves hooks with functions given to HandleCallback, looked up at each
+// invocation so that a callback registered after the hook (or after a restart) is used.
+type callbackTarget struct{ m *Manager }
+
+func (t callbackTarget) Target(_ Hook, config map[string]string) (HookFunc, error) {
+	name := config["callback"]
+	for k := range config {
+		if k != "callback" {
+			return nil, invalid("config: unknown key %q for a callback hook; known keys: type, callback, failure_policy, max_attempts", k)
+		}
+	}
+	if name == "" {
+		return nil, invalid("config[callback] is empty: name the callback (see HandleCallback) that serves this hook")
+	}
+	if err := checkID("config[callback]", name); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, call HookCall) (HookDecision, error) {
+		fn, ok := t.m.callbacks.Load(name)
+		if !ok {
+			return HookDecision{}, fmt.Errorf("no callback named %q is registered in this process", name)
+		}
+		return fn.(HookFunc)(ctx, call)
+	}, nil
+}
+
 // HandleCallback makes fn the target of hooks whose config names callback name. Hooks are
 // stored; callbacks are not, so a process registers its callbacks again after a restart
 // (or passes them in Options.Callbacks). A nil fn removes the callback.
@@ -69,7 +106,7 @@ func (m *Manager) HandleCallback(name string, fn HookFunc) error {
 type hookEntry struct {
 	Hook
 	filter         eventFilter
-	callback       string
+	fn             HookFunc
 	ignoreFailures bool
 	maxAttempts    int
 
@@ -97,7 +134,7 @@ func (m *Manager) RegisterHook(ctx context.Context, spec HookSpec) (RegisterHook
 	if err := m.checkOpen(); err != nil {
 		return RegisterHookResult{}, err
 	}
-	h, err := newHookEntry(Hook{Spec: spec})
+	h, err := m.newHookEntry(Hook{Spec: spec})
 	if err != nil {
 		return RegisterHookResult{}, err
 	}
@@ -165,11 +202,7 @@ func (m *Manager) loadHooks(ctx context.Context) error {
 	}
 	m.hooks.Store(&hookSet{byID: map[string]*hookEntry{}})
 	for _, stored := range hooks {
-		h, err := newHookEntry(stored)
-		if err != nil {
-			return fmt.Errorf("load hook %s: %w", stored.ID, err)
-		}
-		m.installHooks(m.hooks.Load(), h, "")
+		m.installHooks(m.hooks.Load(), m.storedHookEntry(stored), "")
 	}
 	return nil
 }
@@ -208,8 +241,21 @@ func (m *Manager) installHooks(old *hookSet, add *hookEntry, removeID string) {
 	m.hooks.Store(next)
 }
 
+// storedHookEntry compiles a stored hook. One this process cannot serve (a target type it
+// was not given) stays visible and fails each invocation, saying why.
+func (m *Manager) storedHookEntry(h Hook) *hookEntry {
+	e, err := m.newHookEntry(h)
+	if err != nil {
+		m.log.Error("hook cannot be served by this process", "hook", h.Spec.Name, "err", err)
+		e = &hookEntry{Hook: h, maxAttempts: defaultMaxAttempts,
+			fn: func(context.Context, HookCall) (HookDecision, error) { return HookDecision{}, err }}
+		e.filter = newEventFilter(h.Spec.AgentIDs, h.Spec.TriggerStates, h.Spec.TriggerTypes)
+	}
+	return e
+}
+
 // newHookEntry validates a hook's spec and compiles it.
-func newHookEntry(h Hook) (*hookEntry, error) {
+func (m *Manager) newHookEntry(h Hook) (*hookEntry, error) {
 	s := &h.Spec
 	if err := checkID("hook_name", s.Name); err != nil {
 		return nil, err
@@ -242,17 +288,12 @@ func newHookEntry(h Hook) (*hookEntry, error) {
 		}
 	}
 	e := &hookEntry{maxAttempts: defaultMaxAttempts}
+	typ := "callback"
+	target := map[string]string{}
 	for k, v := range s.Config {
 		switch k {
 		case "type":
-			if v != "callback" {
-				return nil, invalid("config[type]: %q is not a hook type; supported: callback", v)
-			}
-		case "callback":
-			if err := checkID("config[callback]", v); err != nil {
-				return nil, err
-			}
-			e.callback = v
+			typ = v
 		case "failure_policy":
 			if v != "fail" && v != "ignore" {
 				return nil, invalid("config[failure_policy]: %q is not a failure policy; use fail or ignore", v)
@@ -265,12 +306,18 @@ func newHookEntry(h Hook) (*hookEntry, error) {
 			}
 			e.maxAttempts = n
 		default:
-			return nil, invalid("config: unknown key %q; known keys: type, callback, failure_policy, max_attempts", k)
+			target[k] = v
 		}
 	}
-	if e.callback == "" {
-		return nil, invalid("config[callback] is empty: name the callback (see HandleCallback) that serves this hook")
+	tt, ok := m.targets[typ]
+	if !ok {
+		return nil, invalid("config[type]: %q is not a hook type; supported: %s", typ, strings.Join(slices.Sorted(maps.Keys(m.targets)), ", "))
 	}
+	fn, err := tt.Target(h, target)
+	if err != nil {
+		return nil, err
+	}
+	e.fn = fn
 	s.Config = cloneMap(s.Config)
 	s.TriggerStates = slices.Clone(s.TriggerStates)
 	s.TriggerTypes = slices.Clone(s.TriggerTypes)

@@ -42,11 +42,6 @@ type hookReply struct {
 func (m *Manager) invoke(ctx context.Context, h *hookEntry, ev *Event, deadline time.Time, attempt int) HookOutcome {
 	out := HookOutcome{HookID: h.ID, HookName: h.Spec.Name}
 	defer func() { h.record(out) }()
-	fn, ok := m.callbacks.Load(h.callback)
-	if !ok {
-		out.Result, out.Message = HookFailed, fmt.Sprintf("no callback named %q is registered in this process", h.callback)
-		return out
-	}
 	timeout := min(h.Spec.Timeout, deadline.Sub(m.now()))
 	if timeout <= 0 {
 		out.Result, out.Message = HookTimedOut, "no time left before the transition's deadline"
@@ -66,7 +61,7 @@ func (m *Manager) invoke(ctx context.Context, h *hookEntry, ev *Event, deadline 
 				reply <- hookReply{err: fmt.Errorf("hook panicked: %v", p)}
 			}
 		}()
-		d, err := fn.(HookFunc)(cctx, call)
+		d, err := h.fn(cctx, call)
 		reply <- hookReply{d, err}
 	}()
 	select {

@@ -32,6 +32,9 @@ type Options struct {
 	HookRetryBackoff time.Duration
 	// Callbacks are in-process hook targets, by name (see HandleCallback).
 	Callbacks map[string]HookFunc
+	// Targets are the hook target types besides the built-in "callback", by the name a
+	// hook's config["type"] gives (the server adds "webhook").
+	Targets map[string]TargetType
 	// HookLease is how long a replica's claim to deliver a non-blocking hook lasts without
 	// renewal (it renews every third of it). Zero means 10s.
 	HookLease time.Duration
@@ -73,6 +76,7 @@ type Manager struct {
 	// slots holds one *agentSlot per agent that has been transitioned.
 	slots sync.Map
 
+	targets   map[string]TargetType
 	hooks     atomic.Pointer[hookSet]
 	hookMu    sync.Mutex // serializes hook registration
 	callbacks sync.Map   // name → HookFunc
@@ -134,6 +138,10 @@ func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
 	}
 	for name, fn := range opts.Callbacks {
 		m.callbacks.Store(name, fn)
+	}
+	m.targets = map[string]TargetType{"callback": callbackTarget{m}}
+	for name, t := range opts.Targets {
+		m.targets[name] = t
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if err := m.loadHooks(ctx); err != nil {

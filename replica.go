@@ -81,11 +81,6 @@ func (m *Manager) reloadHooks(ctx context.Context) {
 		if _, ok := m.hooks.Load().byID[id]; ok {
 			continue
 		}
-		e, err := newHookEntry(h)
-		if err != nil {
-			m.log.Error("reload hook", "hook", h.Spec.Name, "err", err)
-			continue
-		}
-		m.installHooks(m.hooks.Load(), e, "")
+		m.installHooks(m.hooks.Load(), m.storedHookEntry(h), "")
 	}
 }
