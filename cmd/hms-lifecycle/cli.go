@@ -436,7 +436,7 @@ func hooksCommand(g *globals) *cobra.Command {
 	cmd := group("hooks", "Register, list and remove hooks on a server")
 	var spec lifecycle.HookSpec
 	var states, types []string
-	var callback, policy string
+	var callback, url, policy string
 	register := &cobra.Command{
 		Use:   "register NAME",
 		Short: "Register a hook (exit code 3 if the lifecycle refuses it)",
@@ -453,7 +453,14 @@ func hooksCommand(g *globals) *cobra.Command {
 			if spec.TriggerTypes, err = parseTypes(types); err != nil {
 				return err
 			}
-			spec.Config = map[string]string{"type": "callback", "callback": callback}
+			switch {
+			case url != "" && callback != "":
+				return usageError{errors.New("give --callback or --url, not both")}
+			case url != "":
+				spec.Config = map[string]string{"type": "webhook", "url": url}
+			default:
+				spec.Config = map[string]string{"type": "callback", "callback": callback}
+			}
 			if policy != "" {
 				spec.Config["failure_policy"] = policy
 			}
@@ -473,7 +480,8 @@ func hooksCommand(g *globals) *cobra.Command {
 		},
 	}
 	f := register.Flags()
-	f.StringVar(&callback, "callback", "", "name of the callback that serves it")
+	f.StringVar(&callback, "callback", "", "name of the in-process callback that serves it")
+	f.StringVar(&url, "url", "", "webhook endpoint to POST to (encoding json; see docs for more)")
 	f.BoolVar(&spec.Blocking, "blocking", false, "run before the transition, able to veto it")
 	f.DurationVar(&spec.Timeout, "timeout", 0, "per invocation (default 30s)")
 	f.StringSliceVar(&states, "state", nil, "only transitions into these states")

@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -136,5 +139,30 @@ func TestCLIWithTokens(t *testing.T) {
 	out, _ := cli(t, s.url, "--token", "viewer-token-0123456789", "agents", "history", "a")
 	if !strings.Contains(out, "ada") {
 		t.Errorf("history does not show the principal as initiator: %q", out)
+	}
+}
+
+func TestCLIWebhook(t *testing.T) {
+	got := make(chan string, 10)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- string(body)
+		w.Write([]byte(`{"veto": true, "reason": "frozen"}`))
+	}))
+	defer receiver.Close()
+	s := startServer(t, "--store", "memory")
+	cli(t, s.url, "agents", "register", "a")
+	if out, code := cli(t, s.url, "hooks", "register", "freeze", "--url", receiver.URL, "--blocking", "--state", "active"); code != exitOK {
+		t.Fatalf("register webhook: %d %s", code, out)
+	}
+	out, code := cli(t, s.url, "agents", "transition", "a", "active")
+	if code != exitRefused || !strings.Contains(out, "frozen") {
+		t.Fatalf("transition with a vetoing webhook: %d %s", code, out)
+	}
+	if body := <-got; !strings.Contains(body, `"hookName":"freeze"`) || !strings.Contains(body, `"newState":"LIFECYCLE_STATE_ACTIVE"`) {
+		t.Errorf("webhook body: %s", body)
+	}
+	if out, code := cli(t, s.url, "hooks", "register", "internal", "--url", "http://10.9.9.9/x"); code != exitUsage || !strings.Contains(out, "not in the webhook allowlist") {
+		t.Errorf("webhook outside the allowlist: %d %s", code, out)
 	}
 }

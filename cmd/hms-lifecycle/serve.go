@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/hms-lifecycle/lifecycle/store/memory"
 	"github.com/hms-lifecycle/lifecycle/store/postgres"
 	"github.com/hms-lifecycle/lifecycle/store/sqlite"
+	"github.com/hms-lifecycle/lifecycle/webhook"
 )
 
 // DefaultListen is where the server listens without configuration: loopback only.
@@ -73,25 +75,35 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (lifecycle.Stor
 func serveCommand() *cobra.Command {
 	var listen, logFormat, tokensFile string
 	var allowRemote bool
+	var webhookAllow []string
 	var sf storeFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the lifecycle manager over gRPC, gRPC-Web and Connect on one port",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, &sf, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			var allow []netip.Prefix
+			for _, a := range webhookAllow {
+				p, err := netip.ParsePrefix(a)
+				if err != nil {
+					return usageError{fmt.Errorf("--webhook-allow %q: want a network like 10.0.0.0/8: %w", a, err)}
+				}
+				allow = append(allow, p)
+			}
+			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, &sf, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&listen, "listen", env("HMS_LISTEN", DefaultListen), "address to serve on [HMS_LISTEN]")
 	fs.BoolVar(&allowRemote, "insecure-allow-remote", false, "listen beyond loopback without credentials")
+	fs.StringSliceVar(&webhookAllow, "webhook-allow", nil, "networks webhook endpoints may be in (default: loopback only)")
 	fs.StringVar(&tokensFile, "auth-tokens", env("HMS_AUTH_TOKENS", ""), "file of bearer tokens, principals and roles (docs/auth.md) [HMS_AUTH_TOKENS]")
 	fs.StringVar(&logFormat, "log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
 	sf.register(fs)
 	return cmd
 }
 
-func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemote bool, sf *storeFlags, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemote bool, webhookAllow []netip.Prefix, sf *storeFlags, stdout, stderr io.Writer) error {
 	var log *slog.Logger
 	switch logFormat {
 	case "text":
@@ -116,7 +128,8 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 		return err
 	}
 	defer closeStore.Close()
-	m, err := lifecycle.New(ctx, store, &lifecycle.Options{Logger: log})
+	m, err := lifecycle.New(ctx, store, &lifecycle.Options{Logger: log,
+		Targets: map[string]lifecycle.TargetType{"webhook": webhook.New(webhookAllow)}})
 	if err != nil {
 		return err
 	}
