@@ -39,18 +39,15 @@ func newManager(t *testing.T) *lifecycle.Manager {
 
 // receiver records what it is sent and answers with reply(request, attempt).
 type receiver struct {
-	mu     sync.Mutex
-	calls  []*http.Request
-	bodies [][]byte
-	reply  func(w http.ResponseWriter, req *v1.WebhookRequest, n int)
-	enc    string
+	mu    sync.Mutex
+	calls []*http.Request
+	reply func(w http.ResponseWriter, req *v1.WebhookRequest, n int)
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	rc.mu.Lock()
 	rc.calls = append(rc.calls, r)
-	rc.bodies = append(rc.bodies, body)
 	n := len(rc.calls)
 	rc.mu.Unlock()
 	var req v1.WebhookRequest
@@ -64,11 +61,11 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = pbcbor.Unmarshal(body, &req)
 	}
 	if err != nil {
-		http.Error(w, "bad body: "+err.Error(), 400)
+		http.Error(w, "bad body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	if err := webhook.Verify(secret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil {
-		http.Error(w, err.Error(), 401)
+		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
 	rc.reply(w, &req, n)
@@ -124,7 +121,9 @@ func TestWebhookFailures(t *testing.T) {
 		}
 	}))
 	defer slow.Close()
-	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "database down", 503) }))
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "database down", http.StatusServiceUnavailable)
+	}))
 	defer broken.Close()
 	redirect := httptest.NewServer(http.RedirectHandler("http://10.0.0.1/", http.StatusFound))
 	defer redirect.Close()
@@ -154,10 +153,10 @@ func TestNonBlockingWebhookRetries(t *testing.T) {
 	done := make(chan *v1.WebhookRequest, 1)
 	rc := &receiver{reply: func(w http.ResponseWriter, req *v1.WebhookRequest, n int) {
 		if n < 3 {
-			http.Error(w, "try later", 500)
+			http.Error(w, "try later", http.StatusInternalServerError)
 			return
 		}
-		w.WriteHeader(200)
+		w.WriteHeader(http.StatusOK)
 		done <- req
 	}}
 	srv := httptest.NewServer(rc)
