@@ -56,6 +56,8 @@ func TestCLI(t *testing.T) {
 		{[]string{"hooks", "list"}, exitOK, "audit"},
 		{[]string{"hooks", "unregister", "hook-nope"}, exitNotFound, "hook hook-nope not found"},
 		{[]string{"--output", "yaml", "agents", "list"}, exitUsage, "--output"},
+		{[]string{"bench", "--clients", "4", "--duration", "1s"}, exitOK, "4 clients"},
+		{[]string{"bench", "--clients", "0"}, exitUsage, "--clients 0"},
 	}
 	for _, st := range steps {
 		out, code := cli(t, s.url, st.args...)

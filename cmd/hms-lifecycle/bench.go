@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hms-lifecycle/lifecycle"
+)
+
+// benchCommand is the load generator: N clients move their own agents between ACTIVE and
+// PAUSED over the wire for a bounded time, printing progress every second, then throughput
+// and latency percentiles.
+func benchCommand(g *globals) *cobra.Command {
+	var clients int
+	var duration time.Duration
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Drive transitions against a server from N concurrent clients and report throughput and latency",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if clients < 1 || clients > 4096 {
+				return usageError{fmt.Errorf("--clients %d: use 1 to 4096", clients)}
+			}
+			if duration <= 0 || duration > time.Hour {
+				return usageError{fmt.Errorf("--duration %v: use up to 1h", duration)}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			return bench(cmd.Context(), c, clients, duration, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().IntVar(&clients, "clients", 16, "concurrent clients, each with its own agent")
+	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to drive load")
+	return cmd
+}
+
+func bench(ctx context.Context, svc lifecycle.AgentService, clients int, duration time.Duration, out, progress io.Writer) error {
+	run := time.Now().UnixNano()
+	ids := make([]string, clients)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench-%x-%d", run, i)
+		if _, _, err := svc.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: ids[i], Labels: map[string]string{"bench": "true"}}); err != nil {
+			return fmt.Errorf("register bench agents: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, duration)
+	defer cancel()
+	var done, failed atomic.Int64
+	lat := make([][]time.Duration, clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := lifecycle.TransitionRequest{AgentID: ids[i], Reason: "bench"}
+			for n := 0; ctx.Err() == nil; n++ {
+				req.Target = []lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}[n%2]
+				t0 := time.Now()
+				res, err := svc.Transition(ctx, req)
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil || !res.Success {
+					failed.Add(1)
+					n-- // try the same target again
+					continue
+				}
+				lat[i] = append(lat[i], time.Since(t0))
+				done.Add(1)
+			}
+		}()
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	stopped := make(chan struct{})
+	go func() { wg.Wait(); close(stopped) }()
+	var last int64
+	for running := true; running; {
+		select {
+		case <-tick.C:
+			n := done.Load()
+			fmt.Fprintf(progress, "%4.0fs  %9d transitions  %7d/s  %d failed\n", time.Since(start).Seconds(), n, n-last, failed.Load())
+			last = n
+		case <-stopped:
+			running = false
+		}
+	}
+	elapsed := time.Since(start)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	if len(all) == 0 {
+		return fmt.Errorf("no transition succeeded (%d failed)", failed.Load())
+	}
+	pct := func(p float64) time.Duration { return all[int(float64(len(all)-1)*p)] }
+	fmt.Fprintf(out, "%d clients, %v: %d transitions, %.0f/s; latency p50 %v, p99 %v, p99.9 %v; %d failed\n",
+		clients, elapsed.Round(time.Millisecond), len(all), float64(len(all))/elapsed.Seconds(),
+		pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(0.999).Round(time.Microsecond), failed.Load())
+	return nil
+}
