@@ -39,6 +39,9 @@ type Options struct {
 	Encoding string
 	// Token is sent as "Authorization: Bearer <token>" when not empty.
 	Token string
+	// TLS configures https:// URLs: the server's CA (RootCAs) and a client certificate
+	// for mutual TLS. Nil means the system's roots and no client certificate.
+	TLS *tls.Config
 	// HTTPClient replaces the default client.
 	HTTPClient *http.Client
 }
@@ -60,7 +63,7 @@ func New(baseURL string, opts *Options) (*Client, error) {
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = cleartextHTTP2()
+		hc = httpClient(opts.TLS)
 	}
 	var copts []connect.ClientOption
 	switch opts.Protocol {
@@ -109,13 +112,16 @@ func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.
 	return next
 }
 
-// cleartextHTTP2 speaks HTTP/2 without TLS (h2c) to http:// servers, as gRPC needs.
-func cleartextHTTP2() *http.Client {
+// httpClient speaks HTTP/2 to https:// servers and, without TLS (h2c), to http:// ones, as
+// gRPC needs.
+func httpClient(tc *tls.Config) *http.Client {
+	if tc == nil {
+		tc = &tls.Config{}
+	}
 	t := &http.Transport{
-		Proxy:             nil,
 		ForceAttemptHTTP2: true,
 		DialContext:       (&net.Dialer{}).DialContext,
-		TLSClientConfig:   &tls.Config{},
+		TLSClientConfig:   tc.Clone(),
 	}
 	t.Protocols = new(http.Protocols)
 	t.Protocols.SetUnencryptedHTTP2(true)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
@@ -57,18 +58,22 @@ type Principal struct {
 	Role Role
 }
 
-// Tokens maps bearer tokens to principals. Tokens are kept as SHA-256 digests, so a
-// lookup compares digests, not secrets.
+// Tokens maps credentials to principals: bearer tokens (kept as SHA-256 digests, so a
+// lookup compares digests, not secrets) and the common names of verified client
+// certificates.
 type Tokens struct {
 	byDigest map[[32]byte]Principal
+	byCert   map[string]Principal
 }
 
-// tokensFile is the file format: {"principals": [{"name", "role", "tokens": [...]}]}.
+// tokensFile is the file format:
+// {"principals": [{"name", "role", "tokens": [...], "certificates": [common names]}]}.
 type tokensFile struct {
 	Principals []struct {
-		Name   string   `json:"name"`
-		Role   string   `json:"role"`
-		Tokens []string `json:"tokens"`
+		Name         string   `json:"name"`
+		Role         string   `json:"role"`
+		Tokens       []string `json:"tokens"`
+		Certificates []string `json:"certificates"`
 	} `json:"principals"`
 }
 
@@ -84,7 +89,7 @@ func LoadTokens(path string) (*Tokens, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("load tokens %s: %w", path, err)
 	}
-	t := &Tokens{byDigest: map[[32]byte]Principal{}}
+	t := &Tokens{byDigest: map[[32]byte]Principal{}, byCert: map[string]Principal{}}
 	for i, p := range f.Principals {
 		role, ok := roleNames[p.Role]
 		switch {
@@ -92,8 +97,14 @@ func LoadTokens(path string) (*Tokens, error) {
 			return nil, fmt.Errorf("load tokens %s: principals[%d]: name %q is empty or reserved", path, i, p.Name)
 		case !ok:
 			return nil, fmt.Errorf("load tokens %s: principals[%d] (%s): role %q: use viewer, operator or admin", path, i, p.Name, p.Role)
-		case len(p.Tokens) == 0:
-			return nil, fmt.Errorf("load tokens %s: principals[%d] (%s) has no tokens", path, i, p.Name)
+		case len(p.Tokens) == 0 && len(p.Certificates) == 0:
+			return nil, fmt.Errorf("load tokens %s: principals[%d] (%s) has neither tokens nor certificates", path, i, p.Name)
+		}
+		for _, cn := range p.Certificates {
+			if other, dup := t.byCert[cn]; dup || cn == "" {
+				return nil, fmt.Errorf("load tokens %s: certificate name %q of %s is empty or also one of %s", path, cn, p.Name, other.Name)
+			}
+			t.byCert[cn] = Principal{Name: p.Name, Role: role}
 		}
 		for _, tok := range p.Tokens {
 			if len(tok) < 16 {
@@ -106,7 +117,7 @@ func LoadTokens(path string) (*Tokens, error) {
 			t.byDigest[d] = Principal{Name: p.Name, Role: role}
 		}
 	}
-	if len(t.byDigest) == 0 {
+	if len(t.byDigest)+len(t.byCert) == 0 {
 		return nil, fmt.Errorf("load tokens %s: no principals", path)
 	}
 	return t, nil
@@ -120,14 +131,9 @@ func (a authorizer) check(ctx context.Context, procedure string, header interfac
 	if a.tokens == nil {
 		return lifecycle.WithInitiator(ctx, Anonymous), nil
 	}
-	auth := header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || tok == "" {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("missing credentials: send Authorization: Bearer <token>"))
-	}
-	p, ok := a.tokens.byDigest[sha256.Sum256([]byte(tok))]
-	if !ok {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("unknown token"))
+	p, err := a.principal(ctx, header)
+	if err != nil {
+		return nil, err
 	}
 	need := needs[procedure]
 	if tr, ok := msg.(*v1.TransitionRequest); ok && tr.GetForce() {
@@ -141,6 +147,41 @@ func (a authorizer) check(ctx context.Context, procedure string, header interfac
 		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%s is %s; %s needs %s", p.Name, p.Role, what, need))
 	}
 	return lifecycle.WithInitiator(ctx, p.Name), nil
+}
+
+// principal authenticates by verified client certificate, else by bearer token.
+func (a authorizer) principal(ctx context.Context, header interface{ Get(string) string }) (Principal, error) {
+	if cn, ok := ctx.Value(certKey{}).(string); ok {
+		if p, ok := a.tokens.byCert[cn]; ok {
+			return p, nil
+		}
+		if header.Get("Authorization") == "" {
+			return Principal{}, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("client certificate %q is not a known principal", cn))
+		}
+	}
+	tok, ok := strings.CutPrefix(header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("missing credentials: send Authorization: Bearer <token> or a client certificate"))
+	}
+	p, ok := a.tokens.byDigest[sha256.Sum256([]byte(tok))]
+	if !ok {
+		return Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("unknown token"))
+	}
+	return p, nil
+}
+
+type certKey struct{}
+
+// withClientCert passes the common name of a verified client certificate to the
+// authorizer (connect does not expose the TLS state).
+func withClientCert(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+			cn := r.TLS.VerifiedChains[0][0].Subject.CommonName
+			r = r.WithContext(context.WithValue(r.Context(), certKey{}, cn))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (a authorizer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {

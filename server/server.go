@@ -28,6 +28,10 @@ import (
 // ResumeHeader carries, on a watch that ended, the from_sequence that continues it.
 const ResumeHeader = "Hms-Resume-Sequence"
 
+// MaxRequestBytes bounds one request message, in any encoding. A larger one is refused
+// with RESOURCE_EXHAUSTED before it is decoded, as gRPC servers do.
+const MaxRequestBytes = 1 << 20
+
 // Anonymous is the initiator recorded when the server has no credentials configured.
 const Anonymous = "anonymous"
 
@@ -61,6 +65,7 @@ func NewHandler(svc lifecycle.AgentService, opts ...Option) http.Handler {
 		connect.WithCompressMinBytes(4096),
 		connect.WithInterceptors(errorCounter{svcm}, authorizer{o.tokens}),
 		connect.WithCodec(pbcbor.Codec{}), // beside the default protobuf and JSON codecs
+		connect.WithReadMaxBytes(MaxRequestBytes),
 	}
 	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(&service{svc: svc, log: log, metrics: svcm}, hopts...))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(lifecyclev1connect.LifecycleManagerName)))
@@ -68,7 +73,7 @@ func NewHandler(svc lifecycle.AgentService, opts ...Option) http.Handler {
 		grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	return mux
+	return withClientCert(mux)
 }
 
 // errorCounter counts the requests answered with an error status.

@@ -306,3 +306,15 @@ func TestPlainHTTPBodies(t *testing.T) {
 		t.Fatalf("malformed CBOR: %s %s", resp.Status, body)
 	}
 }
+
+func TestRequestSizeLimit(t *testing.T) {
+	_, url := serve(t)
+	for _, p := range protocols {
+		c, _ := client.New(url, &p.opts)
+		_, _, err := c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "big",
+			Metadata: map[string]string{"blob": strings.Repeat("x", server.MaxRequestBytes)}})
+		if lifecycle.ErrorCode(err) != lifecycle.CodeResourceExhausted {
+			t.Errorf("%s: a request over %d bytes: %v", p.name, server.MaxRequestBytes, err)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 // globals are the flags every client command takes.
 type globals struct {
 	server, output, protocol, encoding, token string
+	tls                                       tlsFlags
 }
 
 func (g *globals) register(root *cobra.Command) {
@@ -32,13 +33,20 @@ func (g *globals) register(root *cobra.Command) {
 	f.StringVar(&g.protocol, "protocol", "connect", "connect, grpc or grpcweb")
 	f.StringVar(&g.encoding, "encoding", "proto", "on the wire: proto, json or cbor")
 	f.StringVar(&g.token, "token", env("HMS_TOKEN", ""), "bearer token [HMS_TOKEN]")
+	f.StringVar(&g.tls.ca, "tls-ca", env("HMS_TLS_CA", ""), "CA certificates (PEM) to verify an https:// server with [HMS_TLS_CA]")
+	f.StringVar(&g.tls.cert, "tls-cert", env("HMS_TLS_CERT", ""), "client certificate (PEM) for mutual TLS [HMS_TLS_CERT]")
+	f.StringVar(&g.tls.key, "tls-key", env("HMS_TLS_KEY", ""), "the client certificate's key (PEM) [HMS_TLS_KEY]")
 }
 
 func (g *globals) client() (*client.Client, error) {
 	if g.output != "table" && g.output != "json" {
 		return nil, usageError{fmt.Errorf("--output %q: use table or json", g.output)}
 	}
-	c, err := client.New(g.server, &client.Options{Protocol: client.Protocol(g.protocol), Encoding: g.encoding, Token: g.token})
+	tc, err := g.tls.client()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(g.server, &client.Options{Protocol: client.Protocol(g.protocol), Encoding: g.encoding, Token: g.token, TLS: tc})
 	if err != nil {
 		return nil, usageError{err}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +75,7 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (lifecycle.Stor
 
 func serveCommand() *cobra.Command {
 	var listen, logFormat, tokensFile string
+	var tf tlsFlags
 	var allowRemote bool
 	var webhookAllow []string
 	var sf storeFlags
@@ -90,12 +92,19 @@ func serveCommand() *cobra.Command {
 				}
 				allow = append(allow, p)
 			}
-			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, &sf, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			tc, err := tf.server()
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&listen, "listen", env("HMS_LISTEN", DefaultListen), "address to serve on [HMS_LISTEN]")
 	fs.BoolVar(&allowRemote, "insecure-allow-remote", false, "listen beyond loopback without credentials")
+	fs.StringVar(&tf.cert, "tls-cert", env("HMS_SERVE_TLS_CERT", ""), "serve TLS with this certificate (PEM) [HMS_SERVE_TLS_CERT]")
+	fs.StringVar(&tf.key, "tls-key", env("HMS_SERVE_TLS_KEY", ""), "the certificate's private key (PEM) [HMS_SERVE_TLS_KEY]")
+	fs.StringVar(&tf.ca, "tls-client-ca", env("HMS_SERVE_TLS_CLIENT_CA", ""), "verify client certificates against these CAs (PEM): mutual TLS [HMS_SERVE_TLS_CLIENT_CA]")
 	fs.StringSliceVar(&webhookAllow, "webhook-allow", nil, "networks webhook endpoints may be in (default: loopback only)")
 	fs.StringVar(&tokensFile, "auth-tokens", env("HMS_AUTH_TOKENS", ""), "file of bearer tokens, principals and roles (docs/auth.md) [HMS_AUTH_TOKENS]")
 	fs.StringVar(&logFormat, "log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
@@ -103,7 +112,8 @@ func serveCommand() *cobra.Command {
 	return cmd
 }
 
-func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemote bool, webhookAllow []netip.Prefix, sf *storeFlags, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemote bool, webhookAllow []netip.Prefix,
+	tc *tls.Config, sf *storeFlags, stdout, stderr io.Writer) error {
 	var log *slog.Logger
 	switch logFormat {
 	case "text":
@@ -146,7 +156,15 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 	srv := &http.Server{Handler: server.NewHandler(m, hopts...), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true) // gRPC without TLS
+	scheme := "http"
+	if tc != nil {
+		srv.TLSConfig = tc
+		srv.Protocols.SetHTTP2(true)
+		ln = tls.NewListener(ln, tc)
+		scheme = "https"
+	} else {
+		srv.Protocols.SetUnencryptedHTTP2(true) // gRPC without TLS
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("serving", "address", ln.Addr().String(), "store", what)
@@ -155,7 +173,7 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 	} else {
 		log.Info("bearer tokens required", "file", tokensFile)
 	}
-	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "listening on %s://%s\n", scheme, ln.Addr())
 
 	select {
 	case err := <-served:
