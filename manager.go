@@ -55,6 +55,9 @@ type AgentService interface {
 	RegisterHook(ctx context.Context, spec HookSpec) (RegisterHookResult, error)
 	UnregisterHook(ctx context.Context, hookID string) error
 	ListHooks(ctx context.Context) ([]HookStatus, error)
+	// HandleCallback serves the hooks whose config names callback name with fn (nil
+	// stops). Remote clients serve them over a stream from their own process.
+	HandleCallback(name string, fn HookFunc) error
 }
 
 var _ AgentService = (*Manager)(nil)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"connectrpc.com/connect"
 
@@ -48,7 +49,9 @@ type Options struct {
 
 // Client talks to a server at a base URL ("http://127.0.0.1:7233").
 type Client struct {
-	rpc lifecyclev1connect.LifecycleManagerClient
+	rpc     lifecyclev1connect.LifecycleManagerClient
+	mu      sync.Mutex
+	workers map[string]context.CancelFunc // hook workers by callback name
 }
 
 var _ lifecycle.AgentService = (*Client)(nil)

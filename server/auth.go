@@ -50,6 +50,7 @@ var needs = map[string]Role{
 	lifecyclev1connect.LifecycleManagerTransitionStateProcedure:      Operator,
 	lifecyclev1connect.LifecycleManagerRegisterHookProcedure:         Admin,
 	lifecyclev1connect.LifecycleManagerUnregisterHookProcedure:       Admin,
+	lifecyclev1connect.LifecycleManagerServeHooksProcedure:           Admin,
 }
 
 // Principal is an authenticated caller.

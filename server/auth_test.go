@@ -100,6 +100,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return err
 		}},
 		{"UnregisterHook", server.Admin, func(c *client.Client) error { return c.UnregisterHook(ctx, "hook-none") }},
+		{"ServeHooks", server.Admin, func(c *client.Client) error {
+			err := c.HandleCallback("matrix", func(context.Context, lifecycle.HookCall) (lifecycle.HookDecision, error) {
+				return lifecycle.HookDecision{}, nil
+			})
+			c.HandleCallback("matrix", nil)
+			return err
+		}},
 	}
 	for _, proto := range []client.Protocol{client.Connect, client.GRPC} {
 		for _, caller := range callers {

@@ -146,6 +146,7 @@ type service struct {
 	svc     lifecycle.AgentService
 	log     *slog.Logger
 	metrics *metrics
+	workers workers
 }
 
 var _ lifecyclev1connect.LifecycleManagerHandler = (*service)(nil)

@@ -318,3 +318,60 @@ func TestRequestSizeLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteHookWorker: a client in another "process" serves callback hooks over the
+// ServeHooks stream, exactly as an in-process callback would.
+func TestRemoteHookWorker(t *testing.T) {
+	for _, p := range []struct {
+		name string
+		opts client.Options
+	}{{"grpc", client.Options{Protocol: client.GRPC}}, {"connect", client.Options{Protocol: client.Connect}}} {
+		t.Run(p.name, func(t *testing.T) {
+			_, url := serve(t)
+			worker, _ := client.New(url, &p.opts)
+			defer worker.Close()
+			notified := make(chan lifecycle.HookCall, 10)
+			if err := worker.HandleCallback("freeze", func(ctx context.Context, c lifecycle.HookCall) (lifecycle.HookDecision, error) {
+				if !c.Blocking {
+					notified <- c
+					return lifecycle.HookDecision{}, nil
+				}
+				return lifecycle.HookDecision{Veto: c.Event.To == lifecycle.StatePaused, Reason: "frozen remotely"}, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			c, _ := client.New(url, nil)
+			c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "r"})
+			for _, spec := range []lifecycle.HookSpec{
+				{Name: "gate", Blocking: true, Config: map[string]string{"callback": "freeze"}},
+				{Name: "notify", Config: map[string]string{"callback": "freeze"}},
+			} {
+				if res, err := c.RegisterHook(ctx, spec); err != nil || !res.Success {
+					t.Fatal(res, err)
+				}
+			}
+			if res, err := c.Transition(ctx, lifecycle.TransitionRequest{AgentID: "r", Target: lifecycle.StateActive}); err != nil || !res.Success {
+				t.Fatalf("allowed by the remote worker: %+v, %v", res, err)
+			}
+			res, _ := c.Transition(ctx, lifecycle.TransitionRequest{AgentID: "r", Target: lifecycle.StatePaused})
+			if res.Success || res.Refusal != lifecycle.RefusalHookVetoed || !strings.Contains(res.Message, "frozen remotely") {
+				t.Fatalf("vetoed by the remote worker: %+v", res)
+			}
+			select {
+			case call := <-notified:
+				if call.Event.To != lifecycle.StateActive || call.Event.Sequence == 0 {
+					t.Errorf("non-blocking call: %+v", call)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the remote worker got no non-blocking call")
+			}
+			// Without a worker, the hook fails (and, policy fail, refuses).
+			worker.HandleCallback("freeze", nil)
+			time.Sleep(100 * time.Millisecond)
+			res, _ = c.Transition(ctx, lifecycle.TransitionRequest{AgentID: "r", Target: lifecycle.StateMaintenance})
+			if res.Success || res.Refusal != lifecycle.RefusalHookFailed {
+				t.Fatalf("without the worker: %+v", res)
+			}
+		})
+	}
+}

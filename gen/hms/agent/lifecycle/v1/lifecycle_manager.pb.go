@@ -1141,11 +1141,271 @@ func (x *Hook) GetDeliveredSequence() uint64 {
 	return 0
 }
 
+// What a hook worker sends: first a hello, then one reply per invocation.
+type HookWorkerMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*HookWorkerMessage_Hello
+	//	*HookWorkerMessage_Reply
+	Kind          isHookWorkerMessage_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookWorkerMessage) Reset() {
+	*x = HookWorkerMessage{}
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookWorkerMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookWorkerMessage) ProtoMessage() {}
+
+func (x *HookWorkerMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookWorkerMessage.ProtoReflect.Descriptor instead.
+func (*HookWorkerMessage) Descriptor() ([]byte, []int) {
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *HookWorkerMessage) GetKind() isHookWorkerMessage_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *HookWorkerMessage) GetHello() *HookWorkerHello {
+	if x != nil {
+		if x, ok := x.Kind.(*HookWorkerMessage_Hello); ok {
+			return x.Hello
+		}
+	}
+	return nil
+}
+
+func (x *HookWorkerMessage) GetReply() *HookWorkerReply {
+	if x != nil {
+		if x, ok := x.Kind.(*HookWorkerMessage_Reply); ok {
+			return x.Reply
+		}
+	}
+	return nil
+}
+
+type isHookWorkerMessage_Kind interface {
+	isHookWorkerMessage_Kind()
+}
+
+type HookWorkerMessage_Hello struct {
+	Hello *HookWorkerHello `protobuf:"bytes,1,opt,name=hello,proto3,oneof"`
+}
+
+type HookWorkerMessage_Reply struct {
+	Reply *HookWorkerReply `protobuf:"bytes,2,opt,name=reply,proto3,oneof"`
+}
+
+func (*HookWorkerMessage_Hello) isHookWorkerMessage_Kind() {}
+
+func (*HookWorkerMessage_Reply) isHookWorkerMessage_Kind() {}
+
+// The callbacks (config["callback"] of hooks) a worker serves.
+type HookWorkerHello struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Callbacks     []string               `protobuf:"bytes,1,rep,name=callbacks,proto3" json:"callbacks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookWorkerHello) Reset() {
+	*x = HookWorkerHello{}
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookWorkerHello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookWorkerHello) ProtoMessage() {}
+
+func (x *HookWorkerHello) ProtoReflect() protoreflect.Message {
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookWorkerHello.ProtoReflect.Descriptor instead.
+func (*HookWorkerHello) Descriptor() ([]byte, []int) {
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HookWorkerHello) GetCallbacks() []string {
+	if x != nil {
+		return x.Callbacks
+	}
+	return nil
+}
+
+// A worker's answer to one invocation.
+type HookWorkerReply struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	InvocationId string                 `protobuf:"bytes,1,opt,name=invocation_id,json=invocationId,proto3" json:"invocation_id,omitempty"`
+	// Veto the transition (blocking hooks).
+	Veto   bool   `protobuf:"varint,2,opt,name=veto,proto3" json:"veto,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Not empty: the hook failed with this error.
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookWorkerReply) Reset() {
+	*x = HookWorkerReply{}
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookWorkerReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookWorkerReply) ProtoMessage() {}
+
+func (x *HookWorkerReply) ProtoReflect() protoreflect.Message {
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookWorkerReply.ProtoReflect.Descriptor instead.
+func (*HookWorkerReply) Descriptor() ([]byte, []int) {
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *HookWorkerReply) GetInvocationId() string {
+	if x != nil {
+		return x.InvocationId
+	}
+	return ""
+}
+
+func (x *HookWorkerReply) GetVeto() bool {
+	if x != nil {
+		return x.Veto
+	}
+	return false
+}
+
+func (x *HookWorkerReply) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *HookWorkerReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// One hook invocation for a worker to answer.
+type HookInvocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InvocationId  string                 `protobuf:"bytes,1,opt,name=invocation_id,json=invocationId,proto3" json:"invocation_id,omitempty"`
+	Callback      string                 `protobuf:"bytes,2,opt,name=callback,proto3" json:"callback,omitempty"`
+	Request       *WebhookRequest        `protobuf:"bytes,3,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookInvocation) Reset() {
+	*x = HookInvocation{}
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookInvocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookInvocation) ProtoMessage() {}
+
+func (x *HookInvocation) ProtoReflect() protoreflect.Message {
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookInvocation.ProtoReflect.Descriptor instead.
+func (*HookInvocation) Descriptor() ([]byte, []int) {
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *HookInvocation) GetInvocationId() string {
+	if x != nil {
+		return x.InvocationId
+	}
+	return ""
+}
+
+func (x *HookInvocation) GetCallback() string {
+	if x != nil {
+		return x.Callback
+	}
+	return ""
+}
+
+func (x *HookInvocation) GetRequest() *WebhookRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
 var File_hms_agent_lifecycle_v1_lifecycle_manager_proto protoreflect.FileDescriptor
 
 const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\n" +
-	".hms/agent/lifecycle/v1/lifecycle_manager.proto\x12\x16hms.agent.lifecycle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a,hms/agent/lifecycle/v1/lifecycle_event.proto\x1a,hms/agent/lifecycle/v1/lifecycle_state.proto\"U\n" +
+	".hms/agent/lifecycle/v1/lifecycle_manager.proto\x12\x16hms.agent.lifecycle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a,hms/agent/lifecycle/v1/lifecycle_event.proto\x1a,hms/agent/lifecycle/v1/lifecycle_state.proto\x1a$hms/agent/lifecycle/v1/webhook.proto\"U\n" +
 	"\x0fGetStateRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12'\n" +
 	"\x0finclude_details\x18\x02 \x01(\bR\x0eincludeDetails\"\x83\a\n" +
@@ -1250,7 +1510,22 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\ttimed_out\x18\b \x01(\x04R\btimedOut\x12F\n" +
 	"\flast_outcome\x18\t \x01(\v2#.hms.agent.lifecycle.v1.HookOutcomeR\vlastOutcome\x12-\n" +
 	"\x12delivered_sequence\x18\n" +
-	" \x01(\x04R\x11deliveredSequence2\xc0\a\n" +
+	" \x01(\x04R\x11deliveredSequence\"\x9d\x01\n" +
+	"\x11HookWorkerMessage\x12?\n" +
+	"\x05hello\x18\x01 \x01(\v2'.hms.agent.lifecycle.v1.HookWorkerHelloH\x00R\x05hello\x12?\n" +
+	"\x05reply\x18\x02 \x01(\v2'.hms.agent.lifecycle.v1.HookWorkerReplyH\x00R\x05replyB\x06\n" +
+	"\x04kind\"/\n" +
+	"\x0fHookWorkerHello\x12\x1c\n" +
+	"\tcallbacks\x18\x01 \x03(\tR\tcallbacks\"x\n" +
+	"\x0fHookWorkerReply\x12#\n" +
+	"\rinvocation_id\x18\x01 \x01(\tR\finvocationId\x12\x12\n" +
+	"\x04veto\x18\x02 \x01(\bR\x04veto\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\x93\x01\n" +
+	"\x0eHookInvocation\x12#\n" +
+	"\rinvocation_id\x18\x01 \x01(\tR\finvocationId\x12\x1a\n" +
+	"\bcallback\x18\x02 \x01(\tR\bcallback\x12@\n" +
+	"\arequest\x18\x03 \x01(\v2&.hms.agent.lifecycle.v1.WebhookRequestR\arequest2\xa5\b\n" +
 	"\x10LifecycleManager\x12]\n" +
 	"\bGetState\x12'.hms.agent.lifecycle.v1.GetStateRequest\x1a(.hms.agent.lifecycle.v1.GetStateResponse\x12h\n" +
 	"\x0fTransitionState\x12).hms.agent.lifecycle.v1.TransitionRequest\x1a*.hms.agent.lifecycle.v1.TransitionResponse\x12m\n" +
@@ -1261,7 +1536,9 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\n" +
 	"ListAgents\x12).hms.agent.lifecycle.v1.ListAgentsRequest\x1a*.hms.agent.lifecycle.v1.ListAgentsResponse\x12o\n" +
 	"\x0eUnregisterHook\x12-.hms.agent.lifecycle.v1.UnregisterHookRequest\x1a..hms.agent.lifecycle.v1.UnregisterHookResponse\x12`\n" +
-	"\tListHooks\x12(.hms.agent.lifecycle.v1.ListHooksRequest\x1a).hms.agent.lifecycle.v1.ListHooksResponseBKZIgithub.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1;lifecyclev1b\x06proto3"
+	"\tListHooks\x12(.hms.agent.lifecycle.v1.ListHooksRequest\x1a).hms.agent.lifecycle.v1.ListHooksResponse\x12c\n" +
+	"\n" +
+	"ServeHooks\x12).hms.agent.lifecycle.v1.HookWorkerMessage\x1a&.hms.agent.lifecycle.v1.HookInvocation(\x010\x01BKZIgithub.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1;lifecyclev1b\x06proto3"
 
 var (
 	file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescOnce sync.Once
@@ -1275,7 +1552,7 @@ func file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP() []byte {
 	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescData
 }
 
-var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_goTypes = []any{
 	(*GetStateRequest)(nil),        // 0: hms.agent.lifecycle.v1.GetStateRequest
 	(*GetStateResponse)(nil),       // 1: hms.agent.lifecycle.v1.GetStateResponse
@@ -1293,73 +1570,83 @@ var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_goTypes = []any{
 	(*ListHooksRequest)(nil),       // 13: hms.agent.lifecycle.v1.ListHooksRequest
 	(*ListHooksResponse)(nil),      // 14: hms.agent.lifecycle.v1.ListHooksResponse
 	(*Hook)(nil),                   // 15: hms.agent.lifecycle.v1.Hook
-	nil,                            // 16: hms.agent.lifecycle.v1.GetStateResponse.MetadataEntry
-	nil,                            // 17: hms.agent.lifecycle.v1.GetStateResponse.LabelsEntry
-	nil,                            // 18: hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
-	nil,                            // 19: hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
-	nil,                            // 20: hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
-	nil,                            // 21: hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
-	(LifecycleState)(0),            // 22: hms.agent.lifecycle.v1.LifecycleState
-	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
-	(*ErrorInfo)(nil),              // 24: hms.agent.lifecycle.v1.ErrorInfo
-	(TransitionType)(0),            // 25: hms.agent.lifecycle.v1.TransitionType
-	(*LifecycleEvent)(nil),         // 26: hms.agent.lifecycle.v1.LifecycleEvent
-	(*HookOutcome)(nil),            // 27: hms.agent.lifecycle.v1.HookOutcome
-	(*TransitionRequest)(nil),      // 28: hms.agent.lifecycle.v1.TransitionRequest
-	(*TransitionResponse)(nil),     // 29: hms.agent.lifecycle.v1.TransitionResponse
+	(*HookWorkerMessage)(nil),      // 16: hms.agent.lifecycle.v1.HookWorkerMessage
+	(*HookWorkerHello)(nil),        // 17: hms.agent.lifecycle.v1.HookWorkerHello
+	(*HookWorkerReply)(nil),        // 18: hms.agent.lifecycle.v1.HookWorkerReply
+	(*HookInvocation)(nil),         // 19: hms.agent.lifecycle.v1.HookInvocation
+	nil,                            // 20: hms.agent.lifecycle.v1.GetStateResponse.MetadataEntry
+	nil,                            // 21: hms.agent.lifecycle.v1.GetStateResponse.LabelsEntry
+	nil,                            // 22: hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
+	nil,                            // 23: hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
+	nil,                            // 24: hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
+	nil,                            // 25: hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
+	(LifecycleState)(0),            // 26: hms.agent.lifecycle.v1.LifecycleState
+	(*timestamppb.Timestamp)(nil),  // 27: google.protobuf.Timestamp
+	(*ErrorInfo)(nil),              // 28: hms.agent.lifecycle.v1.ErrorInfo
+	(TransitionType)(0),            // 29: hms.agent.lifecycle.v1.TransitionType
+	(*LifecycleEvent)(nil),         // 30: hms.agent.lifecycle.v1.LifecycleEvent
+	(*HookOutcome)(nil),            // 31: hms.agent.lifecycle.v1.HookOutcome
+	(*WebhookRequest)(nil),         // 32: hms.agent.lifecycle.v1.WebhookRequest
+	(*TransitionRequest)(nil),      // 33: hms.agent.lifecycle.v1.TransitionRequest
+	(*TransitionResponse)(nil),     // 34: hms.agent.lifecycle.v1.TransitionResponse
 }
 var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_depIdxs = []int32{
-	22, // 0: hms.agent.lifecycle.v1.GetStateResponse.state:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	22, // 1: hms.agent.lifecycle.v1.GetStateResponse.previous_state:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	16, // 2: hms.agent.lifecycle.v1.GetStateResponse.metadata:type_name -> hms.agent.lifecycle.v1.GetStateResponse.MetadataEntry
-	23, // 3: hms.agent.lifecycle.v1.GetStateResponse.last_transition:type_name -> google.protobuf.Timestamp
-	24, // 4: hms.agent.lifecycle.v1.GetStateResponse.error_info:type_name -> hms.agent.lifecycle.v1.ErrorInfo
-	17, // 5: hms.agent.lifecycle.v1.GetStateResponse.labels:type_name -> hms.agent.lifecycle.v1.GetStateResponse.LabelsEntry
-	23, // 6: hms.agent.lifecycle.v1.GetStateResponse.created_at:type_name -> google.protobuf.Timestamp
-	22, // 7: hms.agent.lifecycle.v1.GetStateResponse.allowed_next_states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	25, // 8: hms.agent.lifecycle.v1.GetHistoryRequest.transition_type:type_name -> hms.agent.lifecycle.v1.TransitionType
-	23, // 9: hms.agent.lifecycle.v1.GetHistoryRequest.start_time:type_name -> google.protobuf.Timestamp
-	23, // 10: hms.agent.lifecycle.v1.GetHistoryRequest.end_time:type_name -> google.protobuf.Timestamp
-	26, // 11: hms.agent.lifecycle.v1.GetHistoryResponse.events:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
-	22, // 12: hms.agent.lifecycle.v1.WatchEventsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	25, // 13: hms.agent.lifecycle.v1.WatchEventsRequest.transition_types:type_name -> hms.agent.lifecycle.v1.TransitionType
-	22, // 14: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	25, // 15: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_transitions:type_name -> hms.agent.lifecycle.v1.TransitionType
-	18, // 16: hms.agent.lifecycle.v1.RegisterHookRequest.config:type_name -> hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
-	19, // 17: hms.agent.lifecycle.v1.RegisterAgentRequest.metadata:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
-	20, // 18: hms.agent.lifecycle.v1.RegisterAgentRequest.labels:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
+	26, // 0: hms.agent.lifecycle.v1.GetStateResponse.state:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	26, // 1: hms.agent.lifecycle.v1.GetStateResponse.previous_state:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	20, // 2: hms.agent.lifecycle.v1.GetStateResponse.metadata:type_name -> hms.agent.lifecycle.v1.GetStateResponse.MetadataEntry
+	27, // 3: hms.agent.lifecycle.v1.GetStateResponse.last_transition:type_name -> google.protobuf.Timestamp
+	28, // 4: hms.agent.lifecycle.v1.GetStateResponse.error_info:type_name -> hms.agent.lifecycle.v1.ErrorInfo
+	21, // 5: hms.agent.lifecycle.v1.GetStateResponse.labels:type_name -> hms.agent.lifecycle.v1.GetStateResponse.LabelsEntry
+	27, // 6: hms.agent.lifecycle.v1.GetStateResponse.created_at:type_name -> google.protobuf.Timestamp
+	26, // 7: hms.agent.lifecycle.v1.GetStateResponse.allowed_next_states:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	29, // 8: hms.agent.lifecycle.v1.GetHistoryRequest.transition_type:type_name -> hms.agent.lifecycle.v1.TransitionType
+	27, // 9: hms.agent.lifecycle.v1.GetHistoryRequest.start_time:type_name -> google.protobuf.Timestamp
+	27, // 10: hms.agent.lifecycle.v1.GetHistoryRequest.end_time:type_name -> google.protobuf.Timestamp
+	30, // 11: hms.agent.lifecycle.v1.GetHistoryResponse.events:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
+	26, // 12: hms.agent.lifecycle.v1.WatchEventsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	29, // 13: hms.agent.lifecycle.v1.WatchEventsRequest.transition_types:type_name -> hms.agent.lifecycle.v1.TransitionType
+	26, // 14: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_states:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	29, // 15: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_transitions:type_name -> hms.agent.lifecycle.v1.TransitionType
+	22, // 16: hms.agent.lifecycle.v1.RegisterHookRequest.config:type_name -> hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
+	23, // 17: hms.agent.lifecycle.v1.RegisterAgentRequest.metadata:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
+	24, // 18: hms.agent.lifecycle.v1.RegisterAgentRequest.labels:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
 	1,  // 19: hms.agent.lifecycle.v1.RegisterAgentResponse.agent:type_name -> hms.agent.lifecycle.v1.GetStateResponse
-	26, // 20: hms.agent.lifecycle.v1.RegisterAgentResponse.event:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
-	22, // 21: hms.agent.lifecycle.v1.ListAgentsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	21, // 22: hms.agent.lifecycle.v1.ListAgentsRequest.label_selector:type_name -> hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
+	30, // 20: hms.agent.lifecycle.v1.RegisterAgentResponse.event:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
+	26, // 21: hms.agent.lifecycle.v1.ListAgentsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	25, // 22: hms.agent.lifecycle.v1.ListAgentsRequest.label_selector:type_name -> hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
 	1,  // 23: hms.agent.lifecycle.v1.ListAgentsResponse.agents:type_name -> hms.agent.lifecycle.v1.GetStateResponse
 	15, // 24: hms.agent.lifecycle.v1.ListHooksResponse.hooks:type_name -> hms.agent.lifecycle.v1.Hook
 	5,  // 25: hms.agent.lifecycle.v1.Hook.spec:type_name -> hms.agent.lifecycle.v1.RegisterHookRequest
-	23, // 26: hms.agent.lifecycle.v1.Hook.created_at:type_name -> google.protobuf.Timestamp
-	27, // 27: hms.agent.lifecycle.v1.Hook.last_outcome:type_name -> hms.agent.lifecycle.v1.HookOutcome
-	0,  // 28: hms.agent.lifecycle.v1.LifecycleManager.GetState:input_type -> hms.agent.lifecycle.v1.GetStateRequest
-	28, // 29: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:input_type -> hms.agent.lifecycle.v1.TransitionRequest
-	2,  // 30: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:input_type -> hms.agent.lifecycle.v1.GetHistoryRequest
-	4,  // 31: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:input_type -> hms.agent.lifecycle.v1.WatchEventsRequest
-	5,  // 32: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:input_type -> hms.agent.lifecycle.v1.RegisterHookRequest
-	7,  // 33: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:input_type -> hms.agent.lifecycle.v1.RegisterAgentRequest
-	9,  // 34: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:input_type -> hms.agent.lifecycle.v1.ListAgentsRequest
-	11, // 35: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:input_type -> hms.agent.lifecycle.v1.UnregisterHookRequest
-	13, // 36: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:input_type -> hms.agent.lifecycle.v1.ListHooksRequest
-	1,  // 37: hms.agent.lifecycle.v1.LifecycleManager.GetState:output_type -> hms.agent.lifecycle.v1.GetStateResponse
-	29, // 38: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:output_type -> hms.agent.lifecycle.v1.TransitionResponse
-	3,  // 39: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:output_type -> hms.agent.lifecycle.v1.GetHistoryResponse
-	26, // 40: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:output_type -> hms.agent.lifecycle.v1.LifecycleEvent
-	6,  // 41: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:output_type -> hms.agent.lifecycle.v1.RegisterHookResponse
-	8,  // 42: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:output_type -> hms.agent.lifecycle.v1.RegisterAgentResponse
-	10, // 43: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:output_type -> hms.agent.lifecycle.v1.ListAgentsResponse
-	12, // 44: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:output_type -> hms.agent.lifecycle.v1.UnregisterHookResponse
-	14, // 45: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:output_type -> hms.agent.lifecycle.v1.ListHooksResponse
-	37, // [37:46] is the sub-list for method output_type
-	28, // [28:37] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	27, // 26: hms.agent.lifecycle.v1.Hook.created_at:type_name -> google.protobuf.Timestamp
+	31, // 27: hms.agent.lifecycle.v1.Hook.last_outcome:type_name -> hms.agent.lifecycle.v1.HookOutcome
+	17, // 28: hms.agent.lifecycle.v1.HookWorkerMessage.hello:type_name -> hms.agent.lifecycle.v1.HookWorkerHello
+	18, // 29: hms.agent.lifecycle.v1.HookWorkerMessage.reply:type_name -> hms.agent.lifecycle.v1.HookWorkerReply
+	32, // 30: hms.agent.lifecycle.v1.HookInvocation.request:type_name -> hms.agent.lifecycle.v1.WebhookRequest
+	0,  // 31: hms.agent.lifecycle.v1.LifecycleManager.GetState:input_type -> hms.agent.lifecycle.v1.GetStateRequest
+	33, // 32: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:input_type -> hms.agent.lifecycle.v1.TransitionRequest
+	2,  // 33: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:input_type -> hms.agent.lifecycle.v1.GetHistoryRequest
+	4,  // 34: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:input_type -> hms.agent.lifecycle.v1.WatchEventsRequest
+	5,  // 35: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:input_type -> hms.agent.lifecycle.v1.RegisterHookRequest
+	7,  // 36: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:input_type -> hms.agent.lifecycle.v1.RegisterAgentRequest
+	9,  // 37: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:input_type -> hms.agent.lifecycle.v1.ListAgentsRequest
+	11, // 38: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:input_type -> hms.agent.lifecycle.v1.UnregisterHookRequest
+	13, // 39: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:input_type -> hms.agent.lifecycle.v1.ListHooksRequest
+	16, // 40: hms.agent.lifecycle.v1.LifecycleManager.ServeHooks:input_type -> hms.agent.lifecycle.v1.HookWorkerMessage
+	1,  // 41: hms.agent.lifecycle.v1.LifecycleManager.GetState:output_type -> hms.agent.lifecycle.v1.GetStateResponse
+	34, // 42: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:output_type -> hms.agent.lifecycle.v1.TransitionResponse
+	3,  // 43: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:output_type -> hms.agent.lifecycle.v1.GetHistoryResponse
+	30, // 44: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:output_type -> hms.agent.lifecycle.v1.LifecycleEvent
+	6,  // 45: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:output_type -> hms.agent.lifecycle.v1.RegisterHookResponse
+	8,  // 46: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:output_type -> hms.agent.lifecycle.v1.RegisterAgentResponse
+	10, // 47: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:output_type -> hms.agent.lifecycle.v1.ListAgentsResponse
+	12, // 48: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:output_type -> hms.agent.lifecycle.v1.UnregisterHookResponse
+	14, // 49: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:output_type -> hms.agent.lifecycle.v1.ListHooksResponse
+	19, // 50: hms.agent.lifecycle.v1.LifecycleManager.ServeHooks:output_type -> hms.agent.lifecycle.v1.HookInvocation
+	41, // [41:51] is the sub-list for method output_type
+	31, // [31:41] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_hms_agent_lifecycle_v1_lifecycle_manager_proto_init() }
@@ -1369,13 +1656,18 @@ func file_hms_agent_lifecycle_v1_lifecycle_manager_proto_init() {
 	}
 	file_hms_agent_lifecycle_v1_lifecycle_event_proto_init()
 	file_hms_agent_lifecycle_v1_lifecycle_state_proto_init()
+	file_hms_agent_lifecycle_v1_webhook_proto_init()
+	file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[16].OneofWrappers = []any{
+		(*HookWorkerMessage_Hello)(nil),
+		(*HookWorkerMessage_Reply)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc), len(file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

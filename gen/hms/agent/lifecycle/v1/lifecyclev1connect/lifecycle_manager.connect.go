@@ -60,6 +60,9 @@ const (
 	// LifecycleManagerListHooksProcedure is the fully-qualified name of the LifecycleManager's
 	// ListHooks RPC.
 	LifecycleManagerListHooksProcedure = "/hms.agent.lifecycle.v1.LifecycleManager/ListHooks"
+	// LifecycleManagerServeHooksProcedure is the fully-qualified name of the LifecycleManager's
+	// ServeHooks RPC.
+	LifecycleManagerServeHooksProcedure = "/hms.agent.lifecycle.v1.LifecycleManager/ServeHooks"
 )
 
 // LifecycleManagerClient is a client for the hms.agent.lifecycle.v1.LifecycleManager service.
@@ -82,6 +85,9 @@ type LifecycleManagerClient interface {
 	UnregisterHook(context.Context, *connect.Request[v1.UnregisterHookRequest]) (*connect.Response[v1.UnregisterHookResponse], error)
 	// List the registered hooks with their delivery statistics.
 	ListHooks(context.Context, *connect.Request[v1.ListHooksRequest]) (*connect.Response[v1.ListHooksResponse], error)
+	// Serve callback hooks from another process: the worker says which callbacks it serves,
+	// then answers each invocation the server sends, for as long as the stream lasts.
+	ServeHooks(context.Context) *connect.BidiStreamForClient[v1.HookWorkerMessage, v1.HookInvocation]
 }
 
 // NewLifecycleManagerClient constructs a client for the hms.agent.lifecycle.v1.LifecycleManager
@@ -149,6 +155,12 @@ func NewLifecycleManagerClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(lifecycleManagerMethods.ByName("ListHooks")),
 			connect.WithClientOptions(opts...),
 		),
+		serveHooks: connect.NewClient[v1.HookWorkerMessage, v1.HookInvocation](
+			httpClient,
+			baseURL+LifecycleManagerServeHooksProcedure,
+			connect.WithSchema(lifecycleManagerMethods.ByName("ServeHooks")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -163,6 +175,7 @@ type lifecycleManagerClient struct {
 	listAgents           *connect.Client[v1.ListAgentsRequest, v1.ListAgentsResponse]
 	unregisterHook       *connect.Client[v1.UnregisterHookRequest, v1.UnregisterHookResponse]
 	listHooks            *connect.Client[v1.ListHooksRequest, v1.ListHooksResponse]
+	serveHooks           *connect.Client[v1.HookWorkerMessage, v1.HookInvocation]
 }
 
 // GetState calls hms.agent.lifecycle.v1.LifecycleManager.GetState.
@@ -210,6 +223,11 @@ func (c *lifecycleManagerClient) ListHooks(ctx context.Context, req *connect.Req
 	return c.listHooks.CallUnary(ctx, req)
 }
 
+// ServeHooks calls hms.agent.lifecycle.v1.LifecycleManager.ServeHooks.
+func (c *lifecycleManagerClient) ServeHooks(ctx context.Context) *connect.BidiStreamForClient[v1.HookWorkerMessage, v1.HookInvocation] {
+	return c.serveHooks.CallBidiStream(ctx)
+}
+
 // LifecycleManagerHandler is an implementation of the hms.agent.lifecycle.v1.LifecycleManager
 // service.
 type LifecycleManagerHandler interface {
@@ -231,6 +249,9 @@ type LifecycleManagerHandler interface {
 	UnregisterHook(context.Context, *connect.Request[v1.UnregisterHookRequest]) (*connect.Response[v1.UnregisterHookResponse], error)
 	// List the registered hooks with their delivery statistics.
 	ListHooks(context.Context, *connect.Request[v1.ListHooksRequest]) (*connect.Response[v1.ListHooksResponse], error)
+	// Serve callback hooks from another process: the worker says which callbacks it serves,
+	// then answers each invocation the server sends, for as long as the stream lasts.
+	ServeHooks(context.Context, *connect.BidiStream[v1.HookWorkerMessage, v1.HookInvocation]) error
 }
 
 // NewLifecycleManagerHandler builds an HTTP handler from the service implementation. It returns the
@@ -294,6 +315,12 @@ func NewLifecycleManagerHandler(svc LifecycleManagerHandler, opts ...connect.Han
 		connect.WithSchema(lifecycleManagerMethods.ByName("ListHooks")),
 		connect.WithHandlerOptions(opts...),
 	)
+	lifecycleManagerServeHooksHandler := connect.NewBidiStreamHandler(
+		LifecycleManagerServeHooksProcedure,
+		svc.ServeHooks,
+		connect.WithSchema(lifecycleManagerMethods.ByName("ServeHooks")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/hms.agent.lifecycle.v1.LifecycleManager/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case LifecycleManagerGetStateProcedure:
@@ -314,6 +341,8 @@ func NewLifecycleManagerHandler(svc LifecycleManagerHandler, opts ...connect.Han
 			lifecycleManagerUnregisterHookHandler.ServeHTTP(w, r)
 		case LifecycleManagerListHooksProcedure:
 			lifecycleManagerListHooksHandler.ServeHTTP(w, r)
+		case LifecycleManagerServeHooksProcedure:
+			lifecycleManagerServeHooksHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -357,4 +386,8 @@ func (UnimplementedLifecycleManagerHandler) UnregisterHook(context.Context, *con
 
 func (UnimplementedLifecycleManagerHandler) ListHooks(context.Context, *connect.Request[v1.ListHooksRequest]) (*connect.Response[v1.ListHooksResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hms.agent.lifecycle.v1.LifecycleManager.ListHooks is not implemented"))
+}
+
+func (UnimplementedLifecycleManagerHandler) ServeHooks(context.Context, *connect.BidiStream[v1.HookWorkerMessage, v1.HookInvocation]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("hms.agent.lifecycle.v1.LifecycleManager.ServeHooks is not implemented"))
 }
