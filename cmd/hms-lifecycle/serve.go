@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,11 +80,17 @@ func serveCommand() *cobra.Command {
 	var allowRemote bool
 	var webhookAllow []string
 	var sf storeFlags
+	var configFile string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the lifecycle manager over gRPC, gRPC-Web and Connect on one port",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile != "" {
+				if err := applyConfig(cmd.Flags(), configFile); err != nil {
+					return err
+				}
+			}
 			var allow []netip.Prefix
 			for _, a := range webhookAllow {
 				p, err := netip.ParsePrefix(a)
@@ -100,6 +107,7 @@ func serveCommand() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
+	fs.StringVar(&configFile, "config", env("HMS_CONFIG", ""), "JSON file of settings named like these flags; flags given on the command line win [HMS_CONFIG]")
 	fs.StringVar(&listen, "listen", env("HMS_LISTEN", DefaultListen), "address to serve on [HMS_LISTEN]")
 	fs.BoolVar(&allowRemote, "insecure-allow-remote", false, "listen beyond loopback without credentials")
 	fs.StringVar(&tf.cert, "tls-cert", env("HMS_SERVE_TLS_CERT", ""), "serve TLS with this certificate (PEM) [HMS_SERVE_TLS_CERT]")
@@ -231,4 +239,41 @@ func backupCommand() *cobra.Command {
 	cmd.Flags().StringVar(&out, "out", "", "file to write the snapshot to (must not exist)")
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// applyConfig sets, from a JSON object keyed by flag name, every flag not given on the
+// command line. Values are strings, numbers, booleans or arrays (for list flags).
+func applyConfig(fs *pflag.FlagSet, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	var settings map[string]any
+	if err := json.Unmarshal(data, &settings); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	for key, v := range settings {
+		f := fs.Lookup(key)
+		if f == nil || key == "config" {
+			return usageError{fmt.Errorf("config %s: unknown setting %q: settings are named like the serve flags (listen, store, data-dir, …)", path, key)}
+		}
+		if f.Changed {
+			continue
+		}
+		var value string
+		switch x := v.(type) {
+		case []any:
+			parts := make([]string, len(x))
+			for i, p := range x {
+				parts[i] = fmt.Sprint(p)
+			}
+			value = strings.Join(parts, ",")
+		default:
+			value = fmt.Sprint(x)
+		}
+		if err := f.Value.Set(value); err != nil {
+			return usageError{fmt.Errorf("config %s: %s: %w", path, key, err)}
+		}
+	}
+	return nil
 }

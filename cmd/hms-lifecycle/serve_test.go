@@ -313,3 +313,24 @@ func TestReplicaCrashPostgres(t *testing.T) {
 	}
 	t.Logf("watcher on b saw all %d events across a's crash", newest)
 }
+
+func TestServeConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hms.json")
+	os.WriteFile(cfg, []byte(`{"store": "sqlite", "data-dir": "`+dir+`/from-config", "log-format": "json", "webhook-allow": ["127.0.0.0/8"]}`), 0o600)
+	s := startServer(t, "--config", cfg, "--log-format", "text")
+	if _, _, err := s.client(t).RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "from-config", sqlite.FileName)); err != nil {
+		t.Errorf("data-dir from the config file not used: %v", err)
+	}
+	if strings.Contains(s.stderr.String(), `"msg"`) {
+		t.Errorf("the command line's --log-format text did not win over the file: %s", s.stderr)
+	}
+	os.WriteFile(cfg, []byte(`{"colour": "red"}`), 0o600)
+	out, err := exec.Command(bin, "serve", "--config", cfg).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `unknown setting "colour"`) {
+		t.Errorf("unknown setting: %v %s", err, out)
+	}
+}
