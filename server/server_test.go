@@ -22,7 +22,9 @@ import (
 var ctx = context.Background()
 
 // serve starts a server on loopback over a manager on the memory store.
-func serve(t *testing.T) (*lifecycle.Manager, string) {
+func serve(t *testing.T) (*lifecycle.Manager, string) { return serveB(t) }
+
+func serveB(t testing.TB) (*lifecycle.Manager, string) {
 	t.Helper()
 	s := memory.New()
 	m, err := lifecycle.New(ctx, s, nil)
