@@ -141,31 +141,11 @@ func domainError(err error) error {
 	if !errors.As(err, &ce) {
 		return &lifecycle.Error{Code: lifecycle.CodeUnavailable, Message: "server unreachable", Err: err}
 	}
-	e := &lifecycle.Error{Code: fromConnect[ce.Code()], Message: ce.Message()}
-	if e.Code == lifecycle.CodeUnknown {
-		e.Code = lifecycle.CodeInternal
-	}
+	e := &lifecycle.Error{Code: server.DomainCode(ce.Code()), Message: ce.Message()}
 	if v := ce.Meta().Get(server.ResumeHeader); v != "" {
 		e.ResumeSequence, _ = strconv.ParseUint(v, 10, 64)
 	}
 	return e
-}
-
-var fromConnect = map[connect.Code]lifecycle.Code{
-	connect.CodeInvalidArgument:    lifecycle.CodeInvalidArgument,
-	connect.CodeNotFound:           lifecycle.CodeNotFound,
-	connect.CodeAlreadyExists:      lifecycle.CodeAlreadyExists,
-	connect.CodeFailedPrecondition: lifecycle.CodeFailedPrecondition,
-	connect.CodeOutOfRange:         lifecycle.CodeOutOfRange,
-	connect.CodeResourceExhausted:  lifecycle.CodeResourceExhausted,
-	connect.CodeAborted:            lifecycle.CodeAborted,
-	connect.CodePermissionDenied:   lifecycle.CodePermissionDenied,
-	connect.CodeUnauthenticated:    lifecycle.CodeUnauthenticated,
-	connect.CodeDeadlineExceeded:   lifecycle.CodeDeadlineExceeded,
-	connect.CodeCanceled:           lifecycle.CodeCanceled,
-	connect.CodeUnavailable:        lifecycle.CodeUnavailable,
-	connect.CodeInternal:           lifecycle.CodeInternal,
-	connect.CodeUnknown:            lifecycle.CodeInternal,
 }
 
 // RegisterAgent implements lifecycle.AgentService.

@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +12,6 @@ import (
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/client"
 	"github.com/hms-lifecycle/lifecycle/server"
-	"github.com/hms-lifecycle/lifecycle/store/memory"
 )
 
 const tokensJSON = `{"principals": [
@@ -31,16 +28,7 @@ func serveWithTokens(t *testing.T) (*lifecycle.Manager, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := memory.New()
-	m, _ := lifecycle.New(ctx, s, nil)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := &http.Server{Handler: server.NewHandler(m, server.WithTokens(tokens))}
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
-	go srv.Serve(ln)
-	t.Cleanup(func() { m.Close(); srv.Close(); s.Close() })
-	return m, "http://" + ln.Addr().String()
+	return serveB(t, server.WithTokens(tokens))
 }
 
 // TestAuthorizationMatrix calls every RPC as every role, without a token and with a bad

@@ -105,7 +105,8 @@ func (e errorCounter) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 	}
 }
 
-// codes maps the domain's error codes to Connect's (which are gRPC's).
+// codes maps the domain's error codes to Connect's (which are gRPC's), and back through
+// DomainCode: the one place the mapping is written.
 var codes = map[lifecycle.Code]connect.Code{
 	lifecycle.CodeInvalidArgument:    connect.CodeInvalidArgument,
 	lifecycle.CodeNotFound:           connect.CodeNotFound,
@@ -120,6 +121,17 @@ var codes = map[lifecycle.Code]connect.Code{
 	lifecycle.CodeCanceled:           connect.CodeCanceled,
 	lifecycle.CodeUnavailable:        connect.CodeUnavailable,
 	lifecycle.CodeInternal:           connect.CodeInternal,
+}
+
+// DomainCode maps a Connect (gRPC) code back to the domain's; codes the domain does not
+// use become CodeInternal.
+func DomainCode(c connect.Code) lifecycle.Code {
+	for d, cc := range codes {
+		if cc == c {
+			return d
+		}
+	}
+	return lifecycle.CodeInternal
 }
 
 // connectError maps err once for every protocol; the message is the domain's, which names

@@ -24,7 +24,7 @@ var ctx = context.Background()
 // serve starts a server on loopback over a manager on the memory store.
 func serve(t *testing.T) (*lifecycle.Manager, string) { return serveB(t) }
 
-func serveB(t testing.TB) (*lifecycle.Manager, string) {
+func serveB(t testing.TB, opts ...server.Option) (*lifecycle.Manager, string) {
 	t.Helper()
 	s := memory.New()
 	m, err := lifecycle.New(ctx, s, nil)
@@ -35,7 +35,7 @@ func serveB(t testing.TB) (*lifecycle.Manager, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: server.NewHandler(m)}
+	srv := &http.Server{Handler: server.NewHandler(m, opts...)}
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
