@@ -2,8 +2,17 @@ package server_test
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"sync/atomic"
 	"testing"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/client"
@@ -43,4 +52,60 @@ func BenchmarkWireTransition(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkBaselineEcho measures the bare serving stacks with the smallest call there is,
+// a gRPC health check, over loopback from 64 goroutines, in the same run as
+// BenchmarkWireTransition: grpc-go's own transport, and connect-go (as this server is
+// configured: h2c, no compression of small messages) with the gRPC and Connect protocols.
+func BenchmarkBaselineEcho(b *testing.B) {
+	b.Run("grpc-go", func(b *testing.B) {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		gs := grpc.NewServer()
+		healthpb.RegisterHealthServer(gs, health.NewServer())
+		go gs.Serve(ln)
+		defer gs.Stop()
+		conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		hc := healthpb.NewHealthClient(conn)
+		runEcho(b, func() error { _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); return err })
+	})
+	for _, proto := range []struct {
+		name string
+		opt  []connect.ClientOption
+	}{{"connect-go-grpc", []connect.ClientOption{connect.WithGRPC()}}, {"connect-go-connect", nil}} {
+		b.Run(proto.name, func(b *testing.B) {
+			ln, _ := net.Listen("tcp", "127.0.0.1:0")
+			mux := http.NewServeMux()
+			mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(), connect.WithCompressMinBytes(4096)))
+			srv := &http.Server{Handler: mux}
+			srv.Protocols = new(http.Protocols)
+			srv.Protocols.SetHTTP1(true)
+			srv.Protocols.SetUnencryptedHTTP2(true)
+			go srv.Serve(ln)
+			defer srv.Close()
+			t := &http.Transport{}
+			t.Protocols = new(http.Protocols)
+			t.Protocols.SetUnencryptedHTTP2(true)
+			c := connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](&http.Client{Transport: t},
+				"http://"+ln.Addr().String()+"/grpc.health.v1.Health/Check", proto.opt...)
+			runEcho(b, func() error { _, err := c.CallUnary(ctx, connect.NewRequest(&healthpb.HealthCheckRequest{})); return err })
+		})
+	}
+}
+
+func runEcho(b *testing.B, call func() error) {
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := call(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
