@@ -92,7 +92,10 @@ func BenchmarkBaselineEcho(b *testing.B) {
 			t.Protocols.SetUnencryptedHTTP2(true)
 			c := connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](&http.Client{Transport: t},
 				"http://"+ln.Addr().String()+"/grpc.health.v1.Health/Check", proto.opt...)
-			runEcho(b, func() error { _, err := c.CallUnary(ctx, connect.NewRequest(&healthpb.HealthCheckRequest{})); return err })
+			runEcho(b, func() error {
+				_, err := c.CallUnary(ctx, connect.NewRequest(&healthpb.HealthCheckRequest{}))
+				return err
+			})
 		})
 	}
 }
