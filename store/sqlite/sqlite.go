@@ -51,7 +51,6 @@ const FileName = "lifecycle.db"
 
 // Store is a lifecycle.Store in a SQLite database.
 type Store struct {
-	path  string
 	dsn   string
 	write *sql.DB // one connection: the writer goroutine and hook updates
 	read  *sql.DB // readers; WAL lets them run beside the writer
@@ -113,7 +112,7 @@ func Open(ctx context.Context, dir string, opts *Options) (*Store, error) {
 		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	}
-	s := &Store{path: path, dsn: dsn(false), retention: opts.Retention, log: opts.Logger,
+	s := &Store{dsn: dsn(false), retention: opts.Retention, log: opts.Logger,
 		stopPruning: make(chan struct{}), pruned: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
