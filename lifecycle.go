@@ -98,6 +98,11 @@ type Agent struct {
 	Error *ErrorInfo
 	// LastSequence is the sequence of the agent's last event.
 	LastSequence uint64
+	// Policy is the agent's own supervision policy; nil means the server's default.
+	Policy *SupervisionPolicy
+	// HeartbeatAt is the last heartbeat recorded in a SharedStore (other stores leave it
+	// zero: heartbeats then live in the Manager's memory only).
+	HeartbeatAt time.Time
 }
 
 // Apply moves the agent's lifecycle fields to what ev records: every store applies

@@ -38,9 +38,15 @@ type Options struct {
 	// HookLease is how long a replica's claim to deliver a non-blocking hook lasts without
 	// renewal (it renews every third of it). Zero means 10s.
 	HookLease time.Duration
-	// Owner names this process in hook leases. Empty means host name, process id and a
-	// random suffix.
+	// Owner names this process in hook and supervisor leases. Empty means host name,
+	// process id and a random suffix.
 	Owner string
+	// Supervision is the server-wide default supervision policy, for agents without their
+	// own; its zero fields take the built-in defaults (SupervisionPolicy.WithDefaults).
+	Supervision *SupervisionPolicy
+	// SuperviseTick is how often the supervisor looks for due automatic actions. Zero
+	// means DefaultSuperviseTick; negative means never by itself (call Supervise).
+	SuperviseTick time.Duration
 }
 
 // AgentService is what the Manager offers; a remote client implements it too, so code
@@ -52,6 +58,8 @@ type AgentService interface {
 	Transition(ctx context.Context, req TransitionRequest) (TransitionResult, error)
 	History(ctx context.Context, req HistoryRequest) (HistoryPage, error)
 	Watch(ctx context.Context, req WatchRequest) (EventStream, error)
+	SetPolicy(ctx context.Context, agentID string, p *SupervisionPolicy) (Supervision, error)
+	Heartbeat(ctx context.Context, agentIDs []string) (unknown []string, err error)
 	RegisterHook(ctx context.Context, spec HookSpec) (RegisterHookResult, error)
 	UnregisterHook(ctx context.Context, hookID string) error
 	ListHooks(ctx context.Context) ([]HookStatus, error)
@@ -70,6 +78,7 @@ type Manager struct {
 	now     func() time.Time
 	log     *slog.Logger
 	hub     *hub
+	sup     *supervisor
 	backoff time.Duration
 	lease   time.Duration
 	owner   string
@@ -147,7 +156,16 @@ func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
 		m.targets[name] = t
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if err := CheckPolicy("supervision", opts.Supervision); err != nil {
+		m.cancel()
+		return nil, fmt.Errorf("open lifecycle manager: %w", err)
+	}
+	m.sup = newSupervisor(m, opts.Supervision, time.Duration(orDefault(int(opts.SuperviseTick), int(DefaultSuperviseTick))))
 	if err := m.loadHooks(ctx); err != nil {
+		m.cancel()
+		return nil, fmt.Errorf("open lifecycle manager: %w", err)
+	}
+	if err := m.sup.load(ctx); err != nil {
 		m.cancel()
 		return nil, fmt.Errorf("open lifecycle manager: %w", err)
 	}
@@ -155,6 +173,10 @@ func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
 		m.shared = true
 		m.workers.Add(1)
 		go m.follow(m.ctx, shared)
+	}
+	if opts.SuperviseTick >= 0 {
+		m.workers.Add(1)
+		go m.sup.loop(m.ctx)
 	}
 	return m, nil
 }
@@ -190,6 +212,8 @@ type RegisterRequest struct {
 	AgentID  string
 	Metadata map[string]string
 	Labels   map[string]string
+	// Policy is the agent's supervision policy; nil means the server's default.
+	Policy *SupervisionPolicy
 }
 
 // AgentState is an agent's record with what GetState derives from it.
@@ -200,6 +224,8 @@ type AgentState struct {
 	Transitioning bool
 	// AllowedNext lists the states the agent may move to next; shared, read-only.
 	AllowedNext []State
+	// Supervision is set by GetState (not by ListAgents).
+	Supervision *Supervision
 }
 
 // RegisterAgent creates an agent in INITIALIZED and records the registration event
@@ -218,11 +244,14 @@ func (m *Manager) RegisterAgent(ctx context.Context, req RegisterRequest) (Agent
 	if err := checkMap("labels", req.Labels); err != nil {
 		return AgentState{}, Event{}, err
 	}
+	if err := CheckPolicy("supervision_policy", req.Policy); err != nil {
+		return AgentState{}, Event{}, err
+	}
 	now := m.now()
 	a := Agent{
 		ID: req.AgentID, State: StateInitialized, Revision: 1,
 		Metadata: cloneMap(req.Metadata), Labels: cloneMap(req.Labels),
-		CreatedAt: now, EnteredAt: now,
+		CreatedAt: now, EnteredAt: now, Policy: clonePolicy(req.Policy),
 	}
 	ev := Event{
 		ID: newEventID(now), AgentID: a.ID, To: StateInitialized, Type: classify(false, 0, StateInitialized, InitiatorFrom(ctx)),
@@ -233,6 +262,9 @@ func (m *Manager) RegisterAgent(ctx context.Context, req RegisterRequest) (Agent
 		return AgentState{}, Event{}, fmt.Errorf("register agent %s: %w", a.ID, err)
 	}
 	a.LastSequence, ev.Sequence = seq, seq
+	if a.Policy != nil {
+		m.sup.setPolicy(a.ID, a.Policy)
+	}
 	m.hub.publish(&ev)
 	return m.view(a, true), ev, nil
 }
@@ -247,7 +279,75 @@ func (m *Manager) GetState(ctx context.Context, agentID string, includeDetails b
 	if err != nil {
 		return AgentState{}, err
 	}
-	return m.view(a, includeDetails), nil
+	st := m.view(a, includeDetails)
+	sup, err := m.sup.status(ctx, &a)
+	if err != nil {
+		return AgentState{}, err
+	}
+	st.Supervision = &sup
+	return st, nil
+}
+
+// SetPolicy sets the agent's supervision policy; nil makes it follow the server's default
+// again. The change is not an event; it takes effect at once, for the agent's current
+// state too. CodeNotFound for an unknown agent.
+func (m *Manager) SetPolicy(ctx context.Context, agentID string, p *SupervisionPolicy) (Supervision, error) {
+	if err := m.checkOpen(); err != nil {
+		return Supervision{}, err
+	}
+	if err := checkID("agent_id", agentID); err != nil {
+		return Supervision{}, err
+	}
+	if err := CheckPolicy("policy", p); err != nil {
+		return Supervision{}, err
+	}
+	if err := m.store.SetPolicy(ctx, agentID, clonePolicy(p)); err != nil {
+		return Supervision{}, fmt.Errorf("set policy of agent %s: %w", agentID, err)
+	}
+	a, err := m.store.GetAgent(ctx, agentID)
+	if err != nil {
+		return Supervision{}, err
+	}
+	if err := m.sup.observeRecord(ctx, &a); err != nil {
+		return Supervision{}, err
+	}
+	return m.sup.status(ctx, &a)
+}
+
+// Heartbeat records that agents are alive. It is cheap (no store write, no event, except
+// that a SharedStore receives each agent's latest heartbeat once a second) and returns the
+// ids that name no agent, or a terminated one. Only agents under a liveness policy
+// (HeartbeatTimeout) need heartbeats; the others' are accepted and dropped.
+func (m *Manager) Heartbeat(ctx context.Context, agentIDs []string) ([]string, error) {
+	if err := m.checkOpen(); err != nil {
+		return nil, err
+	}
+	if len(agentIDs) > MaxHeartbeatBatch {
+		return nil, invalid("agent_ids has %d entries, at most %d allowed", len(agentIDs), MaxHeartbeatBatch)
+	}
+	for _, id := range agentIDs {
+		if err := checkID("agent_ids", id); err != nil {
+			return nil, err
+		}
+	}
+	var unknown []string
+	for _, id := range m.sup.heartbeat(agentIDs, m.now()) {
+		a, err := m.store.GetAgent(ctx, id)
+		if ErrorCode(err) == CodeNotFound || err == nil && m.machine.terminal(a.State) {
+			unknown = append(unknown, id)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return unknown, nil
+}
+
+func clonePolicy(p *SupervisionPolicy) *SupervisionPolicy {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
 }
 
 func (m *Manager) view(a Agent, details bool) AgentState {

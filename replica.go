@@ -14,17 +14,23 @@ const pollInterval = time.Second
 // their hook registrations take effect here.
 func (m *Manager) follow(ctx context.Context, shared SharedStore) {
 	defer m.workers.Done()
-	events, hooks := shared.Changes(ctx)
+	ch := shared.Changes(ctx)
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-events:
+		case <-ch.Events:
 			m.catchUp(ctx)
-		case <-hooks:
+		case <-ch.Hooks:
 			m.reloadHooks(ctx)
+		case id := <-ch.Policies:
+			if id == "" {
+				m.sup.resync.Store(true)
+			} else if err := m.sup.reload(ctx, id); err != nil && ctx.Err() == nil {
+				m.log.Error("reload supervision policy", "agent", id, "err", err)
+			}
 		case <-t.C:
 			m.catchUp(ctx)
 			m.reloadHooks(ctx)

@@ -24,6 +24,10 @@ type Store interface {
 	// ListAgents returns up to f.Limit agents with ids after f.AfterID, in id order.
 	ListAgents(ctx context.Context, f AgentFilter) ([]Agent, error)
 
+	// SetPolicy replaces the agent's supervision policy (nil: the server's default). It is
+	// not an event and leaves the revision alone. CodeNotFound if there is no agent.
+	SetPolicy(ctx context.Context, id string, p *SupervisionPolicy) error
+
 	// CommitTransition appends ev, assigning its sequence, which it returns, and applies it
 	// to agent ev.AgentID (Agent.Apply) — if and only if the agent's stored revision still
 	// equals expectedRevision. CodeAborted when it does not, CodeNotFound when there is no
@@ -54,14 +58,30 @@ type Store interface {
 }
 
 // SharedStore is a Store that several processes (server replicas) use at once. A Manager
-// over one follows the others' work: on a signal from events it reads the new events by
-// sequence and publishes them to its watchers; on a signal from hooks it reloads the hooks.
-// Signals may be lost or coalesced; the Manager also polls every second.
+// over one follows the others' work: on a signal it reads the new events by sequence and
+// publishes them to its watchers, reloads the hooks, or reloads an agent's supervision
+// policy. Signals may be lost or coalesced; the Manager also polls every second.
 type SharedStore interface {
 	Store
-	// Changes returns two signal channels, each with room for one pending signal: events
-	// when another process may have committed events, hooks when it may have changed hooks.
-	Changes(ctx context.Context) (events, hooks <-chan struct{})
+	// Changes returns the signals of other processes' work.
+	Changes(ctx context.Context) Changes
+	// RecordHeartbeats stores the agents' heartbeat times (Agent.HeartbeatAt), keeping a
+	// later time already stored; unknown agents are skipped.
+	RecordHeartbeats(ctx context.Context, beats map[string]time.Time) error
+	// Lease makes owner the holder of the named lease until `until`, unless another
+	// owner's lease is still valid at now, and reports whether owner holds it.
+	Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+}
+
+// Changes are a SharedStore's signals, each channel with room for pending signals.
+type Changes struct {
+	// Events: another process may have committed events.
+	Events <-chan struct{}
+	// Hooks: another process may have changed hooks.
+	Hooks <-chan struct{}
+	// Policies carries the ids of agents whose supervision policy another process set;
+	// "" means any agent's (signals may have been lost).
+	Policies <-chan string
 }
 
 // Retention says which events a durable store prunes. Each agent's last event is always

@@ -25,6 +25,9 @@ type TransitionRequest struct {
 	// Error describes the error of a transition into ERROR. Nil means a recoverable
 	// error whose message is the reason.
 	Error *ErrorInfo
+
+	// note: the supervisor records that it gave up, as ERROR → ERROR (not in the table).
+	note bool
 }
 
 // TransitionResult answers a transition. A refusal by the lifecycle (edge not allowed,
@@ -125,7 +128,7 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 			"agent %s is at revision %d, not the expected %d", a.ID, a.Revision, req.ExpectedRevision)
 		return nil
 	}
-	allowed := m.machine.allowed(a.State, req.Target)
+	allowed := m.machine.allowed(a.State, req.Target) || req.note && a.State == StateError && req.Target == StateError
 	if !allowed && (!req.Force || !m.machine.known[req.Target]) {
 		*res = m.refuse(a, RefusalInvalidTransition, nil,
 			"agent %s cannot go from %s to %s; allowed next states: %s", a.ID, StateName(a.State), StateName(req.Target), m.machine.nextText[a.State])

@@ -150,7 +150,8 @@ func domainError(err error) error {
 
 // RegisterAgent implements lifecycle.AgentService.
 func (c *Client) RegisterAgent(ctx context.Context, req lifecycle.RegisterRequest) (lifecycle.AgentState, lifecycle.Event, error) {
-	res, err := c.rpc.RegisterAgent(ctx, connect.NewRequest(&v1.RegisterAgentRequest{AgentId: req.AgentID, Metadata: req.Metadata, Labels: req.Labels}))
+	res, err := c.rpc.RegisterAgent(ctx, connect.NewRequest(&v1.RegisterAgentRequest{AgentId: req.AgentID, Metadata: req.Metadata, Labels: req.Labels,
+		SupervisionPolicy: lifecyclepb.SupervisionPolicy(req.Policy)}))
 	if err != nil {
 		return lifecycle.AgentState{}, lifecycle.Event{}, domainError(err)
 	}
@@ -206,6 +207,27 @@ func (c *Client) RegisterHook(ctx context.Context, spec lifecycle.HookSpec) (lif
 func (c *Client) UnregisterHook(ctx context.Context, hookID string) error {
 	_, err := c.rpc.UnregisterHook(ctx, connect.NewRequest(&v1.UnregisterHookRequest{HookId: hookID}))
 	return domainError(err)
+}
+
+// SetPolicy implements lifecycle.AgentService.
+func (c *Client) SetPolicy(ctx context.Context, agentID string, p *lifecycle.SupervisionPolicy) (lifecycle.Supervision, error) {
+	res, err := c.rpc.SetSupervisionPolicy(ctx, connect.NewRequest(&v1.SetSupervisionPolicyRequest{AgentId: agentID, Policy: lifecyclepb.SupervisionPolicy(p)}))
+	if err != nil {
+		return lifecycle.Supervision{}, domainError(err)
+	}
+	if sup := lifecyclepb.FromSupervision(res.Msg.GetSupervision()); sup != nil {
+		return *sup, nil
+	}
+	return lifecycle.Supervision{}, nil
+}
+
+// Heartbeat implements lifecycle.AgentService.
+func (c *Client) Heartbeat(ctx context.Context, agentIDs []string) ([]string, error) {
+	res, err := c.rpc.Heartbeat(ctx, connect.NewRequest(&v1.HeartbeatRequest{AgentIds: agentIDs}))
+	if err != nil {
+		return nil, domainError(err)
+	}
+	return res.Msg.GetUnknownAgentIds(), nil
 }
 
 // ListHooks implements lifecycle.AgentService.

@@ -111,6 +111,7 @@ func AgentState(st *lifecycle.AgentState) *v1.GetStateResponse {
 		Metadata: st.Metadata, IsTransitioning: st.Transitioning, LastTransition: timestamp(st.EnteredAt),
 		ErrorInfo: ErrorInfo(st.Error), AgentId: st.ID, Revision: st.Revision, Labels: st.Labels,
 		CreatedAt: timestamp(st.CreatedAt), AllowedNextStates: st.AllowedNext, LastSequence: st.LastSequence,
+		Supervision: Supervision(st.Supervision),
 	}
 }
 
@@ -124,8 +125,68 @@ func FromAgentState(pb *v1.GetStateResponse) lifecycle.AgentState {
 			LastSequence: pb.GetLastSequence(),
 		},
 		TimeInState: time.Duration(pb.GetTimeInStateMs()) * time.Millisecond, Transitioning: pb.GetIsTransitioning(),
-		AllowedNext: pb.GetAllowedNextStates(),
+		AllowedNext: pb.GetAllowedNextStates(), Supervision: FromSupervision(pb.GetSupervision()),
 	}
+}
+
+func ms(d time.Duration) uint32 { return uint32(d / time.Millisecond) }
+
+func fromMs(v uint32) time.Duration { return time.Duration(v) * time.Millisecond }
+
+// SupervisionPolicy maps a supervision policy; nil stays nil.
+func SupervisionPolicy(p *lifecycle.SupervisionPolicy) *v1.SupervisionPolicy {
+	if p == nil {
+		return nil
+	}
+	return &v1.SupervisionPolicy{
+		Restart: p.Restart, MaxRecoveries: uint32(p.MaxRecoveries), PeriodMs: ms(p.Period),
+		BackoffInitialMs: ms(p.BackoffInitial), BackoffMaxMs: ms(p.BackoffMax), StablePeriodMs: ms(p.StablePeriod),
+		OnGiveUp: p.OnGiveUp, HeartbeatTimeoutMs: ms(p.HeartbeatTimeout), ShuttingDownLimitMs: ms(p.ShuttingDownLimit),
+		RecoveringLimitMs: ms(p.RecoveringLimit), UpgradingLimitMs: ms(p.UpgradingLimit),
+	}
+}
+
+// FromSupervisionPolicy maps a supervision policy back; nil stays nil.
+func FromSupervisionPolicy(pb *v1.SupervisionPolicy) *lifecycle.SupervisionPolicy {
+	if pb == nil {
+		return nil
+	}
+	return &lifecycle.SupervisionPolicy{
+		Restart: pb.GetRestart(), MaxRecoveries: int(pb.GetMaxRecoveries()), Period: fromMs(pb.GetPeriodMs()),
+		BackoffInitial: fromMs(pb.GetBackoffInitialMs()), BackoffMax: fromMs(pb.GetBackoffMaxMs()),
+		StablePeriod: fromMs(pb.GetStablePeriodMs()), OnGiveUp: pb.GetOnGiveUp(),
+		HeartbeatTimeout: fromMs(pb.GetHeartbeatTimeoutMs()), ShuttingDownLimit: fromMs(pb.GetShuttingDownLimitMs()),
+		RecoveringLimit: fromMs(pb.GetRecoveringLimitMs()), UpgradingLimit: fromMs(pb.GetUpgradingLimitMs()),
+	}
+}
+
+// Supervision maps an agent's supervision status; nil stays nil.
+func Supervision(s *lifecycle.Supervision) *v1.SupervisionStatus {
+	if s == nil {
+		return nil
+	}
+	pb := &v1.SupervisionStatus{Policy: SupervisionPolicy(&s.Policy), DefaultPolicy: s.Default,
+		RecoveriesInWindow: uint32(s.RecoveriesInWindow), LastHeartbeat: timestamp(s.LastHeartbeat)}
+	if s.Next.Action != lifecycle.ActionNone {
+		pb.NextAction = &v1.ScheduledAction{Action: s.Next.Action, TargetState: s.Next.Target, At: timestamp(s.Next.At), Reason: s.Next.Reason}
+	}
+	return pb
+}
+
+// FromSupervision maps an agent's supervision status back; nil stays nil.
+func FromSupervision(pb *v1.SupervisionStatus) *lifecycle.Supervision {
+	if pb == nil {
+		return nil
+	}
+	s := &lifecycle.Supervision{Default: pb.GetDefaultPolicy(), RecoveriesInWindow: int(pb.GetRecoveriesInWindow()),
+		LastHeartbeat: fromTimestamp(pb.GetLastHeartbeat())}
+	if p := FromSupervisionPolicy(pb.GetPolicy()); p != nil {
+		s.Policy = *p
+	}
+	if n := pb.GetNextAction(); n != nil {
+		s.Next = lifecycle.ScheduledAction{Action: n.GetAction(), Target: n.GetTargetState(), At: fromTimestamp(n.GetAt()), Reason: n.GetReason()}
+	}
+	return s
 }
 
 // FromTransitionRequest maps a transition request.

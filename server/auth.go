@@ -48,6 +48,8 @@ var needs = map[string]Role{
 	lifecyclev1connect.LifecycleManagerListHooksProcedure:            Viewer,
 	lifecyclev1connect.LifecycleManagerRegisterAgentProcedure:        Operator,
 	lifecyclev1connect.LifecycleManagerTransitionStateProcedure:      Operator,
+	lifecyclev1connect.LifecycleManagerHeartbeatProcedure:            Operator,
+	lifecyclev1connect.LifecycleManagerSetSupervisionPolicyProcedure: Operator,
 	lifecyclev1connect.LifecycleManagerRegisterHookProcedure:         Admin,
 	lifecyclev1connect.LifecycleManagerUnregisterHookProcedure:       Admin,
 	lifecyclev1connect.LifecycleManagerServeHooksProcedure:           Admin,

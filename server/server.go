@@ -228,11 +228,28 @@ func (s *service) RegisterHook(ctx context.Context, req *connect.Request[v1.Regi
 
 func (s *service) RegisterAgent(ctx context.Context, req *connect.Request[v1.RegisterAgentRequest]) (*connect.Response[v1.RegisterAgentResponse], error) {
 	st, ev, err := s.svc.RegisterAgent(ctx, lifecycle.RegisterRequest{
-		AgentID: req.Msg.GetAgentId(), Metadata: req.Msg.GetMetadata(), Labels: req.Msg.GetLabels()})
+		AgentID: req.Msg.GetAgentId(), Metadata: req.Msg.GetMetadata(), Labels: req.Msg.GetLabels(),
+		Policy: lifecyclepb.FromSupervisionPolicy(req.Msg.GetSupervisionPolicy())})
 	if err != nil {
 		return nil, s.connectError(err)
 	}
 	return connect.NewResponse(&v1.RegisterAgentResponse{Agent: lifecyclepb.AgentState(&st), Event: lifecyclepb.Event(&ev)}), nil
+}
+
+func (s *service) SetSupervisionPolicy(ctx context.Context, req *connect.Request[v1.SetSupervisionPolicyRequest]) (*connect.Response[v1.SetSupervisionPolicyResponse], error) {
+	sup, err := s.svc.SetPolicy(ctx, req.Msg.GetAgentId(), lifecyclepb.FromSupervisionPolicy(req.Msg.GetPolicy()))
+	if err != nil {
+		return nil, s.connectError(err)
+	}
+	return connect.NewResponse(&v1.SetSupervisionPolicyResponse{Supervision: lifecyclepb.Supervision(&sup)}), nil
+}
+
+func (s *service) Heartbeat(ctx context.Context, req *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
+	unknown, err := s.svc.Heartbeat(ctx, req.Msg.GetAgentIds())
+	if err != nil {
+		return nil, s.connectError(err)
+	}
+	return connect.NewResponse(&v1.HeartbeatResponse{UnknownAgentIds: unknown}), nil
 }
 
 func (s *service) ListAgents(ctx context.Context, req *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error) {

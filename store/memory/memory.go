@@ -148,6 +148,21 @@ func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error
 	return r.Agent, nil
 }
 
+// SetPolicy implements lifecycle.Store.
+func (s *Store) SetPolicy(ctx context.Context, id string, p *lifecycle.SupervisionPolicy) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	r, ok := s.agents[id]
+	if !ok {
+		return lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
+	}
+	r.Policy = p
+	return nil
+}
+
 // ListAgents implements lifecycle.Store.
 func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]lifecycle.Agent, error) {
 	s.mu.Lock()

@@ -37,8 +37,8 @@ const (
 	RETURNING sequence`
 
 	createSQL = `WITH ins AS (
-		INSERT INTO agents (id, state, previous_state, revision, metadata, labels, created_at, entered_at, error, last_sequence)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, (SELECT last + 1 FROM lifecycle_sequence))
+		INSERT INTO agents (id, state, previous_state, revision, metadata, labels, created_at, entered_at, error, last_sequence, policy)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, (SELECT last + 1 FROM lifecycle_sequence), $16)
 		ON CONFLICT (id) DO NOTHING RETURNING id),
 	seq AS (UPDATE lifecycle_sequence SET last = last + 1 WHERE EXISTS (SELECT 1 FROM ins) RETURNING last)
 	INSERT INTO events (sequence, id, agent_id, from_state, to_state, type, time, initiated_by, reason, revision, metadata, error, hooks)
@@ -57,7 +57,7 @@ func (s *Store) commitBatch(batch []*groupcommit.Request) {
 			a := &c.Agent
 			b.Queue(createSQL, a.ID, int16(a.State), int16(a.PreviousState), a.Revision, jsonb(a.Metadata), jsonb(a.Labels),
 				a.CreatedAt.UnixNano(), a.EnteredAt.UnixNano(), [16]byte(ev.ID), int16(ev.From), int16(ev.Type),
-				ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata), jsonb(ev.Hooks))
+				ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata), jsonb(ev.Hooks), jsonb(a.Policy))
 		} else {
 			b.Queue(transitionSQL, int16(ev.To), int16(ev.From), ev.Revision, ev.Time.UnixNano(), jsonb(ev.Error),
 				ev.AgentID, c.Expected, [16]byte(ev.ID), int16(ev.Type), ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata), jsonb(ev.Hooks))

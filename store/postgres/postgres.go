@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -145,14 +146,28 @@ func (s *Store) Close() error {
 }
 
 // Changes implements lifecycle.SharedStore: a dedicated connection LISTENs on Channel
-// (payload "events" or "hooks") and reconnects with backoff; after a (re)connect it signals
-// both, since notifications sent meanwhile are lost.
-func (s *Store) Changes(ctx context.Context) (events, hooks <-chan struct{}) {
-	ev, hk := make(chan struct{}, 1), make(chan struct{}, 1)
+// (payload "events", "hooks" or "policy:<agent id>") and reconnects with backoff; after a
+// (re)connect it signals everything, since notifications sent meanwhile are lost.
+func (s *Store) Changes(ctx context.Context) lifecycle.Changes {
+	ev, hk, pol := make(chan struct{}, 1), make(chan struct{}, 1), make(chan string, 256)
 	signal := func(c chan struct{}) {
 		select {
 		case c <- struct{}{}:
 		default:
+		}
+	}
+	policy := func(id string) {
+		select {
+		case pol <- id:
+		default: // full: ask for a reload of every policy instead
+			select {
+			case <-pol:
+			default:
+			}
+			select {
+			case pol <- "":
+			default:
+			}
 		}
 	}
 	go func() {
@@ -166,12 +181,16 @@ func (s *Store) Changes(ctx context.Context) (events, hooks <-chan struct{}) {
 				backoff = 100 * time.Millisecond
 				signal(ev)
 				signal(hk)
+				policy("")
 				for err == nil {
 					var n *pgconn.Notification
 					if n, err = conn.WaitForNotification(ctx); err == nil {
-						if n.Payload == "hooks" {
+						switch {
+						case n.Payload == "hooks":
 							signal(hk)
-						} else {
+						case strings.HasPrefix(n.Payload, "policy:"):
+							policy(strings.TrimPrefix(n.Payload, "policy:"))
+						default:
 							signal(ev)
 						}
 					}
@@ -187,7 +206,7 @@ func (s *Store) Changes(ctx context.Context) (events, hooks <-chan struct{}) {
 			}
 		}
 	}()
-	return ev, hk
+	return lifecycle.Changes{Events: ev, Hooks: hk, Policies: pol}
 }
 
 func unavailable(err error) error {

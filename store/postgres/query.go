@@ -23,19 +23,23 @@ func fromJSON(b []byte, v any) error {
 	return nil
 }
 
-const agentCols = `id, state, previous_state, revision, metadata, labels, created_at, entered_at, error, last_sequence`
+const agentCols = `id, state, previous_state, revision, metadata, labels, created_at, entered_at, error, last_sequence, policy, heartbeat_at`
 
 func scanAgent(row pgx.Row) (lifecycle.Agent, error) {
 	var a lifecycle.Agent
 	var state, prev int16
-	var meta, labels, errInfo []byte
+	var meta, labels, errInfo, policy []byte
 	var created, entered, last int64
-	if err := row.Scan(&a.ID, &state, &prev, &a.Revision, &meta, &labels, &created, &entered, &errInfo, &last); err != nil {
+	var beat *int64
+	if err := row.Scan(&a.ID, &state, &prev, &a.Revision, &meta, &labels, &created, &entered, &errInfo, &last, &policy, &beat); err != nil {
 		return a, err
 	}
 	a.State, a.PreviousState, a.LastSequence = lifecycle.State(state), lifecycle.State(prev), uint64(last)
 	a.CreatedAt, a.EnteredAt = time.Unix(0, created).UTC(), time.Unix(0, entered).UTC()
-	return a, errors.Join(fromJSON(meta, &a.Metadata), fromJSON(labels, &a.Labels), fromJSON(errInfo, &a.Error))
+	if beat != nil {
+		a.HeartbeatAt = time.Unix(0, *beat).UTC()
+	}
+	return a, errors.Join(fromJSON(meta, &a.Metadata), fromJSON(labels, &a.Labels), fromJSON(errInfo, &a.Error), fromJSON(policy, &a.Policy))
 }
 
 const eventCols = `sequence, id, agent_id, from_state, to_state, type, time, initiated_by, reason, revision, metadata, error, hooks`
@@ -262,4 +266,40 @@ func (s *Store) LeaseHook(ctx context.Context, id, owner string, now, until time
 		h.LeaseOwner, h.LeaseUntil = owner, until.UTC()
 	}
 	return h, held, nil
+}
+
+// SetPolicy implements lifecycle.Store; the other replicas are notified ("policy:<id>").
+func (s *Store) SetPolicy(ctx context.Context, id string, p *lifecycle.SupervisionPolicy) error {
+	tag, err := s.pool.Exec(ctx, `WITH upd AS (UPDATE agents SET policy = $2 WHERE id = $1 RETURNING id)
+		SELECT pg_notify('`+Channel+`', 'policy:' || id) FROM upd`, id, jsonb(p))
+	if err != nil {
+		return unavailable(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
+	}
+	return nil
+}
+
+// RecordHeartbeats implements lifecycle.SharedStore in one statement.
+func (s *Store) RecordHeartbeats(ctx context.Context, beats map[string]time.Time) error {
+	ids, ats := make([]string, 0, len(beats)), make([]int64, 0, len(beats))
+	for id, at := range beats {
+		ids, ats = append(ids, id), append(ats, at.UnixNano())
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE agents SET heartbeat_at = b.at
+		FROM unnest($1::text[], $2::bigint[]) AS b(id, at)
+		WHERE agents.id = b.id AND (agents.heartbeat_at IS NULL OR agents.heartbeat_at < b.at)`, ids, ats)
+	return unavailable(err)
+}
+
+// Lease implements lifecycle.SharedStore.
+func (s *Store) Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET owner = $2, until = $3
+		WHERE leases.owner = $2 OR leases.until <= $4`, name, owner, until.UnixNano(), now.UnixNano())
+	if err != nil {
+		return false, unavailable(err)
+	}
+	return tag.RowsAffected() == 1, nil
 }

@@ -109,9 +109,9 @@ func fillEvents(ctx context.Context, s *Store, agents, perAgent int, t0 time.Tim
 	defer func() { tx.Rollback() }()
 	for i := range agents {
 		a := lifecycle.Agent{ID: fmt.Sprintf("agent-%04d", i), State: lifecycle.StateActive, Revision: int64(perAgent), CreatedAt: t0, EnteredAt: t0}
-		meta, labels, errInfo, _ := agentColumns(&a)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, a.State, a.PreviousState, a.Revision, meta, labels, t0.UnixNano(), t0.UnixNano(), errInfo, 0); err != nil {
+		meta, labels, errInfo, policy, _ := agentColumns(&a)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.State, a.PreviousState, a.Revision, meta, labels, t0.UnixNano(), t0.UnixNano(), errInfo, 0, policy); err != nil {
 			return err
 		}
 	}

@@ -51,12 +51,12 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *groupcommit.Request) e
 	if c.Create {
 		a := &c.Agent
 		a.LastSequence = ev.Sequence
-		meta, labels, errInfo, err := agentColumns(a)
+		meta, labels, errInfo, policy, err := agentColumns(a)
 		if err != nil {
 			return err
 		}
 		res, err := tx.StmtContext(ctx, s.stmts[insertAgentSQL]).ExecContext(ctx,
-			a.ID, a.State, a.PreviousState, a.Revision, meta, labels, a.CreatedAt.UnixNano(), a.EnteredAt.UnixNano(), errInfo, a.LastSequence)
+			a.ID, a.State, a.PreviousState, a.Revision, meta, labels, a.CreatedAt.UnixNano(), a.EnteredAt.UnixNano(), errInfo, a.LastSequence, policy)
 		if err != nil {
 			return unavailable(err)
 		}
@@ -94,7 +94,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *groupcommit.Request) e
 }
 
 const (
-	insertAgentSQL = `INSERT INTO agents (` + agentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	insertAgentSQL = `INSERT INTO agents (` + agentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	updateAgentSQL = `UPDATE agents SET state = ?, previous_state = ?, revision = ?, entered_at = ?,
 		error = ?, last_sequence = ? WHERE id = ? AND revision = ?`
 	insertEventSQL = `INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

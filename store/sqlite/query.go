@@ -35,24 +35,30 @@ func fromJSON(col sql.NullString, v any) error {
 	return nil
 }
 
-func agentColumns(a *lifecycle.Agent) (meta, labels, errInfo any, err error) {
+func agentColumns(a *lifecycle.Agent) (meta, labels, errInfo, policy any, err error) {
 	if meta, err = jsonColumn(a.Metadata); err != nil {
 		return
 	}
 	if labels, err = jsonColumn(a.Labels); err != nil {
 		return
 	}
-	errInfo, err = jsonColumn(a.Error)
+	if errInfo, err = jsonColumn(a.Error); err != nil {
+		return
+	}
+	policy, err = jsonColumn(a.Policy)
 	return
 }
 
-const agentCols = `id, state, previous_state, revision, metadata, labels, created_at, entered_at, error, last_sequence`
+const agentCols = `id, state, previous_state, revision, metadata, labels, created_at, entered_at, error, last_sequence, policy`
 
 func scanAgent(row interface{ Scan(...any) error }) (lifecycle.Agent, error) {
 	var a lifecycle.Agent
-	var meta, labels, errInfo sql.NullString
+	var meta, labels, errInfo, policy sql.NullString
 	var created, entered int64
-	if err := row.Scan(&a.ID, &a.State, &a.PreviousState, &a.Revision, &meta, &labels, &created, &entered, &errInfo, &a.LastSequence); err != nil {
+	if err := row.Scan(&a.ID, &a.State, &a.PreviousState, &a.Revision, &meta, &labels, &created, &entered, &errInfo, &a.LastSequence, &policy); err != nil {
+		return a, err
+	}
+	if err := fromJSON(policy, &a.Policy); err != nil {
 		return a, err
 	}
 	a.CreatedAt, a.EnteredAt = time.Unix(0, created).UTC(), time.Unix(0, entered).UTC()
@@ -94,6 +100,22 @@ func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error
 		return a, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
 	}
 	return a, unavailable(err)
+}
+
+// SetPolicy implements lifecycle.Store.
+func (s *Store) SetPolicy(ctx context.Context, id string, p *lifecycle.SupervisionPolicy) error {
+	policy, err := jsonColumn(p)
+	if err != nil {
+		return err
+	}
+	res, err := s.write.ExecContext(ctx, `UPDATE agents SET policy = ? WHERE id = ?`, policy, id)
+	if err != nil {
+		return unavailable(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
+	}
+	return nil
 }
 
 // ListAgents implements lifecycle.Store. Labels are matched as the rows stream by.

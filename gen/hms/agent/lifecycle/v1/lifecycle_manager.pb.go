@@ -105,7 +105,9 @@ type GetStateResponse struct {
 	// The states the agent may move to next.
 	AllowedNextStates []LifecycleState `protobuf:"varint,12,rep,packed,name=allowed_next_states,json=allowedNextStates,proto3,enum=hms.agent.lifecycle.v1.LifecycleState" json:"allowed_next_states,omitempty"`
 	// Sequence of the agent's last event.
-	LastSequence  uint64 `protobuf:"varint,13,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
+	LastSequence uint64 `protobuf:"varint,13,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
+	// The agent's supervision: policy, next automatic action, recoveries in the window.
+	Supervision   *SupervisionStatus `protobuf:"bytes,14,opt,name=supervision,proto3" json:"supervision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -229,6 +231,13 @@ func (x *GetStateResponse) GetLastSequence() uint64 {
 		return x.LastSequence
 	}
 	return 0
+}
+
+func (x *GetStateResponse) GetSupervision() *SupervisionStatus {
+	if x != nil {
+		return x.Supervision
+	}
+	return nil
 }
 
 // Request to get transition history
@@ -629,11 +638,13 @@ func (x *RegisterHookResponse) GetErrorMessage() string {
 type RegisterAgentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1-128 characters of [A-Za-z0-9._:-], starting with a letter or digit.
-	AgentId       string            `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	Metadata      map[string]string `protobuf:"bytes,2,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Labels        map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AgentId  string            `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Metadata map[string]string `protobuf:"bytes,2,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels   map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Unset: the server's default policy.
+	SupervisionPolicy *SupervisionPolicy `protobuf:"bytes,4,opt,name=supervision_policy,json=supervisionPolicy,proto3" json:"supervision_policy,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *RegisterAgentRequest) Reset() {
@@ -683,6 +694,13 @@ func (x *RegisterAgentRequest) GetMetadata() map[string]string {
 func (x *RegisterAgentRequest) GetLabels() map[string]string {
 	if x != nil {
 		return x.Labels
+	}
+	return nil
+}
+
+func (x *RegisterAgentRequest) GetSupervisionPolicy() *SupervisionPolicy {
+	if x != nil {
+		return x.SupervisionPolicy
 	}
 	return nil
 }
@@ -1405,10 +1423,10 @@ var File_hms_agent_lifecycle_v1_lifecycle_manager_proto protoreflect.FileDescrip
 
 const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\n" +
-	".hms/agent/lifecycle/v1/lifecycle_manager.proto\x12\x16hms.agent.lifecycle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a,hms/agent/lifecycle/v1/lifecycle_event.proto\x1a,hms/agent/lifecycle/v1/lifecycle_state.proto\x1a$hms/agent/lifecycle/v1/webhook.proto\"U\n" +
+	".hms/agent/lifecycle/v1/lifecycle_manager.proto\x12\x16hms.agent.lifecycle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a,hms/agent/lifecycle/v1/lifecycle_event.proto\x1a,hms/agent/lifecycle/v1/lifecycle_state.proto\x1a(hms/agent/lifecycle/v1/supervision.proto\x1a$hms/agent/lifecycle/v1/webhook.proto\"U\n" +
 	"\x0fGetStateRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12'\n" +
-	"\x0finclude_details\x18\x02 \x01(\bR\x0eincludeDetails\"\x83\a\n" +
+	"\x0finclude_details\x18\x02 \x01(\bR\x0eincludeDetails\"\xd0\a\n" +
 	"\x10GetStateResponse\x12<\n" +
 	"\x05state\x18\x01 \x01(\x0e2&.hms.agent.lifecycle.v1.LifecycleStateR\x05state\x12'\n" +
 	"\x10time_in_state_ms\x18\x02 \x01(\x03R\rtimeInStateMs\x12M\n" +
@@ -1425,7 +1443,8 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12V\n" +
 	"\x13allowed_next_states\x18\f \x03(\x0e2&.hms.agent.lifecycle.v1.LifecycleStateR\x11allowedNextStates\x12#\n" +
-	"\rlast_sequence\x18\r \x01(\x04R\flastSequence\x1a;\n" +
+	"\rlast_sequence\x18\r \x01(\x04R\flastSequence\x12K\n" +
+	"\vsupervision\x18\x0e \x01(\v2).hms.agent.lifecycle.v1.SupervisionStatusR\vsupervision\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -1466,11 +1485,12 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\x14RegisterHookResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\x17\n" +
 	"\ahook_id\x18\x02 \x01(\tR\x06hookId\x12#\n" +
-	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"\xd3\x02\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"\xad\x03\n" +
 	"\x14RegisterAgentRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12V\n" +
 	"\bmetadata\x18\x02 \x03(\v2:.hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntryR\bmetadata\x12P\n" +
-	"\x06labels\x18\x03 \x03(\v28.hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntryR\x06labels\x1a;\n" +
+	"\x06labels\x18\x03 \x03(\v28.hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntryR\x06labels\x12X\n" +
+	"\x12supervision_policy\x18\x04 \x01(\v2).hms.agent.lifecycle.v1.SupervisionPolicyR\x11supervisionPolicy\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -1525,7 +1545,8 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\x0eHookInvocation\x12#\n" +
 	"\rinvocation_id\x18\x01 \x01(\tR\finvocationId\x12\x1a\n" +
 	"\bcallback\x18\x02 \x01(\tR\bcallback\x12@\n" +
-	"\arequest\x18\x03 \x01(\v2&.hms.agent.lifecycle.v1.WebhookRequestR\arequest2\xa5\b\n" +
+	"\arequest\x18\x03 \x01(\v2&.hms.agent.lifecycle.v1.WebhookRequestR\arequest2\x8b\n" +
+	"\n" +
 	"\x10LifecycleManager\x12]\n" +
 	"\bGetState\x12'.hms.agent.lifecycle.v1.GetStateRequest\x1a(.hms.agent.lifecycle.v1.GetStateResponse\x12h\n" +
 	"\x0fTransitionState\x12).hms.agent.lifecycle.v1.TransitionRequest\x1a*.hms.agent.lifecycle.v1.TransitionResponse\x12m\n" +
@@ -1538,7 +1559,9 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\x0eUnregisterHook\x12-.hms.agent.lifecycle.v1.UnregisterHookRequest\x1a..hms.agent.lifecycle.v1.UnregisterHookResponse\x12`\n" +
 	"\tListHooks\x12(.hms.agent.lifecycle.v1.ListHooksRequest\x1a).hms.agent.lifecycle.v1.ListHooksResponse\x12c\n" +
 	"\n" +
-	"ServeHooks\x12).hms.agent.lifecycle.v1.HookWorkerMessage\x1a&.hms.agent.lifecycle.v1.HookInvocation(\x010\x01BKZIgithub.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1;lifecyclev1b\x06proto3"
+	"ServeHooks\x12).hms.agent.lifecycle.v1.HookWorkerMessage\x1a&.hms.agent.lifecycle.v1.HookInvocation(\x010\x01\x12\x81\x01\n" +
+	"\x14SetSupervisionPolicy\x123.hms.agent.lifecycle.v1.SetSupervisionPolicyRequest\x1a4.hms.agent.lifecycle.v1.SetSupervisionPolicyResponse\x12`\n" +
+	"\tHeartbeat\x12(.hms.agent.lifecycle.v1.HeartbeatRequest\x1a).hms.agent.lifecycle.v1.HeartbeatResponseBKZIgithub.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1;lifecyclev1b\x06proto3"
 
 var (
 	file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescOnce sync.Once
@@ -1554,41 +1577,47 @@ func file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP() []byte {
 
 var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_goTypes = []any{
-	(*GetStateRequest)(nil),        // 0: hms.agent.lifecycle.v1.GetStateRequest
-	(*GetStateResponse)(nil),       // 1: hms.agent.lifecycle.v1.GetStateResponse
-	(*GetHistoryRequest)(nil),      // 2: hms.agent.lifecycle.v1.GetHistoryRequest
-	(*GetHistoryResponse)(nil),     // 3: hms.agent.lifecycle.v1.GetHistoryResponse
-	(*WatchEventsRequest)(nil),     // 4: hms.agent.lifecycle.v1.WatchEventsRequest
-	(*RegisterHookRequest)(nil),    // 5: hms.agent.lifecycle.v1.RegisterHookRequest
-	(*RegisterHookResponse)(nil),   // 6: hms.agent.lifecycle.v1.RegisterHookResponse
-	(*RegisterAgentRequest)(nil),   // 7: hms.agent.lifecycle.v1.RegisterAgentRequest
-	(*RegisterAgentResponse)(nil),  // 8: hms.agent.lifecycle.v1.RegisterAgentResponse
-	(*ListAgentsRequest)(nil),      // 9: hms.agent.lifecycle.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),     // 10: hms.agent.lifecycle.v1.ListAgentsResponse
-	(*UnregisterHookRequest)(nil),  // 11: hms.agent.lifecycle.v1.UnregisterHookRequest
-	(*UnregisterHookResponse)(nil), // 12: hms.agent.lifecycle.v1.UnregisterHookResponse
-	(*ListHooksRequest)(nil),       // 13: hms.agent.lifecycle.v1.ListHooksRequest
-	(*ListHooksResponse)(nil),      // 14: hms.agent.lifecycle.v1.ListHooksResponse
-	(*Hook)(nil),                   // 15: hms.agent.lifecycle.v1.Hook
-	(*HookWorkerMessage)(nil),      // 16: hms.agent.lifecycle.v1.HookWorkerMessage
-	(*HookWorkerHello)(nil),        // 17: hms.agent.lifecycle.v1.HookWorkerHello
-	(*HookWorkerReply)(nil),        // 18: hms.agent.lifecycle.v1.HookWorkerReply
-	(*HookInvocation)(nil),         // 19: hms.agent.lifecycle.v1.HookInvocation
-	nil,                            // 20: hms.agent.lifecycle.v1.GetStateResponse.MetadataEntry
-	nil,                            // 21: hms.agent.lifecycle.v1.GetStateResponse.LabelsEntry
-	nil,                            // 22: hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
-	nil,                            // 23: hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
-	nil,                            // 24: hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
-	nil,                            // 25: hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
-	(LifecycleState)(0),            // 26: hms.agent.lifecycle.v1.LifecycleState
-	(*timestamppb.Timestamp)(nil),  // 27: google.protobuf.Timestamp
-	(*ErrorInfo)(nil),              // 28: hms.agent.lifecycle.v1.ErrorInfo
-	(TransitionType)(0),            // 29: hms.agent.lifecycle.v1.TransitionType
-	(*LifecycleEvent)(nil),         // 30: hms.agent.lifecycle.v1.LifecycleEvent
-	(*HookOutcome)(nil),            // 31: hms.agent.lifecycle.v1.HookOutcome
-	(*WebhookRequest)(nil),         // 32: hms.agent.lifecycle.v1.WebhookRequest
-	(*TransitionRequest)(nil),      // 33: hms.agent.lifecycle.v1.TransitionRequest
-	(*TransitionResponse)(nil),     // 34: hms.agent.lifecycle.v1.TransitionResponse
+	(*GetStateRequest)(nil),              // 0: hms.agent.lifecycle.v1.GetStateRequest
+	(*GetStateResponse)(nil),             // 1: hms.agent.lifecycle.v1.GetStateResponse
+	(*GetHistoryRequest)(nil),            // 2: hms.agent.lifecycle.v1.GetHistoryRequest
+	(*GetHistoryResponse)(nil),           // 3: hms.agent.lifecycle.v1.GetHistoryResponse
+	(*WatchEventsRequest)(nil),           // 4: hms.agent.lifecycle.v1.WatchEventsRequest
+	(*RegisterHookRequest)(nil),          // 5: hms.agent.lifecycle.v1.RegisterHookRequest
+	(*RegisterHookResponse)(nil),         // 6: hms.agent.lifecycle.v1.RegisterHookResponse
+	(*RegisterAgentRequest)(nil),         // 7: hms.agent.lifecycle.v1.RegisterAgentRequest
+	(*RegisterAgentResponse)(nil),        // 8: hms.agent.lifecycle.v1.RegisterAgentResponse
+	(*ListAgentsRequest)(nil),            // 9: hms.agent.lifecycle.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),           // 10: hms.agent.lifecycle.v1.ListAgentsResponse
+	(*UnregisterHookRequest)(nil),        // 11: hms.agent.lifecycle.v1.UnregisterHookRequest
+	(*UnregisterHookResponse)(nil),       // 12: hms.agent.lifecycle.v1.UnregisterHookResponse
+	(*ListHooksRequest)(nil),             // 13: hms.agent.lifecycle.v1.ListHooksRequest
+	(*ListHooksResponse)(nil),            // 14: hms.agent.lifecycle.v1.ListHooksResponse
+	(*Hook)(nil),                         // 15: hms.agent.lifecycle.v1.Hook
+	(*HookWorkerMessage)(nil),            // 16: hms.agent.lifecycle.v1.HookWorkerMessage
+	(*HookWorkerHello)(nil),              // 17: hms.agent.lifecycle.v1.HookWorkerHello
+	(*HookWorkerReply)(nil),              // 18: hms.agent.lifecycle.v1.HookWorkerReply
+	(*HookInvocation)(nil),               // 19: hms.agent.lifecycle.v1.HookInvocation
+	nil,                                  // 20: hms.agent.lifecycle.v1.GetStateResponse.MetadataEntry
+	nil,                                  // 21: hms.agent.lifecycle.v1.GetStateResponse.LabelsEntry
+	nil,                                  // 22: hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
+	nil,                                  // 23: hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
+	nil,                                  // 24: hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
+	nil,                                  // 25: hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
+	(LifecycleState)(0),                  // 26: hms.agent.lifecycle.v1.LifecycleState
+	(*timestamppb.Timestamp)(nil),        // 27: google.protobuf.Timestamp
+	(*ErrorInfo)(nil),                    // 28: hms.agent.lifecycle.v1.ErrorInfo
+	(*SupervisionStatus)(nil),            // 29: hms.agent.lifecycle.v1.SupervisionStatus
+	(TransitionType)(0),                  // 30: hms.agent.lifecycle.v1.TransitionType
+	(*LifecycleEvent)(nil),               // 31: hms.agent.lifecycle.v1.LifecycleEvent
+	(*SupervisionPolicy)(nil),            // 32: hms.agent.lifecycle.v1.SupervisionPolicy
+	(*HookOutcome)(nil),                  // 33: hms.agent.lifecycle.v1.HookOutcome
+	(*WebhookRequest)(nil),               // 34: hms.agent.lifecycle.v1.WebhookRequest
+	(*TransitionRequest)(nil),            // 35: hms.agent.lifecycle.v1.TransitionRequest
+	(*SetSupervisionPolicyRequest)(nil),  // 36: hms.agent.lifecycle.v1.SetSupervisionPolicyRequest
+	(*HeartbeatRequest)(nil),             // 37: hms.agent.lifecycle.v1.HeartbeatRequest
+	(*TransitionResponse)(nil),           // 38: hms.agent.lifecycle.v1.TransitionResponse
+	(*SetSupervisionPolicyResponse)(nil), // 39: hms.agent.lifecycle.v1.SetSupervisionPolicyResponse
+	(*HeartbeatResponse)(nil),            // 40: hms.agent.lifecycle.v1.HeartbeatResponse
 }
 var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_depIdxs = []int32{
 	26, // 0: hms.agent.lifecycle.v1.GetStateResponse.state:type_name -> hms.agent.lifecycle.v1.LifecycleState
@@ -1599,54 +1628,60 @@ var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_depIdxs = []int32{
 	21, // 5: hms.agent.lifecycle.v1.GetStateResponse.labels:type_name -> hms.agent.lifecycle.v1.GetStateResponse.LabelsEntry
 	27, // 6: hms.agent.lifecycle.v1.GetStateResponse.created_at:type_name -> google.protobuf.Timestamp
 	26, // 7: hms.agent.lifecycle.v1.GetStateResponse.allowed_next_states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	29, // 8: hms.agent.lifecycle.v1.GetHistoryRequest.transition_type:type_name -> hms.agent.lifecycle.v1.TransitionType
-	27, // 9: hms.agent.lifecycle.v1.GetHistoryRequest.start_time:type_name -> google.protobuf.Timestamp
-	27, // 10: hms.agent.lifecycle.v1.GetHistoryRequest.end_time:type_name -> google.protobuf.Timestamp
-	30, // 11: hms.agent.lifecycle.v1.GetHistoryResponse.events:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
-	26, // 12: hms.agent.lifecycle.v1.WatchEventsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	29, // 13: hms.agent.lifecycle.v1.WatchEventsRequest.transition_types:type_name -> hms.agent.lifecycle.v1.TransitionType
-	26, // 14: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	29, // 15: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_transitions:type_name -> hms.agent.lifecycle.v1.TransitionType
-	22, // 16: hms.agent.lifecycle.v1.RegisterHookRequest.config:type_name -> hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
-	23, // 17: hms.agent.lifecycle.v1.RegisterAgentRequest.metadata:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
-	24, // 18: hms.agent.lifecycle.v1.RegisterAgentRequest.labels:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
-	1,  // 19: hms.agent.lifecycle.v1.RegisterAgentResponse.agent:type_name -> hms.agent.lifecycle.v1.GetStateResponse
-	30, // 20: hms.agent.lifecycle.v1.RegisterAgentResponse.event:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
-	26, // 21: hms.agent.lifecycle.v1.ListAgentsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	25, // 22: hms.agent.lifecycle.v1.ListAgentsRequest.label_selector:type_name -> hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
-	1,  // 23: hms.agent.lifecycle.v1.ListAgentsResponse.agents:type_name -> hms.agent.lifecycle.v1.GetStateResponse
-	15, // 24: hms.agent.lifecycle.v1.ListHooksResponse.hooks:type_name -> hms.agent.lifecycle.v1.Hook
-	5,  // 25: hms.agent.lifecycle.v1.Hook.spec:type_name -> hms.agent.lifecycle.v1.RegisterHookRequest
-	27, // 26: hms.agent.lifecycle.v1.Hook.created_at:type_name -> google.protobuf.Timestamp
-	31, // 27: hms.agent.lifecycle.v1.Hook.last_outcome:type_name -> hms.agent.lifecycle.v1.HookOutcome
-	17, // 28: hms.agent.lifecycle.v1.HookWorkerMessage.hello:type_name -> hms.agent.lifecycle.v1.HookWorkerHello
-	18, // 29: hms.agent.lifecycle.v1.HookWorkerMessage.reply:type_name -> hms.agent.lifecycle.v1.HookWorkerReply
-	32, // 30: hms.agent.lifecycle.v1.HookInvocation.request:type_name -> hms.agent.lifecycle.v1.WebhookRequest
-	0,  // 31: hms.agent.lifecycle.v1.LifecycleManager.GetState:input_type -> hms.agent.lifecycle.v1.GetStateRequest
-	33, // 32: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:input_type -> hms.agent.lifecycle.v1.TransitionRequest
-	2,  // 33: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:input_type -> hms.agent.lifecycle.v1.GetHistoryRequest
-	4,  // 34: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:input_type -> hms.agent.lifecycle.v1.WatchEventsRequest
-	5,  // 35: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:input_type -> hms.agent.lifecycle.v1.RegisterHookRequest
-	7,  // 36: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:input_type -> hms.agent.lifecycle.v1.RegisterAgentRequest
-	9,  // 37: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:input_type -> hms.agent.lifecycle.v1.ListAgentsRequest
-	11, // 38: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:input_type -> hms.agent.lifecycle.v1.UnregisterHookRequest
-	13, // 39: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:input_type -> hms.agent.lifecycle.v1.ListHooksRequest
-	16, // 40: hms.agent.lifecycle.v1.LifecycleManager.ServeHooks:input_type -> hms.agent.lifecycle.v1.HookWorkerMessage
-	1,  // 41: hms.agent.lifecycle.v1.LifecycleManager.GetState:output_type -> hms.agent.lifecycle.v1.GetStateResponse
-	34, // 42: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:output_type -> hms.agent.lifecycle.v1.TransitionResponse
-	3,  // 43: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:output_type -> hms.agent.lifecycle.v1.GetHistoryResponse
-	30, // 44: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:output_type -> hms.agent.lifecycle.v1.LifecycleEvent
-	6,  // 45: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:output_type -> hms.agent.lifecycle.v1.RegisterHookResponse
-	8,  // 46: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:output_type -> hms.agent.lifecycle.v1.RegisterAgentResponse
-	10, // 47: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:output_type -> hms.agent.lifecycle.v1.ListAgentsResponse
-	12, // 48: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:output_type -> hms.agent.lifecycle.v1.UnregisterHookResponse
-	14, // 49: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:output_type -> hms.agent.lifecycle.v1.ListHooksResponse
-	19, // 50: hms.agent.lifecycle.v1.LifecycleManager.ServeHooks:output_type -> hms.agent.lifecycle.v1.HookInvocation
-	41, // [41:51] is the sub-list for method output_type
-	31, // [31:41] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	29, // 8: hms.agent.lifecycle.v1.GetStateResponse.supervision:type_name -> hms.agent.lifecycle.v1.SupervisionStatus
+	30, // 9: hms.agent.lifecycle.v1.GetHistoryRequest.transition_type:type_name -> hms.agent.lifecycle.v1.TransitionType
+	27, // 10: hms.agent.lifecycle.v1.GetHistoryRequest.start_time:type_name -> google.protobuf.Timestamp
+	27, // 11: hms.agent.lifecycle.v1.GetHistoryRequest.end_time:type_name -> google.protobuf.Timestamp
+	31, // 12: hms.agent.lifecycle.v1.GetHistoryResponse.events:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
+	26, // 13: hms.agent.lifecycle.v1.WatchEventsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	30, // 14: hms.agent.lifecycle.v1.WatchEventsRequest.transition_types:type_name -> hms.agent.lifecycle.v1.TransitionType
+	26, // 15: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_states:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	30, // 16: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_transitions:type_name -> hms.agent.lifecycle.v1.TransitionType
+	22, // 17: hms.agent.lifecycle.v1.RegisterHookRequest.config:type_name -> hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
+	23, // 18: hms.agent.lifecycle.v1.RegisterAgentRequest.metadata:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
+	24, // 19: hms.agent.lifecycle.v1.RegisterAgentRequest.labels:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
+	32, // 20: hms.agent.lifecycle.v1.RegisterAgentRequest.supervision_policy:type_name -> hms.agent.lifecycle.v1.SupervisionPolicy
+	1,  // 21: hms.agent.lifecycle.v1.RegisterAgentResponse.agent:type_name -> hms.agent.lifecycle.v1.GetStateResponse
+	31, // 22: hms.agent.lifecycle.v1.RegisterAgentResponse.event:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
+	26, // 23: hms.agent.lifecycle.v1.ListAgentsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	25, // 24: hms.agent.lifecycle.v1.ListAgentsRequest.label_selector:type_name -> hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
+	1,  // 25: hms.agent.lifecycle.v1.ListAgentsResponse.agents:type_name -> hms.agent.lifecycle.v1.GetStateResponse
+	15, // 26: hms.agent.lifecycle.v1.ListHooksResponse.hooks:type_name -> hms.agent.lifecycle.v1.Hook
+	5,  // 27: hms.agent.lifecycle.v1.Hook.spec:type_name -> hms.agent.lifecycle.v1.RegisterHookRequest
+	27, // 28: hms.agent.lifecycle.v1.Hook.created_at:type_name -> google.protobuf.Timestamp
+	33, // 29: hms.agent.lifecycle.v1.Hook.last_outcome:type_name -> hms.agent.lifecycle.v1.HookOutcome
+	17, // 30: hms.agent.lifecycle.v1.HookWorkerMessage.hello:type_name -> hms.agent.lifecycle.v1.HookWorkerHello
+	18, // 31: hms.agent.lifecycle.v1.HookWorkerMessage.reply:type_name -> hms.agent.lifecycle.v1.HookWorkerReply
+	34, // 32: hms.agent.lifecycle.v1.HookInvocation.request:type_name -> hms.agent.lifecycle.v1.WebhookRequest
+	0,  // 33: hms.agent.lifecycle.v1.LifecycleManager.GetState:input_type -> hms.agent.lifecycle.v1.GetStateRequest
+	35, // 34: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:input_type -> hms.agent.lifecycle.v1.TransitionRequest
+	2,  // 35: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:input_type -> hms.agent.lifecycle.v1.GetHistoryRequest
+	4,  // 36: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:input_type -> hms.agent.lifecycle.v1.WatchEventsRequest
+	5,  // 37: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:input_type -> hms.agent.lifecycle.v1.RegisterHookRequest
+	7,  // 38: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:input_type -> hms.agent.lifecycle.v1.RegisterAgentRequest
+	9,  // 39: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:input_type -> hms.agent.lifecycle.v1.ListAgentsRequest
+	11, // 40: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:input_type -> hms.agent.lifecycle.v1.UnregisterHookRequest
+	13, // 41: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:input_type -> hms.agent.lifecycle.v1.ListHooksRequest
+	16, // 42: hms.agent.lifecycle.v1.LifecycleManager.ServeHooks:input_type -> hms.agent.lifecycle.v1.HookWorkerMessage
+	36, // 43: hms.agent.lifecycle.v1.LifecycleManager.SetSupervisionPolicy:input_type -> hms.agent.lifecycle.v1.SetSupervisionPolicyRequest
+	37, // 44: hms.agent.lifecycle.v1.LifecycleManager.Heartbeat:input_type -> hms.agent.lifecycle.v1.HeartbeatRequest
+	1,  // 45: hms.agent.lifecycle.v1.LifecycleManager.GetState:output_type -> hms.agent.lifecycle.v1.GetStateResponse
+	38, // 46: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:output_type -> hms.agent.lifecycle.v1.TransitionResponse
+	3,  // 47: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:output_type -> hms.agent.lifecycle.v1.GetHistoryResponse
+	31, // 48: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:output_type -> hms.agent.lifecycle.v1.LifecycleEvent
+	6,  // 49: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:output_type -> hms.agent.lifecycle.v1.RegisterHookResponse
+	8,  // 50: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:output_type -> hms.agent.lifecycle.v1.RegisterAgentResponse
+	10, // 51: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:output_type -> hms.agent.lifecycle.v1.ListAgentsResponse
+	12, // 52: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:output_type -> hms.agent.lifecycle.v1.UnregisterHookResponse
+	14, // 53: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:output_type -> hms.agent.lifecycle.v1.ListHooksResponse
+	19, // 54: hms.agent.lifecycle.v1.LifecycleManager.ServeHooks:output_type -> hms.agent.lifecycle.v1.HookInvocation
+	39, // 55: hms.agent.lifecycle.v1.LifecycleManager.SetSupervisionPolicy:output_type -> hms.agent.lifecycle.v1.SetSupervisionPolicyResponse
+	40, // 56: hms.agent.lifecycle.v1.LifecycleManager.Heartbeat:output_type -> hms.agent.lifecycle.v1.HeartbeatResponse
+	45, // [45:57] is the sub-list for method output_type
+	33, // [33:45] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_hms_agent_lifecycle_v1_lifecycle_manager_proto_init() }
@@ -1656,6 +1691,7 @@ func file_hms_agent_lifecycle_v1_lifecycle_manager_proto_init() {
 	}
 	file_hms_agent_lifecycle_v1_lifecycle_event_proto_init()
 	file_hms_agent_lifecycle_v1_lifecycle_state_proto_init()
+	file_hms_agent_lifecycle_v1_supervision_proto_init()
 	file_hms_agent_lifecycle_v1_webhook_proto_init()
 	file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[16].OneofWrappers = []any{
 		(*HookWorkerMessage_Hello)(nil),

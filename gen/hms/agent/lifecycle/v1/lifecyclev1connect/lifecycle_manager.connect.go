@@ -63,6 +63,12 @@ const (
 	// LifecycleManagerServeHooksProcedure is the fully-qualified name of the LifecycleManager's
 	// ServeHooks RPC.
 	LifecycleManagerServeHooksProcedure = "/hms.agent.lifecycle.v1.LifecycleManager/ServeHooks"
+	// LifecycleManagerSetSupervisionPolicyProcedure is the fully-qualified name of the
+	// LifecycleManager's SetSupervisionPolicy RPC.
+	LifecycleManagerSetSupervisionPolicyProcedure = "/hms.agent.lifecycle.v1.LifecycleManager/SetSupervisionPolicy"
+	// LifecycleManagerHeartbeatProcedure is the fully-qualified name of the LifecycleManager's
+	// Heartbeat RPC.
+	LifecycleManagerHeartbeatProcedure = "/hms.agent.lifecycle.v1.LifecycleManager/Heartbeat"
 )
 
 // LifecycleManagerClient is a client for the hms.agent.lifecycle.v1.LifecycleManager service.
@@ -88,6 +94,10 @@ type LifecycleManagerClient interface {
 	// Serve callback hooks from another process: the worker says which callbacks it serves,
 	// then answers each invocation the server sends, for as long as the stream lasts.
 	ServeHooks(context.Context) *connect.BidiStreamForClient[v1.HookWorkerMessage, v1.HookInvocation]
+	// Set (or clear, to follow the server's default) an agent's supervision policy.
+	SetSupervisionPolicy(context.Context, *connect.Request[v1.SetSupervisionPolicyRequest]) (*connect.Response[v1.SetSupervisionPolicyResponse], error)
+	// Report agents alive. Heartbeats are not events and do not grow history.
+	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
 }
 
 // NewLifecycleManagerClient constructs a client for the hms.agent.lifecycle.v1.LifecycleManager
@@ -161,6 +171,18 @@ func NewLifecycleManagerClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(lifecycleManagerMethods.ByName("ServeHooks")),
 			connect.WithClientOptions(opts...),
 		),
+		setSupervisionPolicy: connect.NewClient[v1.SetSupervisionPolicyRequest, v1.SetSupervisionPolicyResponse](
+			httpClient,
+			baseURL+LifecycleManagerSetSupervisionPolicyProcedure,
+			connect.WithSchema(lifecycleManagerMethods.ByName("SetSupervisionPolicy")),
+			connect.WithClientOptions(opts...),
+		),
+		heartbeat: connect.NewClient[v1.HeartbeatRequest, v1.HeartbeatResponse](
+			httpClient,
+			baseURL+LifecycleManagerHeartbeatProcedure,
+			connect.WithSchema(lifecycleManagerMethods.ByName("Heartbeat")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -176,6 +198,8 @@ type lifecycleManagerClient struct {
 	unregisterHook       *connect.Client[v1.UnregisterHookRequest, v1.UnregisterHookResponse]
 	listHooks            *connect.Client[v1.ListHooksRequest, v1.ListHooksResponse]
 	serveHooks           *connect.Client[v1.HookWorkerMessage, v1.HookInvocation]
+	setSupervisionPolicy *connect.Client[v1.SetSupervisionPolicyRequest, v1.SetSupervisionPolicyResponse]
+	heartbeat            *connect.Client[v1.HeartbeatRequest, v1.HeartbeatResponse]
 }
 
 // GetState calls hms.agent.lifecycle.v1.LifecycleManager.GetState.
@@ -228,6 +252,16 @@ func (c *lifecycleManagerClient) ServeHooks(ctx context.Context) *connect.BidiSt
 	return c.serveHooks.CallBidiStream(ctx)
 }
 
+// SetSupervisionPolicy calls hms.agent.lifecycle.v1.LifecycleManager.SetSupervisionPolicy.
+func (c *lifecycleManagerClient) SetSupervisionPolicy(ctx context.Context, req *connect.Request[v1.SetSupervisionPolicyRequest]) (*connect.Response[v1.SetSupervisionPolicyResponse], error) {
+	return c.setSupervisionPolicy.CallUnary(ctx, req)
+}
+
+// Heartbeat calls hms.agent.lifecycle.v1.LifecycleManager.Heartbeat.
+func (c *lifecycleManagerClient) Heartbeat(ctx context.Context, req *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
+	return c.heartbeat.CallUnary(ctx, req)
+}
+
 // LifecycleManagerHandler is an implementation of the hms.agent.lifecycle.v1.LifecycleManager
 // service.
 type LifecycleManagerHandler interface {
@@ -252,6 +286,10 @@ type LifecycleManagerHandler interface {
 	// Serve callback hooks from another process: the worker says which callbacks it serves,
 	// then answers each invocation the server sends, for as long as the stream lasts.
 	ServeHooks(context.Context, *connect.BidiStream[v1.HookWorkerMessage, v1.HookInvocation]) error
+	// Set (or clear, to follow the server's default) an agent's supervision policy.
+	SetSupervisionPolicy(context.Context, *connect.Request[v1.SetSupervisionPolicyRequest]) (*connect.Response[v1.SetSupervisionPolicyResponse], error)
+	// Report agents alive. Heartbeats are not events and do not grow history.
+	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
 }
 
 // NewLifecycleManagerHandler builds an HTTP handler from the service implementation. It returns the
@@ -321,6 +359,18 @@ func NewLifecycleManagerHandler(svc LifecycleManagerHandler, opts ...connect.Han
 		connect.WithSchema(lifecycleManagerMethods.ByName("ServeHooks")),
 		connect.WithHandlerOptions(opts...),
 	)
+	lifecycleManagerSetSupervisionPolicyHandler := connect.NewUnaryHandler(
+		LifecycleManagerSetSupervisionPolicyProcedure,
+		svc.SetSupervisionPolicy,
+		connect.WithSchema(lifecycleManagerMethods.ByName("SetSupervisionPolicy")),
+		connect.WithHandlerOptions(opts...),
+	)
+	lifecycleManagerHeartbeatHandler := connect.NewUnaryHandler(
+		LifecycleManagerHeartbeatProcedure,
+		svc.Heartbeat,
+		connect.WithSchema(lifecycleManagerMethods.ByName("Heartbeat")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/hms.agent.lifecycle.v1.LifecycleManager/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case LifecycleManagerGetStateProcedure:
@@ -343,6 +393,10 @@ func NewLifecycleManagerHandler(svc LifecycleManagerHandler, opts ...connect.Han
 			lifecycleManagerListHooksHandler.ServeHTTP(w, r)
 		case LifecycleManagerServeHooksProcedure:
 			lifecycleManagerServeHooksHandler.ServeHTTP(w, r)
+		case LifecycleManagerSetSupervisionPolicyProcedure:
+			lifecycleManagerSetSupervisionPolicyHandler.ServeHTTP(w, r)
+		case LifecycleManagerHeartbeatProcedure:
+			lifecycleManagerHeartbeatHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -390,4 +444,12 @@ func (UnimplementedLifecycleManagerHandler) ListHooks(context.Context, *connect.
 
 func (UnimplementedLifecycleManagerHandler) ServeHooks(context.Context, *connect.BidiStream[v1.HookWorkerMessage, v1.HookInvocation]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("hms.agent.lifecycle.v1.LifecycleManager.ServeHooks is not implemented"))
+}
+
+func (UnimplementedLifecycleManagerHandler) SetSupervisionPolicy(context.Context, *connect.Request[v1.SetSupervisionPolicyRequest]) (*connect.Response[v1.SetSupervisionPolicyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hms.agent.lifecycle.v1.LifecycleManager.SetSupervisionPolicy is not implemented"))
+}
+
+func (UnimplementedLifecycleManagerHandler) Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hms.agent.lifecycle.v1.LifecycleManager.Heartbeat is not implemented"))
 }

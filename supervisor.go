@@ -1,0 +1,574 @@
+package lifecycle
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The supervisor makes the Manager act by itself (section 4.3): it recovers agents from
+// ERROR within a restart intensity, moves ACTIVE agents that stopped sending heartbeats to
+// ERROR, and moves agents on from transitional states they stayed in too long.
+//
+// Its schedule is derived from stored state, never kept only in timers: every action is a
+// function of the agent's record (state, entry time, the sequence of the event that
+// entered it, error, policy), the agent's history within the policy's period, and the
+// heartbeats. On start it lists the agents; then it follows the event stream (its own
+// process's commits and, over a SharedStore, the other replicas'). Each action is an
+// ordinary transition through the pipeline, made only at the revision it was planned
+// for, so a user's transition in between cancels it and two replicas never both make it.
+// Over a SharedStore, one replica at a time (the holder of the "supervisor" lease) acts.
+type supervisor struct {
+	m      *Manager
+	def    SupervisionPolicy // the server's default, defaults applied
+	tick   time.Duration
+	start  time.Time // liveness deadlines are at least start + timeout
+	shared SharedStore
+
+	runMu     sync.Mutex // one supervise pass at a time; guards w, leaseEnd, lastFlush
+	w         *Watcher
+	resync    atomic.Bool
+	leaseEnd  time.Time
+	lastFlush time.Time
+
+	mu       sync.Mutex
+	agents   map[string]*tracked
+	policies map[string]*SupervisionPolicy // agents' own policies, defaults applied
+	queue    actionQueue
+	beats    map[string]time.Time // over a SharedStore: heartbeats not yet recorded there
+}
+
+// tracked is an agent the supervisor follows: one with a scheduled action or a liveness
+// policy.
+type tracked struct {
+	id        string
+	state     State
+	revision  int64
+	enteredAt time.Time
+	err       *ErrorInfo // shared, read-only
+	beat      time.Time
+	next      ScheduledAction // Action is ActionNone when nothing is scheduled
+	index     int             // in queue; -1 when not queued
+}
+
+// Supervision defaults of the loop.
+const (
+	DefaultSuperviseTick = 100 * time.Millisecond
+	superviseLease       = "supervisor"
+	heartbeatFlush       = time.Second
+	maxConcurrentActions = 64
+	maxHistoryScan       = 10000 // events read to count an agent's recent recoveries
+	actionRetry          = time.Second
+)
+
+func newSupervisor(m *Manager, def *SupervisionPolicy, tick time.Duration) *supervisor {
+	s := &supervisor{m: m, tick: tick, start: m.now(),
+		agents: map[string]*tracked{}, policies: map[string]*SupervisionPolicy{}, beats: map[string]time.Time{}}
+	if def != nil {
+		s.def = *def
+	}
+	s.def = s.def.WithDefaults()
+	if sh, ok := m.store.(SharedStore); ok {
+		s.shared = sh
+	}
+	return s
+}
+
+// load lists every agent and starts following the events committed after the listing
+// began (an event seen twice converges, since events are applied in order).
+func (s *supervisor) load(ctx context.Context) error {
+	if s.w != nil {
+		s.w.Close()
+	}
+	h := s.m.hub
+	h.mu.Lock()
+	head := h.head
+	h.mu.Unlock()
+	w, err := s.m.newWatcher(ctx, eventFilter{}, head+1, 0)
+	if err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	s.w = w
+	after := ""
+	for {
+		page, err := s.m.store.ListAgents(ctx, AgentFilter{AfterID: after, Limit: MaxPageSize})
+		if err != nil {
+			return fmt.Errorf("supervisor: list agents: %w", err)
+		}
+		for i := range page {
+			if err := s.observeRecord(ctx, &page[i]); err != nil {
+				return err
+			}
+		}
+		if len(page) < MaxPageSize {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+func (s *supervisor) loop(ctx context.Context) {
+	defer s.m.workers.Done()
+	t := time.NewTicker(s.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.handBack()
+			return
+		case <-s.w.notify:
+		case <-t.C:
+		}
+		if err := s.supervise(ctx); err != nil && ctx.Err() == nil {
+			s.m.log.Error("supervisor", "err", err)
+		}
+	}
+}
+
+// Supervise brings the supervisor up to date with the committed events and performs every
+// automatic action due by the Manager's clock, waiting for them. The Manager calls it
+// every Options.SuperviseTick; with a negative tick only callers do (tests that drive a
+// manual clock).
+func (m *Manager) Supervise(ctx context.Context) error {
+	if err := m.checkOpen(); err != nil {
+		return err
+	}
+	return m.sup.supervise(ctx)
+}
+
+func (s *supervisor) supervise(ctx context.Context) error {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if err := s.drain(ctx); err != nil {
+		return err
+	}
+	s.flushBeats(ctx)
+	if !s.lead(ctx) {
+		return nil
+	}
+	return s.runDue(ctx)
+}
+
+// drain observes every event published since the last pass.
+func (s *supervisor) drain(ctx context.Context) error {
+	if s.resync.Swap(false) {
+		if err := s.load(ctx); err != nil {
+			s.resync.Store(true)
+			return err
+		}
+	}
+	w := s.w
+	for {
+		w.buf, w.pos = w.buf[:0], 0
+		if err := w.fill(ctx); err != nil {
+			if ErrorCode(err) == CodeResourceExhausted { // fell off the ring: start over
+				s.m.log.Warn("supervisor fell behind the event stream; reloading agents")
+				s.resync.Store(true)
+				return s.drain(ctx)
+			}
+			return fmt.Errorf("supervisor: read events: %w", err)
+		}
+		if len(w.buf) == 0 {
+			return nil
+		}
+		for i := range w.buf {
+			ev := &w.buf[i]
+			if ev.From == StateUnspecified && s.shared != nil {
+				// Registered by another replica, perhaps with its own policy.
+				if err := s.reload(ctx, ev.AgentID); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := s.observe(ctx, ev.AgentID, ev.To, ev.Revision, ev.Time, ev.Sequence, ev.Error, time.Time{}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// reload reads an agent's record and observes it (after a policy change, or when the
+// supervisor's view may be stale).
+func (s *supervisor) reload(ctx context.Context, id string) error {
+	a, err := s.m.store.GetAgent(ctx, id)
+	if ErrorCode(err) == CodeNotFound {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	return s.observeRecord(ctx, &a)
+}
+
+func (s *supervisor) observeRecord(ctx context.Context, a *Agent) error {
+	s.setPolicy(a.ID, a.Policy)
+	return s.observe(ctx, a.ID, a.State, a.Revision, a.EnteredAt, a.LastSequence, a.Error, a.HeartbeatAt)
+}
+
+func (s *supervisor) setPolicy(id string, p *SupervisionPolicy) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p == nil {
+		delete(s.policies, id)
+		return
+	}
+	d := p.WithDefaults()
+	s.policies[id] = &d
+}
+
+// policy returns the agent's effective policy and whether it is the default.
+func (s *supervisor) policy(id string) (*SupervisionPolicy, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.policyLocked(id)
+	return p, p == &s.def
+}
+
+func (s *supervisor) policyLocked(id string) *SupervisionPolicy {
+	if p := s.policies[id]; p != nil {
+		return p
+	}
+	return &s.def
+}
+
+// observe plans the supervision of an agent that is in state since entered (by the event
+// of sequence seq, making it revision rev); beat is a heartbeat time from the store.
+func (s *supervisor) observe(ctx context.Context, id string, state State, rev int64, entered time.Time, seq uint64, errInfo *ErrorInfo, beat time.Time) error {
+	p, _ := s.policy(id)
+	var next ScheduledAction
+	switch {
+	case state == StateError && errInfo != nil && errInfo.Recoverable && p.Restart == RestartOnError:
+		evs, err := s.recentEvents(ctx, id, p, entered)
+		if err != nil {
+			return err
+		}
+		n, attempt := recoveryCount(evs, p, entered)
+		if n >= p.MaxRecoveries {
+			next = ScheduledAction{Action: ActionGiveUp, Target: StateError, At: entered, Reason: fmt.Sprintf(
+				"recovery gave up: %d automatic recoveries within %v reached max_recoveries %d", n, p.Period, p.MaxRecoveries)}
+			if p.OnGiveUp == GiveUpTerminate {
+				next.Target = StateTerminated
+			}
+		} else {
+			backoff := p.Backoff(id, seq, attempt)
+			next = ScheduledAction{Action: ActionRecover, Target: StateRecovering, At: entered.Add(backoff), Reason: fmt.Sprintf(
+				"automatic recovery, attempt %d, after a backoff of %v (%d of %d within %v)", attempt, backoff.Round(time.Millisecond), n+1, p.MaxRecoveries, p.Period)}
+		}
+	case state == StateActive && p.HeartbeatTimeout > 0:
+		next = ScheduledAction{Action: ActionLiveness, Target: StateError, Reason: fmt.Sprintf(
+			"no heartbeat for %v (heartbeat_timeout)", p.HeartbeatTimeout)}
+	case state == StateShuttingDown && p.ShuttingDownLimit > 0:
+		next = timeLimit(state, StateTerminated, entered, p.ShuttingDownLimit)
+	case state == StateRecovering && p.RecoveringLimit > 0:
+		next = timeLimit(state, StateError, entered, p.RecoveringLimit)
+	case state == StateUpgrading && p.UpgradingLimit > 0:
+		next = timeLimit(state, StateError, entered, p.UpgradingLimit)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.agents[id]
+	if t != nil && t.revision > rev {
+		return nil // a newer event was observed already
+	}
+	if next.Action == ActionNone && (p.HeartbeatTimeout == 0 || s.m.machine.terminal(state)) {
+		if t != nil {
+			if t.index >= 0 {
+				heap.Remove(&s.queue, t.index)
+			}
+			delete(s.agents, id)
+		}
+		return nil
+	}
+	if t == nil {
+		t = &tracked{id: id, index: -1}
+		s.agents[id] = t
+	}
+	t.state, t.revision, t.enteredAt, t.err, t.next = state, rev, entered, errInfo, next
+	if beat.After(t.beat) {
+		t.beat = beat
+	}
+	if next.Action == ActionLiveness {
+		t.next.At = s.livenessDeadline(t, p)
+	}
+	s.schedule(t)
+	return nil
+}
+
+func timeLimit(state, target State, entered time.Time, limit time.Duration) ScheduledAction {
+	return ScheduledAction{Action: ActionTimeLimit, Target: target, At: entered.Add(limit), Reason: fmt.Sprintf(
+		"%s exceeded its time limit of %v", StateName(state), limit)}
+}
+
+// livenessDeadline: a heartbeat is due within the timeout of the last one, of entering
+// ACTIVE, or of this process's start (so a restart does not fail every agent at once).
+// Call with mu held.
+func (s *supervisor) livenessDeadline(t *tracked, p *SupervisionPolicy) time.Time {
+	from := t.enteredAt
+	if t.beat.After(from) {
+		from = t.beat
+	}
+	if s.start.After(from) {
+		from = s.start
+	}
+	return from.Add(p.HeartbeatTimeout)
+}
+
+// schedule puts t in the queue at t.next.At, or takes it out. Call with mu held.
+func (s *supervisor) schedule(t *tracked) {
+	switch {
+	case t.next.Action == ActionNone && t.index >= 0:
+		heap.Remove(&s.queue, t.index)
+	case t.next.Action == ActionNone:
+	case t.index >= 0:
+		heap.Fix(&s.queue, t.index)
+	default:
+		heap.Push(&s.queue, t)
+	}
+}
+
+// recentEvents reads the agent's events within the policy's period before at.
+func (s *supervisor) recentEvents(ctx context.Context, id string, p *SupervisionPolicy, at time.Time) ([]Event, error) {
+	f := EventFilter{AgentID: id, Start: at.Add(-p.Period), Limit: MaxPageSize}
+	var out []Event
+	for len(out) < maxHistoryScan {
+		evs, err := s.m.store.ReadEvents(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("supervisor: read history of agent %s: %w", id, err)
+		}
+		out = append(out, evs...)
+		if len(evs) < f.Limit {
+			break
+		}
+		f.FromSequence = evs[len(evs)-1].Sequence + 1
+	}
+	return out, nil
+}
+
+// runDue performs the actions due now, at most maxConcurrentActions at a time (so that a
+// store's group commit can take many together), and waits for them.
+func (s *supervisor) runDue(ctx context.Context) error {
+	now := s.m.now()
+	var due []tracked
+	s.mu.Lock()
+	for len(s.queue) > 0 && !s.queue[0].next.At.After(now) {
+		t := s.queue[0]
+		if t.next.Action == ActionLiveness {
+			// Heartbeats since the deadline was set move it on.
+			if d := s.livenessDeadline(t, s.policyLocked(t.id)); d.After(now) {
+				t.next.At = d
+				heap.Fix(&s.queue, 0)
+				continue
+			}
+		}
+		heap.Pop(&s.queue)
+		due = append(due, *t)
+	}
+	s.mu.Unlock()
+	if len(due) == 0 {
+		return nil
+	}
+	sem := make(chan struct{}, maxConcurrentActions)
+	var wg sync.WaitGroup
+	for i := range due {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(t *tracked) {
+			defer func() { <-sem; wg.Done() }()
+			s.perform(ctx, t)
+		}(&due[i])
+	}
+	wg.Wait()
+	return nil
+}
+
+// perform makes the transition of one due action, planned at revision t.revision.
+func (s *supervisor) perform(ctx context.Context, t *tracked) {
+	p, _ := s.policy(t.id)
+	req := TransitionRequest{AgentID: t.id, Target: t.next.Target, ExpectedRevision: t.revision, Reason: t.next.Reason}
+	initiator := InitiatorSupervisor
+	switch t.next.Action {
+	case ActionGiveUp:
+		if t.next.Target == StateError {
+			// Recorded as ERROR → ERROR, with the error now marked unrecoverable so that
+			// the supervisor, here or after a restart, leaves the agent alone.
+			e := *t.err
+			e.Recoverable = false
+			req.Error, req.note = &e, true
+		}
+	case ActionLiveness:
+		initiator = InitiatorLiveness
+		if s.shared != nil {
+			// Another replica may have received heartbeats: its record decides.
+			a, err := s.m.store.GetAgent(ctx, t.id)
+			if err != nil {
+				s.retry(t, err)
+				return
+			}
+			if a.Revision == t.revision && a.HeartbeatAt.Add(p.HeartbeatTimeout).After(s.m.now()) {
+				if err := s.observeRecord(ctx, &a); err != nil {
+					s.m.log.Error("supervisor", "err", err)
+				}
+				return
+			}
+		}
+		req.Error = &ErrorInfo{Message: t.next.Reason, Recoverable: true}
+	case ActionTimeLimit:
+		initiator = InitiatorTimeLimit
+		if t.next.Target == StateError {
+			req.Error = &ErrorInfo{Message: t.next.Reason, Recoverable: true}
+		}
+	}
+	res, err := s.m.Transition(WithInitiator(ctx, initiator), req)
+	switch {
+	case err != nil:
+		s.retry(t, err)
+	case !res.Success:
+		// Planned from a view that no longer holds (a user's transition, another
+		// replica): plan again from the stored record.
+		s.m.log.Debug("automatic transition not made", "agent", t.id, "action", t.next.Action.String(), "why", res.Message)
+		if err := s.reload(ctx, t.id); err != nil {
+			s.m.log.Error("supervisor", "err", err)
+		}
+	}
+}
+
+// retry puts an action whose transition failed back in the queue, a little later.
+func (s *supervisor) retry(t *tracked, err error) {
+	if s.m.ctx.Err() != nil {
+		return
+	}
+	s.m.log.Error("automatic transition failed; retrying", "agent", t.id, "action", t.next.Action.String(), "err", err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.agents[t.id]; cur != nil && cur.revision == t.revision && cur.index < 0 {
+		cur.next.At = s.m.now().Add(actionRetry)
+		s.schedule(cur)
+	}
+}
+
+// heartbeat records that agents are alive; it returns the ids it does not follow.
+func (s *supervisor) heartbeat(ids []string, now time.Time) (untracked []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		t := s.agents[id]
+		if t == nil {
+			untracked = append(untracked, id)
+			continue
+		}
+		t.beat = now
+		if s.shared != nil {
+			s.beats[id] = now
+		}
+		// The queued deadline is left as is: when it comes, the newer beat moves it on.
+		// So a heartbeat costs a map lookup, not a queue operation.
+	}
+	return untracked
+}
+
+// flushBeats records the heartbeats received here in the shared store, once a second.
+func (s *supervisor) flushBeats(ctx context.Context) {
+	if s.shared == nil || s.m.now().Sub(s.lastFlush) < heartbeatFlush {
+		return
+	}
+	s.lastFlush = s.m.now()
+	s.mu.Lock()
+	beats := s.beats
+	if len(beats) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.beats = make(map[string]time.Time, len(beats))
+	s.mu.Unlock()
+	if err := s.shared.RecordHeartbeats(ctx, beats); err != nil && ctx.Err() == nil {
+		s.m.log.Error("record heartbeats", "agents", len(beats), "err", err)
+	}
+}
+
+// lead reports whether this process may act: always, unless the store is shared; then
+// while it holds the supervisor lease, renewed every third of its term.
+func (s *supervisor) lead(ctx context.Context) bool {
+	if s.shared == nil {
+		return true
+	}
+	now := s.m.now()
+	if now.Before(s.leaseEnd.Add(-s.m.lease * 2 / 3)) {
+		return true
+	}
+	held, err := s.shared.Lease(ctx, superviseLease, s.m.owner, now, now.Add(s.m.lease))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.m.log.Error("supervisor lease", "err", err)
+		}
+		held = false
+	}
+	if held {
+		s.leaseEnd = now.Add(s.m.lease)
+	} else {
+		s.leaseEnd = time.Time{}
+	}
+	return held
+}
+
+// handBack gives the lease up on close so that another replica takes over now.
+func (s *supervisor) handBack() {
+	if s.shared == nil || s.leaseEnd.IsZero() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	now := s.m.now()
+	s.shared.Lease(ctx, superviseLease, s.m.owner, now, now)
+}
+
+// status reports an agent's supervision.
+func (s *supervisor) status(ctx context.Context, a *Agent) (Supervision, error) {
+	p, def := s.policy(a.ID)
+	st := Supervision{Policy: *p, Default: def}
+	s.mu.Lock()
+	if t := s.agents[a.ID]; t != nil {
+		st.LastHeartbeat = t.beat
+		if t.revision == a.Revision && t.next.Action != ActionNone {
+			st.Next = t.next
+			if t.next.Action == ActionLiveness {
+				st.Next.At = s.livenessDeadline(t, p)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if p.Restart == RestartOnError {
+		now := s.m.now()
+		evs, err := s.recentEvents(ctx, a.ID, p, now)
+		if err != nil {
+			return st, err
+		}
+		st.RecoveriesInWindow, _ = recoveryCount(evs, p, now)
+	}
+	return st, nil
+}
+
+// actionQueue is a min-heap of tracked agents by the time of their next action.
+type actionQueue []*tracked
+
+func (q actionQueue) Len() int           { return len(q) }
+func (q actionQueue) Less(i, j int) bool { return q[i].next.At.Before(q[j].next.At) }
+func (q actionQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index, q[j].index = i, j
+}
+func (q *actionQueue) Push(x any) {
+	t := x.(*tracked)
+	t.index = len(*q)
+	*q = append(*q, t)
+}
+func (q *actionQueue) Pop() any {
+	old := *q
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	t.index = -1
+	*q = old[:len(old)-1]
+	return t
+}
