@@ -331,12 +331,20 @@ func (m *Manager) Heartbeat(ctx context.Context, agentIDs []string) ([]string, e
 		}
 	}
 	var unknown []string
-	for _, id := range m.sup.heartbeat(agentIDs, m.now()) {
+	now := m.now()
+	for _, id := range m.sup.heartbeat(agentIDs, now) {
+		// Not followed (yet): perhaps the supervisor has not seen the agent's last event.
 		a, err := m.store.GetAgent(ctx, id)
-		if ErrorCode(err) == CodeNotFound || err == nil && m.machine.terminal(a.State) {
+		switch {
+		case ErrorCode(err) == CodeNotFound || err == nil && m.machine.terminal(a.State):
 			unknown = append(unknown, id)
-		} else if err != nil {
+		case err != nil:
 			return nil, err
+		default:
+			if err := m.sup.observeRecord(ctx, &a); err != nil {
+				return nil, err
+			}
+			m.sup.heartbeat([]string{id}, now)
 		}
 	}
 	return unknown, nil

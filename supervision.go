@@ -142,7 +142,7 @@ func CheckPolicy(field string, p *SupervisionPolicy) error {
 // with the event of sequence seq: BackoffInitial doubled per attempt up to BackoffMax, less
 // a jitter of up to BackoffJitter of it. The jitter is derived from the agent and seq, so
 // every replica, and a restarted server, computes the same schedule.
-func (p *SupervisionPolicy) Backoff(agentID string, seq uint64, n int) time.Duration {
+func (p SupervisionPolicy) Backoff(agentID string, seq uint64, n int) time.Duration {
 	d := p.BackoffInitial
 	for i := 1; i < n && d < p.BackoffMax; i++ {
 		d *= 2

@@ -237,36 +237,10 @@ func (s *supervisor) policyLocked(id string) *SupervisionPolicy {
 // of sequence seq, making it revision rev); beat is a heartbeat time from the store.
 func (s *supervisor) observe(ctx context.Context, id string, state State, rev int64, entered time.Time, seq uint64, errInfo *ErrorInfo, beat time.Time) error {
 	p, _ := s.policy(id)
-	var next ScheduledAction
-	switch {
-	case state == StateError && errInfo != nil && errInfo.Recoverable && p.Restart == RestartOnError:
-		evs, err := s.recentEvents(ctx, id, p, entered)
-		if err != nil {
-			return err
-		}
-		n, attempt := recoveryCount(evs, p, entered)
-		if n >= p.MaxRecoveries {
-			next = ScheduledAction{Action: ActionGiveUp, Target: StateError, At: entered, Reason: fmt.Sprintf(
-				"recovery gave up: %d automatic recoveries within %v reached max_recoveries %d", n, p.Period, p.MaxRecoveries)}
-			if p.OnGiveUp == GiveUpTerminate {
-				next.Target = StateTerminated
-			}
-		} else {
-			backoff := p.Backoff(id, seq, attempt)
-			next = ScheduledAction{Action: ActionRecover, Target: StateRecovering, At: entered.Add(backoff), Reason: fmt.Sprintf(
-				"automatic recovery, attempt %d, after a backoff of %v (%d of %d within %v)", attempt, backoff.Round(time.Millisecond), n+1, p.MaxRecoveries, p.Period)}
-		}
-	case state == StateActive && p.HeartbeatTimeout > 0:
-		next = ScheduledAction{Action: ActionLiveness, Target: StateError, Reason: fmt.Sprintf(
-			"no heartbeat for %v (heartbeat_timeout)", p.HeartbeatTimeout)}
-	case state == StateShuttingDown && p.ShuttingDownLimit > 0:
-		next = timeLimit(state, StateTerminated, entered, p.ShuttingDownLimit)
-	case state == StateRecovering && p.RecoveringLimit > 0:
-		next = timeLimit(state, StateError, entered, p.RecoveringLimit)
-	case state == StateUpgrading && p.UpgradingLimit > 0:
-		next = timeLimit(state, StateError, entered, p.UpgradingLimit)
+	next, err := s.plan(ctx, id, p, state, entered, seq, errInfo)
+	if err != nil {
+		return err
 	}
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.agents[id]
@@ -286,15 +260,49 @@ func (s *supervisor) observe(ctx context.Context, id string, state State, rev in
 		t = &tracked{id: id, index: -1}
 		s.agents[id] = t
 	}
-	t.state, t.revision, t.enteredAt, t.err, t.next = state, rev, entered, errInfo, next
+	t.revision, t.enteredAt, t.err, t.next = rev, entered, errInfo, next
 	if beat.After(t.beat) {
 		t.beat = beat
 	}
 	if next.Action == ActionLiveness {
-		t.next.At = s.livenessDeadline(t, p)
+		t.next.At = s.livenessDeadline(entered, t.beat, p)
 	}
 	s.schedule(t)
 	return nil
+}
+
+// plan decides an agent's next automatic action under policy p (a liveness deadline is
+// left to the caller, who knows the heartbeats).
+func (s *supervisor) plan(ctx context.Context, id string, p *SupervisionPolicy, state State, entered time.Time, seq uint64, errInfo *ErrorInfo) (ScheduledAction, error) {
+	switch {
+	case state == StateError && errInfo != nil && errInfo.Recoverable && p.Restart == RestartOnError:
+		evs, err := s.recentEvents(ctx, id, p, entered)
+		if err != nil {
+			return ScheduledAction{}, err
+		}
+		n, attempt := recoveryCount(evs, p, entered)
+		if n >= p.MaxRecoveries {
+			next := ScheduledAction{Action: ActionGiveUp, Target: StateError, At: entered, Reason: fmt.Sprintf(
+				"recovery gave up: %d automatic recoveries within %v reached max_recoveries %d", n, p.Period, p.MaxRecoveries)}
+			if p.OnGiveUp == GiveUpTerminate {
+				next.Target = StateTerminated
+			}
+			return next, nil
+		}
+		backoff := p.Backoff(id, seq, attempt)
+		return ScheduledAction{Action: ActionRecover, Target: StateRecovering, At: entered.Add(backoff), Reason: fmt.Sprintf(
+			"automatic recovery, attempt %d, after a backoff of %v (%d of %d within %v)", attempt, backoff.Round(time.Millisecond), n+1, p.MaxRecoveries, p.Period)}, nil
+	case state == StateActive && p.HeartbeatTimeout > 0:
+		return ScheduledAction{Action: ActionLiveness, Target: StateError, Reason: fmt.Sprintf(
+			"no heartbeat for %v (heartbeat_timeout)", p.HeartbeatTimeout)}, nil
+	case state == StateShuttingDown && p.ShuttingDownLimit > 0:
+		return timeLimit(state, StateTerminated, entered, p.ShuttingDownLimit), nil
+	case state == StateRecovering && p.RecoveringLimit > 0:
+		return timeLimit(state, StateError, entered, p.RecoveringLimit), nil
+	case state == StateUpgrading && p.UpgradingLimit > 0:
+		return timeLimit(state, StateError, entered, p.UpgradingLimit), nil
+	}
+	return ScheduledAction{}, nil
 }
 
 func timeLimit(state, target State, entered time.Time, limit time.Duration) ScheduledAction {
@@ -304,11 +312,10 @@ func timeLimit(state, target State, entered time.Time, limit time.Duration) Sche
 
 // livenessDeadline: a heartbeat is due within the timeout of the last one, of entering
 // ACTIVE, or of this process's start (so a restart does not fail every agent at once).
-// Call with mu held.
-func (s *supervisor) livenessDeadline(t *tracked, p *SupervisionPolicy) time.Time {
-	from := t.enteredAt
-	if t.beat.After(from) {
-		from = t.beat
+func (s *supervisor) livenessDeadline(entered, beat time.Time, p *SupervisionPolicy) time.Time {
+	from := entered
+	if beat.After(from) {
+		from = beat
 	}
 	if s.start.After(from) {
 		from = s.start
@@ -357,7 +364,7 @@ func (s *supervisor) runDue(ctx context.Context) error {
 		t := s.queue[0]
 		if t.next.Action == ActionLiveness {
 			// Heartbeats since the deadline was set move it on.
-			if d := s.livenessDeadline(t, s.policyLocked(t.id)); d.After(now) {
+			if d := s.livenessDeadline(t.enteredAt, t.beat, s.policyLocked(t.id)); d.After(now) {
 				t.next.At = d
 				heap.Fix(&s.queue, 0)
 				continue
@@ -524,21 +531,29 @@ func (s *supervisor) handBack() {
 	s.shared.Lease(ctx, superviseLease, s.m.owner, now, now)
 }
 
-// status reports an agent's supervision.
+// status reports an agent's supervision, planning afresh if the supervisor has not
+// observed the agent's last event yet.
 func (s *supervisor) status(ctx context.Context, a *Agent) (Supervision, error) {
 	p, def := s.policy(a.ID)
 	st := Supervision{Policy: *p, Default: def}
+	fresh := false
 	s.mu.Lock()
 	if t := s.agents[a.ID]; t != nil {
 		st.LastHeartbeat = t.beat
-		if t.revision == a.Revision && t.next.Action != ActionNone {
-			st.Next = t.next
-			if t.next.Action == ActionLiveness {
-				st.Next.At = s.livenessDeadline(t, p)
-			}
-		}
+		fresh = t.revision == a.Revision
+		st.Next = t.next
 	}
 	s.mu.Unlock()
+	if !fresh {
+		next, err := s.plan(ctx, a.ID, p, a.State, a.EnteredAt, a.LastSequence, a.Error)
+		if err != nil {
+			return st, err
+		}
+		st.Next = next
+	}
+	if st.Next.Action == ActionLiveness {
+		st.Next.At = s.livenessDeadline(a.EnteredAt, st.LastHeartbeat, p)
+	}
 	if p.Restart == RestartOnError {
 		now := s.m.now()
 		evs, err := s.recentEvents(ctx, a.ID, p, now)
