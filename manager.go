@@ -197,6 +197,7 @@ func (m *Manager) Close() error {
 	m.hub.close()
 	m.cancel()
 	m.workers.Wait()
+	m.sup.handBack()
 	return nil
 }
 

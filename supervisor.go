@@ -117,7 +117,6 @@ func (s *supervisor) loop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			s.handBack()
 			return
 		case <-s.w.notify:
 		case <-t.C:
@@ -522,6 +521,11 @@ func (s *supervisor) lead(ctx context.Context) bool {
 
 // handBack gives the lease up on close so that another replica takes over now.
 func (s *supervisor) handBack() {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.w != nil {
+		s.w.Close()
+	}
 	if s.shared == nil || s.leaseEnd.IsZero() {
 		return
 	}

@@ -54,6 +54,7 @@ func open(t testing.TB, dsn string) *postgres.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) lifecycle.Store { return open(t, newDatabase(t)) })
+	storetest.RunShared(t, func(t *testing.T) lifecycle.SharedStore { return open(t, newDatabase(t)) })
 }
 
 func TestRetention(t *testing.T) {

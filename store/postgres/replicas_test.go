@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -262,4 +263,132 @@ func TestHooksJudgeTheCurrentRecord(t *testing.T) {
 	if err != nil || !res.Success || res.Previous != lifecycle.StatePaused {
 		t.Fatalf("transition judged on a stale record: %+v, %v", res, err)
 	}
+}
+
+// caughtUp waits until r has published every event up to seq.
+func caughtUp(t *testing.T, r *replica, seq uint64) {
+	t.Helper()
+	w, err := r.Watch(ctx, lifecycle.WatchRequest{FromSequence: seq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if ev := next(t, w); ev.Sequence != seq {
+		t.Fatalf("caught up to %d, want %d", ev.Sequence, seq)
+	}
+}
+
+// Two replicas supervise the same agents: every automatic action happens exactly once, a
+// heartbeat received by either replica counts, and the survivor takes over when one stops.
+func TestSupervisionAcrossReplicasActsOnce(t *testing.T) {
+	dsn := newDatabase(t)
+	clk := &manualClock{t: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	policy := &lifecycle.SupervisionPolicy{HeartbeatTimeout: 30 * time.Second, BackoffInitial: time.Second, BackoffMax: time.Second,
+		RecoveringLimit: time.Minute}
+	// A long lease keeps a, which supervises first, the leader while the clock jumps.
+	opts := func() *lifecycle.Options {
+		return &lifecycle.Options{Now: clk.Now, SuperviseTick: -1, Supervision: policy, HookLease: time.Hour}
+	}
+	a, b := newReplica(t, dsn, "a", opts()), newReplica(t, dsn, "b", opts())
+	replicas := []*replica{a, b}
+	const agents = 20
+	ids := make([]string, agents)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("agent-%02d", i)
+		via := replicas[i%2]
+		if _, _, err := via.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: ids[i]}); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := via.Transition(ctx, lifecycle.TransitionRequest{AgentID: ids[i], Target: lifecycle.StateActive}); err != nil || !res.Success {
+			t.Fatal(res.Message, err)
+		}
+	}
+	_, newest, _ := a.store.Sequences(ctx)
+	// superviseBoth runs both replicas' supervisors at once, once both have seen every event.
+	superviseBoth := func(rs ...*replica) {
+		t.Helper()
+		_, newest, err := rs[0].store.Sequences(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for _, r := range rs {
+			caughtUp(t, r, newest)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := r.Supervise(ctx); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	caughtUp(t, a, newest)
+	caughtUp(t, b, newest)
+	superviseBoth(a)
+
+	// The first half send heartbeats to b only; b records them in the store, where a, the
+	// leader, finds them.
+	clk.Advance(20 * time.Second)
+	if unknown, err := b.Heartbeat(ctx, ids[:agents/2]); err != nil || len(unknown) > 0 {
+		t.Fatal(unknown, err)
+	}
+	superviseBoth(a, b)
+	clk.Advance(15 * time.Second) // 35s after ACTIVE: the second half missed their deadline
+	superviseBoth(a, b)
+	clk.Advance(time.Second) // the backoff
+	superviseBoth(a, b)
+
+	count := func(id string) map[string]int {
+		page, err := b.History(ctx, lifecycle.HistoryRequest{AgentID: id, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[string]int{}
+		for _, ev := range page.Events {
+			if strings.HasPrefix(ev.InitiatedBy, lifecycle.SystemPrefix) {
+				n[ev.InitiatedBy+" "+lifecycle.StateName(ev.To)]++
+			}
+		}
+		return n
+	}
+	for i, id := range ids {
+		got := count(id)
+		want := map[string]int{}
+		if i >= agents/2 {
+			want = map[string]int{"system:liveness ERROR": 1, "system:supervisor RECOVERING": 1}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: automatic events %v, want %v", id, got, want)
+		}
+	}
+
+	// The leader stops, handing its lease back; the other performs what comes due next
+	// (RECOVERING's time limit).
+	a.close()
+	clk.Advance(time.Minute)
+	superviseBoth(b)
+	for _, id := range ids[agents/2:] {
+		if got := count(id)["system:timeout ERROR"]; got != 1 {
+			t.Errorf("%s: %d time-limit events after failover, want 1", id, got)
+		}
+	}
+}
+
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, open Open) {
 		{"ListAgents", testListAgents},
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"Hooks", testHooks},
+		{"Policies", testPolicies},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -420,4 +421,106 @@ func testHookLease(t *testing.T, s lifecycle.Store) {
 	if hooks[0].LeaseOwner != "replica-b" || !hooks[0].LeaseUntil.Equal(t0.Add(26*time.Second)) {
 		t.Errorf("ListHooks lease: %q until %v", hooks[0].LeaseOwner, hooks[0].LeaseUntil)
 	}
+}
+
+func testPolicies(t *testing.T, s lifecycle.Store) {
+	p := &lifecycle.SupervisionPolicy{Restart: lifecycle.RestartOnError, MaxRecoveries: 3, Period: time.Minute,
+		HeartbeatTimeout: 30 * time.Second, OnGiveUp: lifecycle.GiveUpTerminate}
+	a := agent("a-1", 1, lifecycle.StateInitialized, t0)
+	a.Policy = p
+	if _, err := s.CreateAgent(ctx, a, event("a-1", 1, 0, lifecycle.StateInitialized, lifecycle.TypeNormal, t0)); err != nil {
+		t.Fatal(err)
+	}
+	register(t, s, "a-2")
+	check := func(id string, want *lifecycle.SupervisionPolicy) {
+		t.Helper()
+		got, err := s.GetAgent(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(want, got.Policy); d != "" {
+			t.Errorf("policy of %s (-want +got):\n%s", id, d)
+		}
+		list, err := s.ListAgents(ctx, lifecycle.AgentFilter{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range list {
+			if l.ID == id && !cmp.Equal(want, l.Policy) {
+				t.Errorf("ListAgents: policy of %s %+v, want %+v", id, l.Policy, want)
+			}
+		}
+	}
+	check("a-1", p)
+	check("a-2", nil)
+	if err := s.SetPolicy(ctx, "a-2", p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPolicy(ctx, "a-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	check("a-1", nil)
+	check("a-2", p)
+	wantCode(t, s.SetPolicy(ctx, "nobody", p), lifecycle.CodeNotFound)
+	// A policy is not an event: the revision and the history stay as they were.
+	commit(t, s, "a-2", lifecycle.StateActive, lifecycle.TypeNormal, t0.Add(time.Second))
+	if got, _ := s.GetAgent(ctx, "a-2"); got.Revision != 2 || !cmp.Equal(p, got.Policy) {
+		t.Errorf("after a transition: revision %d, policy %+v", got.Revision, got.Policy)
+	}
+	if _, n, _ := s.Sequences(ctx); n != 3 {
+		t.Errorf("newest sequence %d, want 3", n)
+	}
+}
+
+// RunShared runs the checks of what a SharedStore adds: heartbeats and leases.
+func RunShared(t *testing.T, open func(t *testing.T) lifecycle.SharedStore) {
+	t.Run("Heartbeats", func(t *testing.T) {
+		s := open(t)
+		register(t, s, "a-1")
+		register(t, s, "a-2")
+		if err := s.RecordHeartbeats(ctx, map[string]time.Time{"a-1": t0.Add(2 * time.Second), "ghost": t0}); err != nil {
+			t.Fatal(err)
+		}
+		// An older heartbeat (from a slower replica) does not move the time back.
+		if err := s.RecordHeartbeats(ctx, map[string]time.Time{"a-1": t0.Add(time.Second), "a-2": t0.Add(3 * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]time.Time{"a-1": t0.Add(2 * time.Second), "a-2": t0.Add(3 * time.Second)} {
+			if a, err := s.GetAgent(ctx, id); err != nil || !a.HeartbeatAt.Equal(want) || a.Revision != 1 {
+				t.Errorf("%s: heartbeat %v revision %d (%v), want %v at revision 1", id, a.HeartbeatAt, a.Revision, err, want)
+			}
+		}
+	})
+	t.Run("Lease", func(t *testing.T) {
+		s := open(t)
+		for _, st := range []struct {
+			owner string
+			at    time.Duration
+			want  bool
+		}{
+			{"replica-a", 0, true},
+			{"replica-b", 5 * time.Second, false}, // a's lease runs to 10s
+			{"replica-a", 6 * time.Second, true},  // renewed to 16s
+			{"replica-b", 12 * time.Second, false},
+			{"replica-b", 16 * time.Second, true}, // expired: taken over
+			{"replica-a", 17 * time.Second, false},
+		} {
+			now := t0.Add(st.at)
+			held, err := s.Lease(ctx, "supervisor", st.owner, now, now.Add(10*time.Second))
+			if err != nil || held != st.want {
+				t.Errorf("Lease(%s at +%v) = %v, %v; want %v", st.owner, st.at, held, err, st.want)
+			}
+		}
+		// Another name is another lease; handing back (until = now) frees it at once.
+		if held, _ := s.Lease(ctx, "other", "replica-a", t0, t0.Add(time.Hour)); !held {
+			t.Error("a second lease name was not free")
+		}
+		now := t0.Add(18 * time.Second)
+		if held, _ := s.Lease(ctx, "supervisor", "replica-b", now, now); !held {
+			t.Error("hand back refused")
+		}
+		if held, _ := s.Lease(ctx, "supervisor", "replica-a", now, now.Add(time.Second)); !held {
+			t.Error("a handed-back lease was not free")
+		}
+	})
 }
