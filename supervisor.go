@@ -45,7 +45,6 @@ type supervisor struct {
 // policy.
 type tracked struct {
 	id        string
-	state     State
 	revision  int64
 	enteredAt time.Time
 	err       *ErrorInfo // shared, read-only
