@@ -401,7 +401,8 @@ func (s *supervisor) perform(ctx context.Context, t *tracked) {
 			// the supervisor, here or after a restart, leaves the agent alone.
 			e := *t.err
 			e.Recoverable = false
-			req.Error, req.note = &e, true
+			req.Error = &e
+			ctx = context.WithValue(ctx, giveUpKey{}, true)
 		}
 	case ActionLiveness:
 		initiator = InitiatorLiveness

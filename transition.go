@@ -25,10 +25,11 @@ type TransitionRequest struct {
 	// Error describes the error of a transition into ERROR. Nil means a recoverable
 	// error whose message is the reason.
 	Error *ErrorInfo
-
-	// note: the supervisor records that it gave up, as ERROR → ERROR (not in the table).
-	note bool
 }
+
+// giveUpKey marks the context of the supervisor's record that it gave up: ERROR → ERROR,
+// the one edge not in the table that it alone may take.
+type giveUpKey struct{}
 
 // TransitionResult answers a transition. A refusal by the lifecycle (edge not allowed,
 // precondition, veto, hook failure, busy agent, terminal state) is a result with Success
@@ -128,7 +129,8 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 			"agent %s is at revision %d, not the expected %d", a.ID, a.Revision, req.ExpectedRevision)
 		return nil
 	}
-	allowed := m.machine.allowed(a.State, req.Target) || req.note && a.State == StateError && req.Target == StateError
+	allowed := m.machine.allowed(a.State, req.Target) ||
+		a.State == StateError && req.Target == StateError && ctx.Value(giveUpKey{}) != nil
 	if !allowed && (!req.Force || !m.machine.known[req.Target]) {
 		*res = m.refuse(a, RefusalInvalidTransition, nil,
 			"agent %s cannot go from %s to %s; allowed next states: %s", a.ID, StateName(a.State), StateName(req.Target), m.machine.nextText[a.State])

@@ -27,6 +27,13 @@ func TestRoundTrips(t *testing.T) {
 			Metadata: map[string]string{"m": "1"}, Labels: map[string]string{"l": "2"}, CreatedAt: t0, EnteredAt: t0.Add(time.Second),
 			Error: errI, LastSequence: 7},
 		TimeInState: 1500 * time.Millisecond, Transitioning: true, AllowedNext: []lifecycle.State{lifecycle.StateRecovering},
+		Supervision: &lifecycle.Supervision{
+			Policy: lifecycle.SupervisionPolicy{Restart: lifecycle.RestartOnError, MaxRecoveries: 3, Period: time.Minute,
+				BackoffInitial: time.Second, BackoffMax: 4 * time.Second, StablePeriod: 2 * time.Minute, OnGiveUp: lifecycle.GiveUpTerminate,
+				HeartbeatTimeout: 30 * time.Second, ShuttingDownLimit: time.Hour, RecoveringLimit: 5 * time.Minute, UpgradingLimit: 6 * time.Minute},
+			Default: true, RecoveriesInWindow: 2, LastHeartbeat: t0,
+			Next: lifecycle.ScheduledAction{Action: lifecycle.ActionRecover, Target: lifecycle.StateRecovering, At: t0.Add(time.Minute), Reason: "r"},
+		},
 	}
 	if got := FromEvent(Event(&ev)); !cmp.Equal(ev, got, opts) {
 		t.Errorf("event: %s", cmp.Diff(ev, got, opts))

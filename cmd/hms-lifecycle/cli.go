@@ -126,22 +126,31 @@ func group(use, short string) *cobra.Command {
 
 func agentsCommand(g *globals) *cobra.Command {
 	cmd := group("agents", "Register, inspect, transition and watch agents on a server")
-	cmd.AddCommand(agentsRegister(g), agentsGet(g), agentsList(g), agentsTransition(g), agentsHistory(g), agentsWatch(g))
+	cmd.AddCommand(agentsRegister(g), agentsGet(g), agentsList(g), agentsTransition(g), agentsHistory(g), agentsWatch(g),
+		agentsPolicy(g), agentsHeartbeat(g))
 	return cmd
 }
 
 func agentsRegister(g *globals) *cobra.Command {
 	var labels, meta map[string]string
+	var pf policyFlags
 	cmd := &cobra.Command{
 		Use:   "register AGENT_ID",
 		Short: "Register a new agent (state initialized)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			req := lifecycle.RegisterRequest{AgentID: args[0], Labels: labels, Metadata: meta}
+			if pf.given() {
+				var err error
+				if req.Policy, err = pf.policy(); err != nil {
+					return err
+				}
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			st, ev, err := c.RegisterAgent(cmd.Context(), lifecycle.RegisterRequest{AgentID: args[0], Labels: labels, Metadata: meta})
+			st, ev, err := c.RegisterAgent(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
@@ -153,6 +162,7 @@ func agentsRegister(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringToStringVar(&labels, "label", nil, "label key=value (repeatable)")
 	cmd.Flags().StringToStringVar(&meta, "meta", nil, "metadata key=value (repeatable)")
+	pf.register(cmd.Flags()) // none given: the server's default policy
 	return cmd
 }
 
@@ -183,6 +193,9 @@ func agentsGet(g *globals) *cobra.Command {
 				}
 				for k, v := range st.Labels {
 					fmt.Fprintf(w, "label\t%s=%s\n", k, v)
+				}
+				if st.Supervision != nil {
+					printSupervision(w, st.Supervision, time.Now())
 				}
 			})
 			return nil

@@ -168,3 +168,60 @@ func TestCLIWebhook(t *testing.T) {
 		t.Errorf("webhook outside the allowlist: %d %s", code, out)
 	}
 }
+
+// TestCLISupervision: a server-wide default policy from serve's flags, an agent's own
+// policy from the CLI, automatic recovery and liveness seen by a watcher and by `get`.
+func TestCLISupervision(t *testing.T) {
+	s := startServer(t, "--store", "memory", "--backoff-initial", "50ms", "--backoff-max", "50ms")
+	for _, st := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"agents", "register", "sup-1"}, exitOK, "registered sup-1"},
+		{[]string{"agents", "register", "sup-2", "--heartbeat-timeout", "300ms", "--restart", "never"}, exitOK, "registered sup-2"},
+		{[]string{"agents", "register", "sup-3", "--restart", "sometimes"}, exitUsage, `--restart "sometimes": use on-error or never`},
+		{[]string{"agents", "policy", "sup-1", "--max-recoveries", "101"}, exitUsage, "policy.max_recoveries is 101"},
+		{[]string{"agents", "policy", "sup-1"}, exitUsage, "give policy flags"},
+		{[]string{"agents", "policy", "ghost", "--default"}, exitNotFound, "agent ghost not found"},
+		{[]string{"agents", "get", "sup-1"}, exitOK, "on error, at most 5 per 10m0s, backoff 50ms to 50ms"},
+		{[]string{"agents", "get", "sup-2"}, exitOK, "heartbeat within 300ms (last: none yet)"},
+		{[]string{"agents", "heartbeat", "sup-2", "ghost"}, exitError, "unknown or terminated agents: ghost"},
+		{[]string{"agents", "transition", "sup-1", "active"}, exitOK, "initialized → active"},
+		{[]string{"agents", "transition", "sup-2", "active"}, exitOK, "initialized → active"},
+	} {
+		out, code := cli(t, s.url, st.args...)
+		if code != st.code || !strings.Contains(out, st.want) {
+			t.Errorf("%v: exit %d, output %q; want exit %d containing %q", st.args, code, out, st.code, st.want)
+		}
+	}
+	watch := exec.Command(bin, "--server", s.url, "agents", "watch", "--type", "automatic", "--type", "error-triggered", "--from", "1")
+	stdout, _ := watch.StdoutPipe()
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { watch.Process.Kill(); watch.Wait() }()
+	lines := bufio.NewScanner(stdout)
+	expect := func(want ...string) {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatalf("watch ended: %v", lines.Err())
+		}
+		for _, w := range want {
+			if !strings.Contains(lines.Text(), w) {
+				t.Fatalf("watch printed %q, want %q", lines.Text(), want)
+			}
+		}
+	}
+	// sup-2 sends no heartbeat: liveness fails it after 300ms (it has restart never).
+	expect("sup-2", "active → error", "error_triggered", "system:liveness", "no heartbeat for 300ms")
+	// sup-1 fails; the supervisor recovers it after the 50ms backoff.
+	if out, code := cli(t, s.url, "agents", "transition", "sup-1", "error", "--reason", "crash"); code != exitOK {
+		t.Fatal(out)
+	}
+	expect("sup-1", "active → error", "error_triggered", "crash")
+	expect("sup-1", "error → recovering", "automatic", "system:supervisor", "attempt 1")
+	if out, _ := cli(t, s.url, "agents", "get", "sup-1"); !strings.Contains(out, "1 in the last 10m0s") {
+		t.Errorf("get after a recovery:\n%s", out)
+	}
+}

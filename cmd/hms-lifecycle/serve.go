@@ -80,6 +80,7 @@ func serveCommand() *cobra.Command {
 	var allowRemote bool
 	var webhookAllow []string
 	var sf storeFlags
+	var pf policyFlags
 	var configFile string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -103,7 +104,11 @@ func serveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			policy, err := pf.policy()
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, policy, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -117,11 +122,12 @@ func serveCommand() *cobra.Command {
 	fs.StringVar(&tokensFile, "auth-tokens", env("HMS_AUTH_TOKENS", ""), "file of bearer tokens, principals and roles (docs/auth.md) [HMS_AUTH_TOKENS]")
 	fs.StringVar(&logFormat, "log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
 	sf.register(fs)
+	pf.register(fs) // the server-wide default supervision policy
 	return cmd
 }
 
 func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemote bool, webhookAllow []netip.Prefix,
-	tc *tls.Config, sf *storeFlags, stdout, stderr io.Writer) error {
+	tc *tls.Config, sf *storeFlags, policy *lifecycle.SupervisionPolicy, stdout, stderr io.Writer) error {
 	var log *slog.Logger
 	switch logFormat {
 	case "text":
@@ -146,7 +152,7 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 		return err
 	}
 	defer closeStore.Close()
-	m, err := lifecycle.New(ctx, store, &lifecycle.Options{Logger: log,
+	m, err := lifecycle.New(ctx, store, &lifecycle.Options{Logger: log, Supervision: policy,
 		Targets: map[string]lifecycle.TargetType{"webhook": webhook.New(webhookAllow)}})
 	if err != nil {
 		return err
