@@ -7,7 +7,7 @@ BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
 TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK) $(BIN)/grpcurl
 
-.PHONY: run test generate check-generated lint unit postgres bench bench-memory bench-stores fuzz tools clean
+.PHONY: run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision fuzz tools clean
 
 ## run: the main job — the server on the embedded SQLite store (./hms-data), on loopback
 run:
@@ -49,11 +49,17 @@ bench:
 
 ## bench-stores: durable transitions/s and latency on SQLite and PostgreSQL, history pages
 bench-stores: postgres
-	$(GO) test -run '^$$' -bench . -benchtime=20000x ./store/sqlite ./store/postgres
+	$(GO) test -run '^$$' -bench 'Commit|Transitions|HistoryPage' -benchtime=20000x ./store/sqlite ./store/postgres
+
+## bench-supervision: liveness at 100,000 agents: heartbeat cost, CPU per second, memory, deadline delay
+bench-supervision:
+	$(GO) test -run '^$$' -bench 'Heartbeat$$|LivenessSecond' -benchtime=2s .
+	$(GO) test -run '^$$' -bench 'LivenessMemory' -benchtime=1x .
+	$(GO) test -run '^$$' -bench LivenessDeadlineDelay -benchtime=1x ./store/sqlite
 
 ## bench-memory: heap bytes per agent and per retained event, with 1,000,000 agents
 bench-memory:
-	$(GO) test -run '^$$' -bench Memory -benchtime=1x .
+	$(GO) test -run '^$$' -bench '^BenchmarkMemory$$' -benchtime=1x .
 
 ## fuzz: run every fuzz target for FUZZTIME each (the suite runs their seed corpora only)
 FUZZTIME ?= 1m
