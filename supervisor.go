@@ -28,7 +28,8 @@ type supervisor struct {
 	start  time.Time // liveness deadlines are at least start + timeout
 	shared SharedStore
 
-	runMu     sync.Mutex // one supervise pass at a time; guards w, leaseEnd, lastFlush
+	runMu     sync.Mutex    // one supervise pass at a time; guards w, leaseEnd, lastFlush
+	inflight  chan struct{} // one element per automatic transition in flight
 	w         *Watcher
 	resync    atomic.Bool
 	leaseEnd  time.Time
@@ -64,7 +65,7 @@ const (
 )
 
 func newSupervisor(m *Manager, def *SupervisionPolicy, tick time.Duration) *supervisor {
-	s := &supervisor{m: m, tick: tick, start: m.now(),
+	s := &supervisor{m: m, tick: tick, start: m.now(), inflight: make(chan struct{}, maxConcurrentActions),
 		agents: map[string]*tracked{}, policies: map[string]*SupervisionPolicy{}, beats: map[string]time.Time{}}
 	if def != nil {
 		s.def = *def
@@ -117,27 +118,34 @@ func (s *supervisor) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.w.notify:
+		case <-s.notify():
 		case <-t.C:
 		}
-		if err := s.supervise(ctx); err != nil && ctx.Err() == nil {
+		if err := s.supervise(ctx, false); err != nil && ctx.Err() == nil {
 			s.m.log.Error("supervisor", "err", err)
 		}
 	}
 }
 
+// notify is the hub's signal that events were published.
+func (s *supervisor) notify() <-chan struct{} {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	return s.w.notify
+}
+
 // Supervise brings the supervisor up to date with the committed events and performs every
 // automatic action due by the Manager's clock, waiting for them. The Manager calls it
-// every Options.SuperviseTick; with a negative tick only callers do (tests that drive a
-// manual clock).
+// every Options.SuperviseTick (without waiting for the transitions it starts); with a
+// negative tick only callers do (tests that drive a manual clock).
 func (m *Manager) Supervise(ctx context.Context) error {
 	if err := m.checkOpen(); err != nil {
 		return err
 	}
-	return m.sup.supervise(ctx)
+	return m.sup.supervise(ctx, true)
 }
 
-func (s *supervisor) supervise(ctx context.Context) error {
+func (s *supervisor) supervise(ctx context.Context, wait bool) error {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
 	if err := s.drain(ctx); err != nil {
@@ -147,7 +155,11 @@ func (s *supervisor) supervise(ctx context.Context) error {
 	if !s.lead(ctx) {
 		return nil
 	}
-	return s.runDue(ctx)
+	var wg sync.WaitGroup
+	for s.startDue(ctx, &wg) > 0 && wait {
+		wg.Wait()
+	}
+	return nil
 }
 
 // drain observes every event published since the last pass.
@@ -352,12 +364,15 @@ func (s *supervisor) recentEvents(ctx context.Context, id string, p *Supervision
 	return out, nil
 }
 
-// runDue performs the actions due now, at most maxConcurrentActions at a time (so that a
-// store's group commit can take many together), and waits for them.
-func (s *supervisor) runDue(ctx context.Context) error {
+// startDue starts the actions due now, as many as there are free places among the
+// maxConcurrentActions transitions in flight (so that a store's group commit takes many
+// together, and a slow hook holds up only its place), and says how many it started. The
+// others stay queued for the next pass.
+func (s *supervisor) startDue(ctx context.Context, wg *sync.WaitGroup) int {
 	now := s.m.now()
-	var due []tracked
+	started := 0
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for len(s.queue) > 0 && !s.queue[0].next.At.After(now) {
 		t := s.queue[0]
 		if t.next.Action == ActionLiveness {
@@ -368,25 +383,22 @@ func (s *supervisor) runDue(ctx context.Context) error {
 				continue
 			}
 		}
+		select {
+		case s.inflight <- struct{}{}:
+		default:
+			return started
+		}
 		heap.Pop(&s.queue)
-		due = append(due, *t)
-	}
-	s.mu.Unlock()
-	if len(due) == 0 {
-		return nil
-	}
-	sem := make(chan struct{}, maxConcurrentActions)
-	var wg sync.WaitGroup
-	for i := range due {
-		sem <- struct{}{}
+		due := *t
+		started++
 		wg.Add(1)
-		go func(t *tracked) {
-			defer func() { <-sem; wg.Done() }()
-			s.perform(ctx, t)
-		}(&due[i])
+		s.m.workers.Add(1)
+		go func() {
+			defer func() { <-s.inflight; wg.Done(); s.m.workers.Done() }()
+			s.perform(ctx, &due)
+		}()
 	}
-	wg.Wait()
-	return nil
+	return started
 }
 
 // perform makes the transition of one due action, planned at revision t.revision.
