@@ -135,6 +135,18 @@ func Crash(t *testing.T, env []string, cycles int, open func(t *testing.T) lifec
 // the replay of its history.
 func CheckAcknowledged(t *testing.T, s lifecycle.Store, acks []Ack) {
 	t.Helper()
+	// A killed client's last commit may still be finishing in a database server: wait
+	// until the newest sequence stays put, so history and agents are read at rest.
+	for settled, prev := false, uint64(0); !settled; {
+		_, newest, err := s.Sequences(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		settled, prev = newest == prev, newest
+		if !settled {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 	var history []lifecycle.Event
 	for from := uint64(1); ; {
 		evs, err := s.ReadEvents(context.Background(), lifecycle.EventFilter{FromSequence: from, Limit: 5000})
