@@ -261,7 +261,7 @@ func (m *Manager) newHookEntry(h Hook) (*hookEntry, error) {
 		return nil, err
 	}
 	for _, st := range s.TriggerStates {
-		if err := checkState("trigger_states", st, false); err != nil {
+		if err := m.machine.check("trigger_states", st, false); err != nil {
 			return nil, err
 		}
 	}

@@ -17,14 +17,28 @@ type hub struct {
 	head, base uint64
 	watchers   []*Watcher
 	closed     bool
+	tap        tap
 }
+
+// tap hands the supervisor, in sequence order, the published events into the states it
+// supervises: a bit test per event for the others, so transitions nobody supervises cost
+// nothing, and no ring to fall behind. Guarded by hub.mu.
+type tap struct {
+	states   uint32
+	events   []Event
+	overflow bool // more than maxTapped events waited: the supervisor reloads instead
+	notify   chan struct{}
+}
+
+// maxTapped bounds the events waiting for the supervisor.
+const maxTapped = 1 << 16
 
 func newHub(size int, head uint64) *hub {
 	n := 1
 	for n < size {
 		n <<= 1
 	}
-	return &hub{ring: make([]Event, n), mask: uint64(n - 1), head: head, base: head}
+	return &hub{ring: make([]Event, n), mask: uint64(n - 1), head: head, base: head, tap: tap{notify: make(chan struct{}, 1)}}
 }
 
 // publish adds a committed event. Concurrent committers may publish out of sequence
@@ -44,6 +58,21 @@ func (h *hub) publish(ev *Event) {
 	}
 	if h.head == old {
 		return
+	}
+	if t := &h.tap; t.states != 0 {
+		for s := old + 1; s <= h.head; s++ {
+			if ev := &h.ring[s&h.mask]; t.states&(1<<ev.To) != 0 {
+				if len(t.events) < maxTapped {
+					t.events = append(t.events, *ev)
+				} else {
+					t.overflow = true
+				}
+				select {
+				case t.notify <- struct{}{}:
+				default:
+				}
+			}
+		}
 	}
 	lapping := h.head - uint64(len(h.ring)/2)
 	for _, w := range h.watchers {

@@ -16,10 +16,15 @@ import (
 // Options configure a Manager. The zero value (or nil) gives the defaults documented on
 // each field.
 type Options struct {
-	// Machine is the agent transition table. Nil means statemachine.AgentDefinition, the
-	// table of section 4.1. A custom table uses the agent state names and starts in
+	// Machine is the transition table. Nil means statemachine.AgentDefinition, the table
+	// of section 4.1. A custom agent table uses the agent state names and starts in
 	// INITIALIZED.
 	Machine *statemachine.Machine
+	// GenericStates runs Machine as a table of its own states rather than agent states
+	// (statemachine.PluginDefinition, for the plugin registry): they are numbered 1, 2, …
+	// in the definition's order, and the agent semantics (error details, maintenance,
+	// supervision) do not apply.
+	GenericStates bool
 	// Now is the clock. Nil means the system's wall clock.
 	Now func() time.Time
 	// Logger receives hook delivery problems. Nil means slog.Default().
@@ -120,7 +125,7 @@ func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
 	if mach == nil {
 		mach = statemachine.MustCompile(statemachine.AgentDefinition())
 	}
-	am, err := newAgentMachine(mach)
+	am, err := newAgentMachine(mach, opts.GenericStates)
 	if err != nil {
 		return nil, err
 	}
@@ -160,21 +165,25 @@ func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
 		m.cancel()
 		return nil, fmt.Errorf("open lifecycle manager: %w", err)
 	}
-	m.sup = newSupervisor(m, opts.Supervision, time.Duration(orDefault(int(opts.SuperviseTick), int(DefaultSuperviseTick))))
+	if am.agents {
+		m.sup = newSupervisor(m, opts.Supervision, time.Duration(orDefault(int(opts.SuperviseTick), int(DefaultSuperviseTick))))
+	}
 	if err := m.loadHooks(ctx); err != nil {
 		m.cancel()
 		return nil, fmt.Errorf("open lifecycle manager: %w", err)
 	}
-	if err := m.sup.load(ctx); err != nil {
-		m.cancel()
-		return nil, fmt.Errorf("open lifecycle manager: %w", err)
+	if m.sup != nil {
+		if err := m.sup.load(ctx); err != nil {
+			m.cancel()
+			return nil, fmt.Errorf("open lifecycle manager: %w", err)
+		}
 	}
 	if shared, ok := store.(SharedStore); ok {
 		m.shared = true
 		m.workers.Add(1)
 		go m.follow(m.ctx, shared)
 	}
-	if opts.SuperviseTick >= 0 {
+	if m.sup != nil && opts.SuperviseTick >= 0 {
 		m.workers.Add(1)
 		go m.sup.loop(m.ctx)
 	}
@@ -197,7 +206,9 @@ func (m *Manager) Close() error {
 	m.hub.close()
 	m.cancel()
 	m.workers.Wait()
-	m.sup.handBack()
+	if m.sup != nil {
+		m.sup.handBack()
+	}
 	return nil
 }
 
@@ -248,14 +259,17 @@ func (m *Manager) RegisterAgent(ctx context.Context, req RegisterRequest) (Agent
 	if err := CheckPolicy("supervision_policy", req.Policy); err != nil {
 		return AgentState{}, Event{}, err
 	}
+	if req.Policy != nil && m.sup == nil {
+		return AgentState{}, Event{}, errNoSupervision
+	}
 	now := m.now()
 	a := Agent{
-		ID: req.AgentID, State: StateInitialized, Revision: 1,
+		ID: req.AgentID, State: m.machine.initial, Revision: 1,
 		Metadata: cloneMap(req.Metadata), Labels: cloneMap(req.Labels),
 		CreatedAt: now, EnteredAt: now, Policy: clonePolicy(req.Policy),
 	}
 	ev := Event{
-		ID: newEventID(now), AgentID: a.ID, To: StateInitialized, Type: classify(false, 0, StateInitialized, InitiatorFrom(ctx)),
+		ID: newEventID(now), AgentID: a.ID, To: a.State, Type: m.machine.classify(false, 0, a.State, InitiatorFrom(ctx)),
 		Time: now, InitiatedBy: InitiatorFrom(ctx), Reason: "registered", Revision: 1,
 	}
 	seq, err := m.store.CreateAgent(ctx, a, ev)
@@ -281,11 +295,13 @@ func (m *Manager) GetState(ctx context.Context, agentID string, includeDetails b
 		return AgentState{}, err
 	}
 	st := m.view(a, includeDetails)
-	sup, err := m.sup.status(ctx, &a)
-	if err != nil {
-		return AgentState{}, err
+	if m.sup != nil {
+		sup, err := m.sup.status(ctx, &a)
+		if err != nil {
+			return AgentState{}, err
+		}
+		st.Supervision = &sup
 	}
-	st.Supervision = &sup
 	return st, nil
 }
 
@@ -301,6 +317,9 @@ func (m *Manager) SetPolicy(ctx context.Context, agentID string, p *SupervisionP
 	}
 	if err := CheckPolicy("policy", p); err != nil {
 		return Supervision{}, err
+	}
+	if m.sup == nil {
+		return Supervision{}, errNoSupervision
 	}
 	if err := m.store.SetPolicy(ctx, agentID, clonePolicy(p)); err != nil {
 		return Supervision{}, fmt.Errorf("set policy of agent %s: %w", agentID, err)
@@ -322,6 +341,9 @@ func (m *Manager) SetPolicy(ctx context.Context, agentID string, p *SupervisionP
 func (m *Manager) Heartbeat(ctx context.Context, agentIDs []string) ([]string, error) {
 	if err := m.checkOpen(); err != nil {
 		return nil, err
+	}
+	if m.sup == nil {
+		return nil, errNoSupervision
 	}
 	if len(agentIDs) > MaxHeartbeatBatch {
 		return nil, invalid("agent_ids has %d entries, at most %d allowed", len(agentIDs), MaxHeartbeatBatch)
@@ -350,6 +372,9 @@ func (m *Manager) Heartbeat(ctx context.Context, agentIDs []string) ([]string, e
 	}
 	return unknown, nil
 }
+
+// errNoSupervision: supervision applies to agents, not to other tables' entities.
+var errNoSupervision = Errorf(CodeFailedPrecondition, "supervision applies to agent state machines only")
 
 func clonePolicy(p *SupervisionPolicy) *SupervisionPolicy {
 	if p == nil {
@@ -393,7 +418,7 @@ func (m *Manager) ListAgents(ctx context.Context, req ListAgentsRequest) (AgentP
 		return AgentPage{}, err
 	}
 	for _, s := range req.States {
-		if err := checkState("states", s, false); err != nil {
+		if err := m.machine.check("states", s, false); err != nil {
 			return AgentPage{}, err
 		}
 	}

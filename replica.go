@@ -26,6 +26,9 @@ func (m *Manager) follow(ctx context.Context, shared SharedStore) {
 		case <-ch.Hooks:
 			m.reloadHooks(ctx)
 		case id := <-ch.Policies:
+			if m.sup == nil {
+				continue
+			}
 			if id == "" {
 				m.sup.resync.Store(true)
 			} else if err := m.sup.reload(ctx, id); err != nil && ctx.Err() == nil {

@@ -28,9 +28,9 @@ type supervisor struct {
 	start  time.Time // liveness deadlines are at least start + timeout
 	shared SharedStore
 
-	runMu     sync.Mutex    // one supervise pass at a time; guards w, leaseEnd, lastFlush
+	runMu     sync.Mutex    // one supervise pass at a time; guards leaseEnd, lastFlush
 	inflight  chan struct{} // one element per automatic transition in flight
-	w         *Watcher
+	spare     []Event       // the tap's previous batch, reused
 	resync    atomic.Bool
 	leaseEnd  time.Time
 	lastFlush time.Time
@@ -38,6 +38,7 @@ type supervisor struct {
 	mu       sync.Mutex
 	agents   map[string]*tracked
 	policies map[string]*SupervisionPolicy // agents' own policies, defaults applied
+	counts   [maxStates]int                // own policies supervising each state
 	queue    actionQueue
 	beats    map[string]time.Time // over a SharedStore: heartbeats not yet recorded there
 }
@@ -77,21 +78,10 @@ func newSupervisor(m *Manager, def *SupervisionPolicy, tick time.Duration) *supe
 	return s
 }
 
-// load lists every agent and starts following the events committed after the listing
-// began (an event seen twice converges, since events are applied in order).
+// load lists every agent. Events committed meanwhile reach the supervisor through the
+// hub's tap too; an event seen twice converges, since events are applied in order.
 func (s *supervisor) load(ctx context.Context) error {
-	if s.w != nil {
-		s.w.Close()
-	}
-	h := s.m.hub
-	h.mu.Lock()
-	head := h.head
-	h.mu.Unlock()
-	w, err := s.m.newWatcher(ctx, eventFilter{}, head+1, 0)
-	if err != nil {
-		return fmt.Errorf("supervisor: %w", err)
-	}
-	s.w = w
+	s.refilter()
 	after := ""
 	for {
 		page, err := s.m.store.ListAgents(ctx, AgentFilter{AfterID: after, Limit: MaxPageSize})
@@ -108,6 +98,43 @@ func (s *supervisor) load(ctx context.Context) error {
 		}
 		after = page[len(page)-1].ID
 	}
+}
+
+// supervisedStates are the states whose entry matters under policy p.
+func supervisedStates(p *SupervisionPolicy) uint32 {
+	var bits uint32
+	for _, f := range []struct {
+		on    bool
+		state State
+	}{{p.Restart != RestartNever, StateError}, {p.HeartbeatTimeout > 0, StateActive},
+		{p.ShuttingDownLimit > 0, StateShuttingDown}, {p.RecoveringLimit > 0, StateRecovering},
+		{p.UpgradingLimit > 0, StateUpgrading}} {
+		if f.on {
+			bits |= 1 << f.state
+		}
+	}
+	return bits
+}
+
+// refilter sets the hub's tap to the states some policy supervises (and, over a shared
+// store, registrations, which may carry a policy), so that transitions nobody supervises
+// cost the supervisor nothing. An agent whose transition it did not see is re-read when
+// its planned action is refused.
+func (s *supervisor) refilter() {
+	s.mu.Lock()
+	bits := supervisedStates(&s.def)
+	for st, n := range s.counts {
+		if n > 0 {
+			bits |= 1 << st
+		}
+	}
+	if s.shared != nil {
+		bits |= 1 << StateInitialized
+	}
+	s.mu.Unlock()
+	s.m.hub.mu.Lock()
+	s.m.hub.tap.states = bits
+	s.m.hub.mu.Unlock()
 }
 
 func (s *supervisor) loop(ctx context.Context) {
@@ -127,19 +154,15 @@ func (s *supervisor) loop(ctx context.Context) {
 	}
 }
 
-// notify is the hub's signal that events were published.
-func (s *supervisor) notify() <-chan struct{} {
-	s.runMu.Lock()
-	defer s.runMu.Unlock()
-	return s.w.notify
-}
+// notify is the hub's signal that events the supervisor watches were published.
+func (s *supervisor) notify() <-chan struct{} { return s.m.hub.tap.notify }
 
 // Supervise brings the supervisor up to date with the committed events and performs every
 // automatic action due by the Manager's clock, waiting for them. The Manager calls it
 // every Options.SuperviseTick (without waiting for the transitions it starts); with a
 // negative tick only callers do (tests that drive a manual clock).
 func (m *Manager) Supervise(ctx context.Context) error {
-	if err := m.checkOpen(); err != nil {
+	if err := m.checkOpen(); err != nil || m.sup == nil {
 		return err
 	}
 	return m.sup.supervise(ctx, true)
@@ -162,42 +185,39 @@ func (s *supervisor) supervise(ctx context.Context, wait bool) error {
 	return nil
 }
 
-// drain observes every event published since the last pass.
+// drain observes the events the tap collected since the last pass.
 func (s *supervisor) drain(ctx context.Context) error {
+	h := s.m.hub
+	h.mu.Lock()
+	evs, overflow := h.tap.events, h.tap.overflow
+	h.tap.events, h.tap.overflow = s.spare[:0], false
+	h.mu.Unlock()
+	defer func() { s.spare = evs }()
+	if overflow {
+		s.m.log.Warn("supervisor fell behind the event stream; reloading agents")
+		s.resync.Store(true)
+	}
 	if s.resync.Swap(false) {
 		if err := s.load(ctx); err != nil {
 			s.resync.Store(true)
 			return err
 		}
 	}
-	w := s.w
-	for {
-		w.buf, w.pos = w.buf[:0], 0
-		if err := w.fill(ctx); err != nil {
-			if ErrorCode(err) == CodeResourceExhausted { // fell off the ring: start over
-				s.m.log.Warn("supervisor fell behind the event stream; reloading agents")
-				s.resync.Store(true)
-				return s.drain(ctx)
-			}
-			return fmt.Errorf("supervisor: read events: %w", err)
-		}
-		if len(w.buf) == 0 {
-			return nil
-		}
-		for i := range w.buf {
-			ev := &w.buf[i]
-			if ev.From == StateUnspecified && s.shared != nil {
-				// Registered by another replica, perhaps with its own policy.
-				if err := s.reload(ctx, ev.AgentID); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := s.observe(ctx, ev.AgentID, ev.To, ev.Revision, ev.Time, ev.Sequence, ev.Error, time.Time{}); err != nil {
+	for i := range evs {
+		ev := &evs[i]
+		if ev.From == StateUnspecified && s.shared != nil {
+			// Registered by another replica, perhaps with its own policy.
+			if err := s.reload(ctx, ev.AgentID); err != nil {
 				return err
 			}
+			continue
+		}
+		if err := s.observe(ctx, ev.AgentID, ev.To, ev.Revision, ev.Time, ev.Sequence, ev.Error, time.Time{}); err != nil {
+			return err
 		}
 	}
+	clear(evs)
+	return nil
 }
 
 // reload reads an agent's record and observes it (after a policy change, or when the
@@ -219,13 +239,31 @@ func (s *supervisor) observeRecord(ctx context.Context, a *Agent) error {
 
 func (s *supervisor) setPolicy(id string, p *SupervisionPolicy) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p == nil {
+	before := s.counts
+	if old := s.policies[id]; old != nil {
+		s.count(old, -1)
 		delete(s.policies, id)
-		return
 	}
-	d := p.WithDefaults()
-	s.policies[id] = &d
+	if p != nil {
+		d := p.WithDefaults()
+		s.policies[id] = &d
+		s.count(&d, 1)
+	}
+	changed := before != s.counts
+	s.mu.Unlock()
+	if changed {
+		s.refilter()
+	}
+}
+
+// count adds n to the counts of the states p supervises. Call with mu held.
+func (s *supervisor) count(p *SupervisionPolicy, n int) {
+	bits := supervisedStates(p)
+	for st := range State(maxStates) {
+		if bits&(1<<st) != 0 {
+			s.counts[st] += n
+		}
+	}
 }
 
 // policy returns the agent's effective policy and whether it is the default.
@@ -535,9 +573,6 @@ func (s *supervisor) lead(ctx context.Context) bool {
 func (s *supervisor) handBack() {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
-	if s.w != nil {
-		s.w.Close()
-	}
 	if s.shared == nil || s.leaseEnd.IsZero() {
 		return
 	}

@@ -118,11 +118,11 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 	switch {
 	case m.machine.terminal(a.State):
 		*res = m.refuse(a, RefusalTerminal, nil,
-			"agent %s is %s, a terminal state: no transition leaves it, not even a forced one", a.ID, StateName(a.State))
+			"agent %s is %s, a terminal state: no transition leaves it, not even a forced one", a.ID, m.machine.name(a.State))
 		return nil
 	case req.ExpectedState != StateUnspecified && a.State != req.ExpectedState:
 		*res = m.refuse(a, RefusalPreconditionFailed, nil,
-			"agent %s is %s, not the expected %s", a.ID, StateName(a.State), StateName(req.ExpectedState))
+			"agent %s is %s, not the expected %s", a.ID, m.machine.name(a.State), m.machine.name(req.ExpectedState))
 		return nil
 	case req.ExpectedRevision != 0 && a.Revision != req.ExpectedRevision:
 		*res = m.refuse(a, RefusalPreconditionFailed, nil,
@@ -130,10 +130,10 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 		return nil
 	}
 	allowed := m.machine.allowed(a.State, req.Target) ||
-		a.State == StateError && req.Target == StateError && ctx.Value(giveUpKey{}) != nil
+		a.State == m.machine.errorState && req.Target == a.State && ctx.Value(giveUpKey{}) != nil
 	if !allowed && (!req.Force || !m.machine.known[req.Target]) {
 		*res = m.refuse(a, RefusalInvalidTransition, nil,
-			"agent %s cannot go from %s to %s; allowed next states: %s", a.ID, StateName(a.State), StateName(req.Target), m.machine.nextText[a.State])
+			"agent %s cannot go from %s to %s; allowed next states: %s", a.ID, m.machine.name(a.State), m.machine.name(req.Target), m.machine.nextText[a.State])
 		return nil
 	}
 
@@ -141,11 +141,11 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 	initiator := InitiatorFrom(ctx)
 	ev := Event{
 		ID: newEventID(now), AgentID: a.ID, From: a.State, To: req.Target,
-		Type: classify(!allowed, a.State, req.Target, initiator),
+		Type: m.machine.classify(!allowed, a.State, req.Target, initiator),
 		Time: now, InitiatedBy: initiator, Reason: req.Reason, Metadata: cloneMap(req.Metadata),
 		Revision: a.Revision + 1,
 	}
-	if req.Target == StateError {
+	if req.Target == m.machine.errorState {
 		ev.Error = m.errorInfo(req, now)
 	}
 	if hs := m.hooks.Load(); len(hs.blocking) > 0 {
@@ -160,10 +160,10 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 		}
 		// Transitions into ERROR and forced ones are not vetoable: a hook must never be
 		// able to hold an agent hostage.
-		vetoable := allowed && req.Target != StateError
+		vetoable := allowed && req.Target != m.machine.errorState
 		refusal, msg := m.runBlocking(ctx, hs, &ev, now.Add(timeout), vetoable)
 		if refusal != RefusalNone {
-			*res = m.refuse(a, refusal, ev.Hooks, "agent %s stays %s: %s", a.ID, StateName(a.State), msg)
+			*res = m.refuse(a, refusal, ev.Hooks, "agent %s stays %s: %s", a.ID, m.machine.name(a.State), msg)
 			return nil
 		}
 	}
@@ -195,10 +195,10 @@ func (m *Manager) checkTransition(req *TransitionRequest) error {
 	if err := checkID("agent_id", req.AgentID); err != nil {
 		return err
 	}
-	if err := checkState("target_state", req.Target, false); err != nil {
+	if err := m.machine.check("target_state", req.Target, false); err != nil {
 		return err
 	}
-	if err := checkState("expected_state", req.ExpectedState, true); err != nil {
+	if err := m.machine.check("expected_state", req.ExpectedState, true); err != nil {
 		return err
 	}
 	if req.ExpectedRevision < 0 {
