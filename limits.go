@@ -144,3 +144,7 @@ func cloneMap(m map[string]string) map[string]string {
 	}
 	return out
 }
+
+// CheckID validates an id as the Manager does: 1–128 characters of [A-Za-z0-9._:-],
+// starting with a letter or digit. The error names the field "id".
+func CheckID(id string) error { return checkID("id", id) }

@@ -1,0 +1,328 @@
+package plugin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hms-lifecycle/lifecycle/plugin/manifest"
+)
+
+// spawner starts plugin processes from one OS thread that lives as long as the Manager:
+// a child's parent-death signal (Linux's PR_SET_PDEATHSIG) fires when the thread that
+// started it exits, not the process, so the thread must not come and go.
+type spawner struct {
+	reqs chan spawnReq
+	done chan struct{}
+}
+
+type spawnReq struct {
+	cmd *exec.Cmd
+	err chan error
+}
+
+func newSpawner() *spawner {
+	s := &spawner{reqs: make(chan spawnReq), done: make(chan struct{})}
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the process
+		defer close(s.done)
+		for r := range s.reqs {
+			r.err <- r.cmd.Start()
+		}
+	}()
+	return s
+}
+
+func (s *spawner) close() {
+	close(s.reqs)
+	<-s.done
+}
+
+// process is one running activation of a plugin.
+type process struct {
+	cmd        *exec.Cmd
+	generation uint64
+	endpoint   string // 127.0.0.1:port
+	port       int
+	health     *manifest.Health
+	exited     chan struct{} // closed when the process has exited
+	exitErr    error
+	out        *lineRing
+}
+
+// Environment given to a plugin process.
+const (
+	EnvPort       = "HMS_PLUGIN_PORT"
+	EnvID         = "HMS_PLUGIN_ID"
+	EnvVersion    = "HMS_PLUGIN_VERSION"
+	EnvGeneration = "HMS_PLUGIN_GENERATION"
+)
+
+// start runs the plugin in dir (its package) as its own process group, on a free
+// loopback port that it gets in HMS_PLUGIN_PORT and as "{port}" in its arguments.
+func (s *spawner) start(dir string, man *manifest.Manifest, generation uint64) (*process, error) {
+	rt := man.Runtime
+	port, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("pick a port: %w", err)
+	}
+	command := rt.Command
+	if strings.Contains(command, "/") && !filepath.IsAbs(command) {
+		command = filepath.Join(dir, command)
+	}
+	args := make([]string, len(rt.Args))
+	for i, a := range rt.Args {
+		args[i] = strings.ReplaceAll(a, "{port}", strconv.Itoa(port))
+	}
+	cmd := exec.Command(command, args...)
+	cmd.Dir = dir
+	if rt.WorkingDir != "" {
+		cmd.Dir = filepath.Join(dir, rt.WorkingDir)
+	}
+	cmd.Env = append(os.Environ(), EnvPort+"="+strconv.Itoa(port), EnvID+"="+man.ID, EnvVersion+"="+man.Version,
+		EnvGeneration+"="+strconv.FormatUint(generation, 10))
+	for k, v := range rt.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p := &process{cmd: cmd, generation: generation, port: port, endpoint: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		health: rt.Health, exited: make(chan struct{}), out: &lineRing{max: outputLines}}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	errc := make(chan error, 1)
+	s.reqs <- spawnReq{cmd, errc}
+	if err := <-errc; err != nil {
+		pw.Close()
+		return nil, fmt.Errorf("start %s: %w", rt.Command, err)
+	}
+	go p.out.read(pr)
+	go func() {
+		p.exitErr = cmd.Wait()
+		pw.Close()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+// waitHealthy waits up to the start timeout for the first passing health check (or, with
+// none, for the process to stay up a moment); it fails as soon as the process exits.
+func (p *process) waitHealthy(ctx context.Context, rt *manifest.Runtime) error {
+	timeout := rt.StartTimeout()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	wait := 5 * time.Millisecond
+	for {
+		if p.health == nil {
+			select {
+			case <-p.exited:
+				return p.exitError()
+			case <-time.After(100 * time.Millisecond):
+				return nil
+			}
+		}
+		err := p.check(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return p.exitError()
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return fmt.Errorf("not healthy within the start timeout of %v (last check: %v)", timeout, err)
+			}
+			return ctx.Err()
+		case <-time.After(wait):
+			wait = min(2*wait, 200*time.Millisecond)
+		}
+	}
+}
+
+func (p *process) exitError() error {
+	if p.exitErr == nil {
+		return errors.New("the process exited (status 0)")
+	}
+	return fmt.Errorf("the process exited: %v", p.exitErr)
+}
+
+// check runs the health check once.
+func (p *process) check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if p.health.GRPC != nil {
+		conn, err := grpc.NewClient(p.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: p.health.GRPC.Service})
+		if err != nil {
+			return fmt.Errorf("gRPC health check: %w", err)
+		}
+		if res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("gRPC health check: %s", res.GetStatus())
+		}
+		return nil
+	}
+	path := manifest.DefaultHealthPath
+	if p.health.HTTP != nil && p.health.HTTP.Path != "" {
+		path = p.health.HTTP.Path
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.endpoint+path, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("health check GET %s: %w", path, err)
+	}
+	io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
+	res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("health check GET %s: %s", path, res.Status)
+	}
+	return nil
+}
+
+// watch returns why the running process failed: it exited, or failed its health check
+// FailureThreshold times in a row. It returns "" when ctx ends first.
+func (p *process) watch(ctx context.Context) string {
+	if p.health == nil {
+		select {
+		case <-p.exited:
+			return p.exitError().Error()
+		case <-ctx.Done():
+			return ""
+		}
+	}
+	t := time.NewTicker(p.health.Interval())
+	defer t.Stop()
+	failures := 0
+	for {
+		select {
+		case <-p.exited:
+			return p.exitError().Error()
+		case <-ctx.Done():
+			return ""
+		case <-t.C:
+		}
+		if err := p.check(ctx); err != nil {
+			if failures++; failures >= p.health.Failures() {
+				return fmt.Sprintf("%v (%d checks in a row)", err, failures)
+			}
+		} else {
+			failures = 0
+		}
+	}
+}
+
+// stop ends the process group: SIGTERM, up to grace, then SIGKILL. It says which it took.
+func (p *process) stop(grace time.Duration) string {
+	pgid := p.cmd.Process.Pid // the group's id is its leader's pid (Setpgid)
+	select {
+	case <-p.exited:
+		syscall.Kill(-pgid, syscall.SIGKILL) // whatever it left behind in its group
+		return "the process had exited"
+	default:
+	}
+	if grace > 0 {
+		syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-p.exited:
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			return "stopped by SIGTERM"
+		case <-time.After(grace):
+		}
+	}
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	<-p.exited
+	if grace > 0 {
+		return fmt.Sprintf("killed: still running %v after SIGTERM", grace)
+	}
+	return "killed"
+}
+
+// tail is the process's last output lines, for an error message.
+func (p *process) tail() string {
+	<-p.out.done(100 * time.Millisecond)
+	lines := p.out.lines()
+	if len(lines) == 0 {
+		return ""
+	}
+	return "; last output: " + strings.Join(lines, " | ")
+}
+
+// lineRing keeps the last max lines of a process's output.
+type lineRing struct {
+	max    int
+	mu     sync.Mutex
+	buf    []string
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (r *lineRing) read(rd io.Reader) {
+	defer r.finish()
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	for sc.Scan() {
+		r.mu.Lock()
+		if r.buf = append(r.buf, sc.Text()); len(r.buf) > r.max {
+			r.buf = r.buf[1:]
+		}
+		r.mu.Unlock()
+	}
+	io.Copy(io.Discard, rd) // a line too long: keep draining
+}
+
+func (r *lineRing) init() { r.once.Do(func() { r.closed = make(chan struct{}) }) }
+
+func (r *lineRing) finish() {
+	r.init()
+	close(r.closed)
+}
+
+// done is closed when the output has ended, or after d.
+func (r *lineRing) done(d time.Duration) <-chan struct{} {
+	r.init()
+	c := make(chan struct{})
+	go func() {
+		select {
+		case <-r.closed:
+		case <-time.After(d):
+		}
+		close(c)
+	}()
+	return c
+}
+
+func (r *lineRing) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.buf...)
+}
