@@ -217,12 +217,13 @@ func New(ctx context.Context, store lifecycle.Store, opts *Options) (*Manager, e
 		return nil, fmt.Errorf("open plugin manager: %w", err)
 	}
 	if m.repo != "" {
+		w := m.newRepoWatcher()
+		m.workers.Add(1)
+		go m.watch(m.ctx, w)
 		if _, err := m.Scan(ctx); err != nil {
 			m.Close()
 			return nil, fmt.Errorf("open plugin manager: %w", err)
 		}
-		m.workers.Add(1)
-		go m.watch(m.ctx)
 	}
 	if m.opts.IdleTimeout > 0 {
 		m.workers.Add(1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +78,9 @@ func writePackage(t testing.TB, repo, folder string, man map[string]any) {
 
 func newManager(t testing.TB, opts *plugin.Options) (*plugin.Manager, *memory.Store) {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	s := memory.New()
 	m, err := plugin.New(ctx, s, opts)
 	if err != nil {

@@ -251,35 +251,54 @@ func (m *Manager) autoActivate(ctx context.Context, e *entry) {
 	}
 }
 
-// watch rescans the repository when it changes (file-system notifications on the
-// repository and its packages, debounced) and every Rescan as a fallback.
-func (m *Manager) watch(ctx context.Context) {
-	defer m.workers.Done()
+// newRepoWatcher starts the file-system notifications of the repository and its packages
+// (before the first scan, so that nothing added meanwhile is missed). Without them (an
+// error is logged), the periodic rescan still finds changes.
+func (m *Manager) newRepoWatcher() *fsnotify.Watcher {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		m.log.Warn("plugin repository not watched; rescanning periodically", "err", err)
-	} else {
-		defer w.Close()
+		return nil
 	}
-	watchAll := func() {
-		if w == nil {
-			return
+	m.watchAll(w)
+	return w
+}
+
+// watchAll watches the repository and every package folder in it.
+func (m *Manager) watchAll(w *fsnotify.Watcher) {
+	watched := map[string]bool{}
+	for _, p := range w.WatchList() {
+		watched[p] = true
+	}
+	want := map[string]bool{m.repo: true}
+	dirents, _ := os.ReadDir(m.repo)
+	for _, d := range dirents {
+		if d.IsDir() {
+			want[filepath.Join(m.repo, d.Name())] = true
 		}
-		for _, p := range w.WatchList() {
+	}
+	for p := range watched {
+		if !want[p] {
 			w.Remove(p)
 		}
-		w.Add(m.repo)
-		dirents, _ := os.ReadDir(m.repo)
-		for _, d := range dirents {
-			if d.IsDir() {
-				w.Add(filepath.Join(m.repo, d.Name()))
+	}
+	for p := range want {
+		if !watched[p] {
+			if err := w.Add(p); err != nil {
+				m.log.Warn("watch plugin package", "path", p, "err", err)
 			}
 		}
 	}
-	watchAll()
+}
+
+// watch rescans the repository when it changes (notifications, debounced) and every
+// Rescan as a fallback.
+func (m *Manager) watch(ctx context.Context, w *fsnotify.Watcher) {
+	defer m.workers.Done()
 	var events <-chan fsnotify.Event
 	var errs <-chan error
 	if w != nil {
+		defer w.Close()
 		events, errs = w.Events, w.Errors
 	}
 	rescan := time.NewTicker(m.opts.Rescan)
@@ -291,7 +310,7 @@ func (m *Manager) watch(ctx context.Context) {
 			return
 		case <-events:
 			if debounce == nil {
-				debounce = time.After(100 * time.Millisecond)
+				debounce = time.After(50 * time.Millisecond)
 			}
 			continue
 		case err := <-errs:
@@ -301,7 +320,9 @@ func (m *Manager) watch(ctx context.Context) {
 		case <-rescan.C:
 		}
 		debounce = nil
-		watchAll()
+		if w != nil {
+			m.watchAll(w) // new package folders, before scanning them
+		}
 		if _, err := m.Scan(ctx); err != nil && ctx.Err() == nil {
 			m.log.Error("scan plugin repository", "err", err)
 		}
