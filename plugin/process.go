@@ -138,7 +138,7 @@ func (p *process) waitHealthy(ctx context.Context, rt *manifest.Runtime) error {
 	timeout := rt.StartTimeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	wait := 5 * time.Millisecond
+	start := time.Now()
 	for {
 		if p.health == nil {
 			select {
@@ -160,10 +160,18 @@ func (p *process) waitHealthy(ctx context.Context, rt *manifest.Runtime) error {
 				return fmt.Errorf("not healthy within the start timeout of %v (last check: %v)", timeout, err)
 			}
 			return ctx.Err()
-		case <-time.After(wait):
-			wait = min(2*wait, 200*time.Millisecond)
+		case <-time.After(pollDelay(time.Since(start))):
 		}
 	}
+}
+
+// pollDelay: check every 5ms for the first second of a start (activation latency), every
+// 50ms after that.
+func pollDelay(since time.Duration) time.Duration {
+	if since < time.Second {
+		return 5 * time.Millisecond
+	}
+	return 50 * time.Millisecond
 }
 
 func (p *process) exitError() error {

@@ -4,7 +4,7 @@
 //	TESTPLUGIN_MODE=exit           exit at once with an error message
 //	TESTPLUGIN_MODE=never-healthy  answer /healthz with 503
 //	TESTPLUGIN_IGNORE_TERM=1       ignore SIGTERM
-//	TESTPLUGIN_READY_FILE=path     write the time it started listening (Unix ns) there
+//	TESTPLUGIN_READY_FILE=path     write when main began and when it started listening (Unix ns)
 //	GET /fail                      fail the health check from now on
 //	GET /crash                     exit with status 3
 package main
@@ -22,6 +22,7 @@ import (
 )
 
 func main() {
+	began := time.Now()
 	fmt.Printf("testplugin %s %s generation %s starting\n", os.Getenv("HMS_PLUGIN_ID"), os.Getenv("HMS_PLUGIN_VERSION"), os.Getenv("HMS_PLUGIN_GENERATION"))
 	if os.Getenv("TESTPLUGIN_MODE") == "exit" {
 		fmt.Fprintln(os.Stderr, "fatal: configuration missing")
@@ -51,7 +52,7 @@ func main() {
 		os.Exit(2)
 	}
 	if f := os.Getenv("TESTPLUGIN_READY_FILE"); f != "" {
-		os.WriteFile(f, []byte(strconv.FormatInt(time.Now().UnixNano(), 10)), 0o644)
+		os.WriteFile(f, []byte(strconv.FormatInt(began.UnixNano(), 10)+" "+strconv.FormatInt(time.Now().UnixNano(), 10)), 0o644)
 	}
 	fmt.Println("listening")
 	http.Serve(ln, nil)
