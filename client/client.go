@@ -17,6 +17,7 @@ import (
 	"github.com/hms-lifecycle/lifecycle"
 	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
 	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
+	"github.com/hms-lifecycle/lifecycle/gen/hms/plugin/lifecycle/v1/pluginv1connect"
 	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
 	"github.com/hms-lifecycle/lifecycle/pbcbor"
 	"github.com/hms-lifecycle/lifecycle/server"
@@ -50,6 +51,7 @@ type Options struct {
 // Client talks to a server at a base URL ("http://127.0.0.1:7233").
 type Client struct {
 	rpc     lifecyclev1connect.LifecycleManagerClient
+	plugins pluginv1connect.PluginLifecycleManagerClient
 	mu      sync.Mutex
 	workers map[string]context.CancelFunc // hook workers by callback name
 }
@@ -90,7 +92,9 @@ func New(baseURL string, opts *Options) (*Client, error) {
 	default:
 		return nil, errors.New("client: encoding " + opts.Encoding + ": use proto, json or cbor")
 	}
-	return &Client{rpc: lifecyclev1connect.NewLifecycleManagerClient(hc, strings.TrimRight(baseURL, "/"), copts...)}, nil
+	base := strings.TrimRight(baseURL, "/")
+	return &Client{rpc: lifecyclev1connect.NewLifecycleManagerClient(hc, base, copts...),
+		plugins: pluginv1connect.NewPluginLifecycleManagerClient(hc, base, copts...)}, nil
 }
 
 // bearer sends a token with every request.

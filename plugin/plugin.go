@@ -148,6 +148,24 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Service is what the plugin Manager offers; a remote client implements it too.
+type Service interface {
+	Scan(ctx context.Context) (ScanReport, error)
+	Get(ctx context.Context, ref Ref) (Plugin, error)
+	List(ctx context.Context, req ListRequest) (Page, error)
+	Validate(ctx context.Context, ref Ref, reason string) (Plugin, error)
+	Load(ctx context.Context, ref Ref, reason string) (Plugin, error)
+	Activate(ctx context.Context, ref Ref, reason string) (Plugin, error)
+	Deactivate(ctx context.Context, ref Ref, reason string) (Plugin, error)
+	Reset(ctx context.Context, ref Ref, reason string) (Plugin, error)
+	Deprecate(ctx context.Context, ref Ref, replacement, reason string) (Plugin, error)
+	Resolve(ctx context.Context, id, constraint string) (Plugin, error)
+	History(ctx context.Context, req HistoryRequest) (HistoryPage, error)
+	Watch(ctx context.Context, req WatchRequest) (EventStream, error)
+}
+
+var _ Service = (*Manager)(nil)
+
 // Manager is the plugin lifecycle manager. It is safe for concurrent use.
 type Manager struct {
 	engine    *lifecycle.Manager
@@ -163,9 +181,11 @@ type Manager struct {
 	entries map[string]*entry // by Ref.key()
 	scanMu  sync.Mutex        // one scan at a time
 
-	ctx     context.Context // canceled by Close
-	cancel  context.CancelFunc
-	workers sync.WaitGroup
+	ctx       context.Context // canceled by Close
+	cancel    context.CancelFunc
+	workers   sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // entry is what the registry keeps of a plugin version beside its engine record.
@@ -235,6 +255,11 @@ func New(ctx context.Context, store lifecycle.Store, opts *Options) (*Manager, e
 // Close stops every running plugin (SIGTERM, grace period, SIGKILL), recording each as
 // deactivated, stops discovery and closes the engine. The store stays open.
 func (m *Manager) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Manager) close() error {
 	m.cancel()
 	m.workers.Wait()
 	m.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"github.com/hms-lifecycle/lifecycle"
 	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
 	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
+	"github.com/hms-lifecycle/lifecycle/gen/hms/plugin/lifecycle/v1/pluginv1connect"
 )
 
 // Role is what a principal may do; each role includes the ones below it.
@@ -53,6 +54,19 @@ var needs = map[string]Role{
 	lifecyclev1connect.LifecycleManagerRegisterHookProcedure:         Admin,
 	lifecyclev1connect.LifecycleManagerUnregisterHookProcedure:       Admin,
 	lifecyclev1connect.LifecycleManagerServeHooksProcedure:           Admin,
+
+	pluginv1connect.PluginLifecycleManagerGetPluginProcedure:         Viewer,
+	pluginv1connect.PluginLifecycleManagerListPluginsProcedure:       Viewer,
+	pluginv1connect.PluginLifecycleManagerGetPluginHistoryProcedure:  Viewer,
+	pluginv1connect.PluginLifecycleManagerWatchPluginEventsProcedure: Viewer,
+	pluginv1connect.PluginLifecycleManagerResolvePluginProcedure:     Viewer,
+	pluginv1connect.PluginLifecycleManagerScanPluginsProcedure:       Operator,
+	pluginv1connect.PluginLifecycleManagerValidatePluginProcedure:    Operator,
+	pluginv1connect.PluginLifecycleManagerLoadPluginProcedure:        Operator,
+	pluginv1connect.PluginLifecycleManagerActivatePluginProcedure:    Operator,
+	pluginv1connect.PluginLifecycleManagerDeactivatePluginProcedure:  Operator,
+	pluginv1connect.PluginLifecycleManagerResetPluginProcedure:       Operator,
+	pluginv1connect.PluginLifecycleManagerDeprecatePluginProcedure:   Admin,
 }
 
 // Principal is an authenticated caller.

@@ -78,6 +78,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			_, err := c.Transition(ctx, lifecycle.TransitionRequest{AgentID: "fixture", Target: lifecycle.StateError})
 			return err
 		}},
+		{"Heartbeat", server.Operator, func(c *client.Client) error { _, err := c.Heartbeat(ctx, []string{"fixture"}); return err }},
+		{"SetSupervisionPolicy", server.Operator, func(c *client.Client) error { _, err := c.SetPolicy(ctx, "fixture", nil); return err }},
 		{"TransitionState forced", server.Admin, func(c *client.Client) error {
 			_, err := c.Transition(ctx, lifecycle.TransitionRequest{AgentID: "fixture", Target: lifecycle.StateUpgrading, Force: true})
 			return err

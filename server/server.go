@@ -21,8 +21,10 @@ import (
 	"github.com/hms-lifecycle/lifecycle"
 	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
 	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
+	"github.com/hms-lifecycle/lifecycle/gen/hms/plugin/lifecycle/v1/pluginv1connect"
 	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
 	"github.com/hms-lifecycle/lifecycle/pbcbor"
+	"github.com/hms-lifecycle/lifecycle/plugin"
 )
 
 // ResumeHeader carries, on a watch that ended, the from_sequence that continues it.
@@ -39,8 +41,9 @@ const Anonymous = "anonymous"
 type Option func(*options)
 
 type options struct {
-	log    *slog.Logger
-	tokens *Tokens
+	log     *slog.Logger
+	tokens  *Tokens
+	plugins plugin.Service
 }
 
 // WithLogger sets the logger; the default is slog.Default().
@@ -68,9 +71,13 @@ func NewHandler(svc lifecycle.AgentService, opts ...Option) http.Handler {
 		connect.WithReadMaxBytes(MaxRequestBytes),
 	}
 	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(&service{svc: svc, log: log, metrics: svcm}, hopts...))
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(lifecyclev1connect.LifecycleManagerName)))
-	reflector := grpcreflect.NewStaticReflector(lifecyclev1connect.LifecycleManagerName,
-		grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName)
+	services := []string{lifecyclev1connect.LifecycleManagerName}
+	if o.plugins != nil {
+		mux.Handle(pluginv1connect.NewPluginLifecycleManagerHandler(&pluginService{svc: o.plugins, log: log}, hopts...))
+		services = append(services, pluginv1connect.PluginLifecycleManagerName)
+	}
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	reflector := grpcreflect.NewStaticReflector(append(services, grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName)...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	return withClientCert(mux)
@@ -134,12 +141,14 @@ func DomainCode(c connect.Code) lifecycle.Code {
 	return lifecycle.CodeInternal
 }
 
+func (s *service) connectError(err error) error { return connectError(s.log, err) }
+
 // connectError maps err once for every protocol; the message is the domain's, which names
 // the field or the state.
-func (s *service) connectError(err error) error {
+func connectError(log *slog.Logger, err error) error {
 	code, ok := codes[lifecycle.ErrorCode(err)]
 	if !ok {
-		s.log.Error("unexpected error", "err", err)
+		log.Error("unexpected error", "err", err)
 		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
 	msg := err.Error()

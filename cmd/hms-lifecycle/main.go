@@ -42,7 +42,7 @@ func main() {
 func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	root := &cobra.Command{
 		Use:           "hms-lifecycle",
-		Short:         "The HMS lifecycle manager: agents' states, transitions, events and hooks",
+		Short:         "The HMS lifecycle manager: agents' and plugins' states, transitions, events and hooks",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	var g globals
 	g.register(root)
-	root.AddCommand(serveCommand(), backupCommand(), demoCommand(), agentsCommand(&g), hooksCommand(&g), serverCommand(&g), benchCommand(&g))
+	root.AddCommand(serveCommand(), backupCommand(), demoCommand(), agentsCommand(&g), hooksCommand(&g), pluginsCommand(&g), serverCommand(&g), benchCommand(&g))
 	if len(args) == 0 {
 		return usageError{errors.New("no command given: try hms-lifecycle --help")}
 	}

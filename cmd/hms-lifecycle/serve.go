@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/plugin"
+	"github.com/hms-lifecycle/lifecycle/plugin/manifest"
 	"github.com/hms-lifecycle/lifecycle/server"
 	"github.com/hms-lifecycle/lifecycle/store/memory"
 	"github.com/hms-lifecycle/lifecycle/store/postgres"
@@ -74,6 +77,43 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (lifecycle.Stor
 	return nil, nil, "", fmt.Errorf("--store %q: use sqlite, memory or a postgres:// URL", f.store)
 }
 
+// openPlugins opens the plugin registry's store beside the agents': a second SQLite
+// database in <data-dir>/plugins, a "plugins" schema in PostgreSQL, or memory.
+func (f *storeFlags) openPlugins(ctx context.Context, log *slog.Logger) (lifecycle.Store, io.Closer, error) {
+	switch {
+	case f.store == "memory":
+		s := memory.New()
+		return s, s, nil
+	case f.store == "sqlite":
+		s, err := sqlite.Open(ctx, filepath.Join(f.dataDir, "plugins"), &sqlite.Options{Synchronous: f.sync, Logger: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("plugin registry: %w", err)
+		}
+		return s, s, nil
+	default:
+		s, err := postgres.Open(ctx, f.store, &postgres.Options{Schema: "plugins", Logger: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("plugin registry: %w", err)
+		}
+		return s, s, nil
+	}
+}
+
+// pluginFlags configure the plugin lifecycle manager.
+type pluginFlags struct {
+	opts      plugin.Options
+	corePorts []string
+}
+
+func (f *pluginFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.opts.Repository, "plugin-repo", env("HMS_PLUGIN_REPO", ""), "directory of plugin packages to discover and watch (empty: none) [HMS_PLUGIN_REPO]")
+	fs.StringSliceVar(&f.corePorts, "core-ports", nil, "the core's port catalogue that manifests' consumedCorePorts are checked against (default: "+strings.Join(manifest.DefaultCorePorts, ", ")+")")
+	fs.BoolVar(&f.opts.AutoActivate, "plugin-auto-activate", false, "activate plugins as soon as they are registered")
+	fs.BoolVar(&f.opts.ActivateOnDemand, "plugin-activate-on-demand", false, "let resolve activate the best inactive version")
+	fs.DurationVar(&f.opts.IdleTimeout, "plugin-idle-timeout", 0, "deactivate plugins not resolved for this long (0: never)")
+	fs.DurationVar(&f.opts.Rescan, "plugin-rescan", 30*time.Second, "rescan the plugin repository this often, besides file-system notifications")
+}
+
 func serveCommand() *cobra.Command {
 	var listen, logFormat, tokensFile string
 	var tf tlsFlags
@@ -81,6 +121,7 @@ func serveCommand() *cobra.Command {
 	var webhookAllow []string
 	var sf storeFlags
 	var pf policyFlags
+	var plf pluginFlags
 	var configFile string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -108,7 +149,8 @@ func serveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, policy, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			plf.opts.CorePorts = plf.corePorts
+			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, policy, &plf.opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -123,11 +165,12 @@ func serveCommand() *cobra.Command {
 	fs.StringVar(&logFormat, "log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
 	sf.register(fs)
 	pf.register(fs) // the server-wide default supervision policy
+	plf.register(fs)
 	return cmd
 }
 
 func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemote bool, webhookAllow []netip.Prefix,
-	tc *tls.Config, sf *storeFlags, policy *lifecycle.SupervisionPolicy, stdout, stderr io.Writer) error {
+	tc *tls.Config, sf *storeFlags, policy *lifecycle.SupervisionPolicy, popts *plugin.Options, stdout, stderr io.Writer) error {
 	var log *slog.Logger
 	switch logFormat {
 	case "text":
@@ -158,12 +201,23 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 		return err
 	}
 	defer m.Close()
+	pstore, closePlugins, err := sf.openPlugins(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closePlugins.Close()
+	popts.Logger = log
+	plugins, err := plugin.New(ctx, pstore, popts)
+	if err != nil {
+		return err
+	}
+	defer plugins.Close()
 
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	hopts := []server.Option{server.WithLogger(log)}
+	hopts := []server.Option{server.WithLogger(log), server.WithPlugins(plugins)}
 	if tokens != nil {
 		hopts = append(hopts, server.WithTokens(tokens))
 	}
@@ -181,7 +235,7 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("serving", "address", ln.Addr().String(), "store", what)
+	log.Info("serving", "address", ln.Addr().String(), "store", what, "plugin_repository", popts.Repository)
 	if tokens == nil {
 		log.Warn("no credentials are configured: every caller is anonymous; listening on loopback only unless --insecure-allow-remote")
 	} else {
@@ -199,7 +253,8 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 	defer cancel()
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Shutdown(shutdown) }()
-	m.Close() // ends watch streams with the sequence to resume from
+	m.Close()       // ends watch streams with the sequence to resume from
+	plugins.Close() // stops the running plugins
 	if err := <-stopped; err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -63,7 +63,7 @@ func (s *Store) commitBatch(batch []*groupcommit.Request) {
 				ev.AgentID, c.Expected, [16]byte(ev.ID), int16(ev.Type), ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata), jsonb(ev.Hooks))
 		}
 	}
-	b.Queue(`SELECT pg_notify('` + Channel + `', 'events')`)
+	b.Queue(`SELECT pg_notify('` + s.channel + `', 'events')`)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		br := tx.SendBatch(ctx, b)
 		if _, err := br.Exec(); err != nil {

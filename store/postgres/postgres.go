@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -42,17 +43,23 @@ type Options struct {
 	Retention lifecycle.Retention
 	// Logger receives pruning problems. Nil means slog.Default().
 	Logger *slog.Logger
+	// Schema keeps the store's tables in this schema (created if missing) instead of the
+	// connection's default, so that two stores — agents and the plugin registry — share
+	// one database. Its replicas signal each other on channel "lifecycle_<schema>".
+	Schema string
 }
 
-// Channel is the LISTEN/NOTIFY channel the replicas signal each other on.
+// Channel is the LISTEN/NOTIFY channel the replicas signal each other on (with no Schema).
 const Channel = "lifecycle"
 
 // Store is a lifecycle.Store in PostgreSQL.
 type Store struct {
-	dsn    string
-	pool   *pgxpool.Pool
-	writer *groupcommit.Writer
-	once   sync.Once
+	dsn     string
+	schema  string
+	channel string
+	pool    *pgxpool.Pool
+	writer  *groupcommit.Writer
+	once    sync.Once
 
 	retention   lifecycle.Retention
 	log         *slog.Logger
@@ -61,6 +68,8 @@ type Store struct {
 }
 
 var _ lifecycle.SharedStore = (*Store)(nil)
+
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -79,6 +88,14 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	channel := Channel
+	if opts.Schema != "" {
+		if !schemaName.MatchString(opts.Schema) {
+			return nil, fmt.Errorf("open postgres store: schema %q: use lower-case letters, digits and _", opts.Schema)
+		}
+		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+		channel += "_" + opts.Schema
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
@@ -87,7 +104,13 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	s := &Store{dsn: dsn, pool: pool, retention: opts.Retention, log: opts.Logger,
+	if opts.Schema != "" {
+		if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+opts.Schema); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("open postgres store: create schema %s: %w", opts.Schema, err)
+		}
+	}
+	s := &Store{dsn: dsn, schema: opts.Schema, channel: channel, pool: pool, retention: opts.Retention, log: opts.Logger,
 		stopPruning: make(chan struct{}), pruned: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -145,7 +168,7 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Changes implements lifecycle.SharedStore: a dedicated connection LISTENs on Channel
+// Changes implements lifecycle.SharedStore: a dedicated connection LISTENs on the channel
 // (payload "events", "hooks" or "policy:<agent id>") and reconnects with backoff; after a
 // (re)connect it signals everything, since notifications sent meanwhile are lost.
 func (s *Store) Changes(ctx context.Context) lifecycle.Changes {
@@ -175,7 +198,7 @@ func (s *Store) Changes(ctx context.Context) lifecycle.Changes {
 		for ctx.Err() == nil {
 			conn, err := pgx.Connect(ctx, s.dsn)
 			if err == nil {
-				_, err = conn.Exec(ctx, "LISTEN "+Channel)
+				_, err = conn.Exec(ctx, "LISTEN "+s.channel)
 			}
 			if err == nil {
 				backoff = 100 * time.Millisecond

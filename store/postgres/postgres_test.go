@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -60,6 +61,43 @@ func TestConformance(t *testing.T) {
 func TestRetention(t *testing.T) {
 	storetest.RunRetention(t, func(t *testing.T, r lifecycle.Retention) storetest.Pruner {
 		s, err := postgres.Open(ctx, newDatabase(t), &postgres.Options{Retention: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestSchema: a store in its own schema (the plugin registry's) shares the database with
+// the default one without seeing its data or its notifications.
+func TestSchema(t *testing.T) {
+	dsn := newDatabase(t)
+	plain := open(t, dsn)
+	plugins, err := postgres.Open(ctx, dsn, &postgres.Options{Schema: "plugins"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plugins.Close()
+	m, err := lifecycle.New(ctx, plain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, _, err := m.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plugins.GetAgent(ctx, "a"); lifecycle.ErrorCode(err) != lifecycle.CodeNotFound {
+		t.Fatalf("the schema store sees the default store's agent: %v", err)
+	}
+	if _, newest, _ := plugins.Sequences(ctx); newest != 0 {
+		t.Fatalf("the schema store has events: newest %d", newest)
+	}
+	if _, err := postgres.Open(ctx, dsn, &postgres.Options{Schema: "Bad-Name"}); err == nil || !strings.Contains(err.Error(), `schema "Bad-Name"`) {
+		t.Fatalf("bad schema name: %v", err)
+	}
+	storetest.Run(t, func(t *testing.T) lifecycle.Store {
+		s, err := postgres.Open(ctx, newDatabase(t), &postgres.Options{Schema: "plugins"})
 		if err != nil {
 			t.Fatal(err)
 		}

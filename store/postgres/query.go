@@ -170,7 +170,7 @@ func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error
 // CreateHook implements lifecycle.Store.
 func (s *Store) CreateHook(ctx context.Context, h lifecycle.Hook) error {
 	tag, err := s.pool.Exec(ctx, `WITH ins AS (INSERT INTO hooks (id, name, spec, created_at, cursor) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT DO NOTHING RETURNING id) SELECT pg_notify('`+Channel+`', 'hooks') FROM ins`,
+		ON CONFLICT DO NOTHING RETURNING id) SELECT pg_notify('`+s.channel+`', 'hooks') FROM ins`,
 		h.ID, h.Spec.Name, jsonb(h.Spec), h.CreatedAt.UnixNano(), int64(h.Cursor))
 	if err != nil {
 		return unavailable(err)
@@ -184,7 +184,7 @@ func (s *Store) CreateHook(ctx context.Context, h lifecycle.Hook) error {
 // DeleteHook implements lifecycle.Store.
 func (s *Store) DeleteHook(ctx context.Context, id string) error {
 	tag, err := s.pool.Exec(ctx, `WITH del AS (DELETE FROM hooks WHERE id = $1 RETURNING id)
-		SELECT pg_notify('`+Channel+`', 'hooks') FROM del`, id)
+		SELECT pg_notify('`+s.channel+`', 'hooks') FROM del`, id)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -271,7 +271,7 @@ func (s *Store) LeaseHook(ctx context.Context, id, owner string, now, until time
 // SetPolicy implements lifecycle.Store; the other replicas are notified ("policy:<id>").
 func (s *Store) SetPolicy(ctx context.Context, id string, p *lifecycle.SupervisionPolicy) error {
 	tag, err := s.pool.Exec(ctx, `WITH upd AS (UPDATE agents SET policy = $2 WHERE id = $1 RETURNING id)
-		SELECT pg_notify('`+Channel+`', 'policy:' || id) FROM upd`, id, jsonb(p))
+		SELECT pg_notify('`+s.channel+`', 'policy:' || id) FROM upd`, id, jsonb(p))
 	if err != nil {
 		return unavailable(err)
 	}
