@@ -22,17 +22,20 @@ import (
 	"github.com/hms-lifecycle/lifecycle/store/storetest"
 )
 
-var bin string // the hms-lifecycle binary, built once by TestMain
+// bin is the hms-lifecycle binary and testPlugin the plugin tests run, built once by TestMain.
+var bin, testPlugin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "hms-bin-")
 	if err != nil {
 		panic(err)
 	}
-	bin = filepath.Join(dir, "hms-lifecycle")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.Exit(1)
+	bin, testPlugin = filepath.Join(dir, "hms-lifecycle"), filepath.Join(dir, "testplugin")
+	for out, pkg := range map[string]string{bin: ".", testPlugin: "../../plugin/testdata/testplugin"} {
+		if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, msg)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
