@@ -139,6 +139,7 @@ func (p *process) waitHealthy(ctx context.Context, rt *manifest.Runtime) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
+	var last error // the last check's answer, not cut short by the timeout
 	for {
 		if p.health == nil {
 			select {
@@ -152,12 +153,15 @@ func (p *process) waitHealthy(ctx context.Context, rt *manifest.Runtime) error {
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
 		select {
 		case <-p.exited:
 			return p.exitError()
 		case <-ctx.Done():
 			if ctx.Err() == context.DeadlineExceeded {
-				return fmt.Errorf("not healthy within the start timeout of %v (last check: %v)", timeout, err)
+				return fmt.Errorf("not healthy within the start timeout of %v (last check: %v)", timeout, last)
 			}
 			return ctx.Err()
 		case <-time.After(pollDelay(time.Since(start))):

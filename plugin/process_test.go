@@ -132,6 +132,24 @@ func TestRunningPlugins(t *testing.T) {
 	}
 }
 
+func TestGRPCHealthCheck(t *testing.T) {
+	repo := t.TempDir()
+	rt := run(map[string]any{"TESTPLUGIN_GRPC": "1"})
+	rt["health"] = map[string]any{"grpc": map[string]any{"service": "testplugin"}, "intervalMs": 50}
+	writePackage(t, repo, "g", manifestOf("P-grpc", "1.0.0", rt))
+	wrong := run(map[string]any{"TESTPLUGIN_GRPC": "1"})
+	wrong["health"] = map[string]any{"grpc": map[string]any{"service": "other"}}
+	wrong["startTimeoutMs"] = 300
+	writePackage(t, repo, "w", manifestOf("P-grpc-wrong", "1.0.0", wrong))
+	m, _ := newManager(t, &plugin.Options{Repository: repo, AutoActivate: true})
+	if p := get(t, m, "P-grpc", "1.0.0"); p.State != plugin.StateActive {
+		t.Fatalf("gRPC health: %s %s", plugin.StateName(p.State), p.LastError)
+	}
+	if p := get(t, m, "P-grpc-wrong", "1.0.0"); p.State != plugin.StateFailed || !strings.Contains(p.LastError, "gRPC health check: rpc error: code = NotFound") {
+		t.Fatalf("gRPC health of an unknown service: %s %q", plugin.StateName(p.State), p.LastError)
+	}
+}
+
 func TestCloseStopsPlugins(t *testing.T) {
 	repo := t.TempDir()
 	writePackage(t, repo, "a", manifestOf("P-a", "1.0.0", run(nil)))

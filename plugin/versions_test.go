@@ -181,6 +181,9 @@ func TestRejectedPackages(t *testing.T) {
 	writePackage(t, repo, "noid", map[string]any{"manifestVersion": "1.0", "name": "x"})
 	os.MkdirAll(filepath.Join(repo, "garbage"), 0o755)
 	os.WriteFile(filepath.Join(repo, "garbage", "plugin-manifest.json"), []byte("{not json"), 0o644)
+	huge := manifestOf("AOS-Huge", "1.0.0", nil)
+	huge["description"] = strings.Repeat("x", 70000)
+	writePackage(t, repo, "huge", huge)
 	m, _ := newManager(t, &plugin.Options{Repository: repo})
 	rep, err := m.Scan(ctx)
 	if err != nil {
@@ -201,6 +204,7 @@ func TestRejectedPackages(t *testing.T) {
 		"empty":   "/: no plugin-manifest.json",
 		"noid":    "/hmaVersion: required, missing",
 		"garbage": "/: not valid JSON",
+		"huge":    "/: the manifest is larger than 65536 bytes",
 	}
 	for path, w := range want {
 		if !strings.Contains(got[path], w) {

@@ -5,6 +5,7 @@
 //	TESTPLUGIN_MODE=never-healthy  answer /healthz with 503
 //	TESTPLUGIN_IGNORE_TERM=1       ignore SIGTERM
 //	TESTPLUGIN_READY_FILE=path     write when main began and when it started listening (Unix ns)
+//	TESTPLUGIN_GRPC=1              serve the gRPC health service instead (service "testplugin")
 //	GET /fail                      fail the health check from now on
 //	GET /crash                     exit with status 3
 package main
@@ -19,6 +20,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 func main() {
@@ -55,5 +60,13 @@ func main() {
 		os.WriteFile(f, []byte(strconv.FormatInt(began.UnixNano(), 10)+" "+strconv.FormatInt(time.Now().UnixNano(), 10)), 0o644)
 	}
 	fmt.Println("listening")
+	if os.Getenv("TESTPLUGIN_GRPC") == "1" {
+		srv := grpc.NewServer()
+		hs := health.NewServer()
+		hs.SetServingStatus("testplugin", healthpb.HealthCheckResponse_SERVING)
+		healthpb.RegisterHealthServer(srv, hs)
+		srv.Serve(ln)
+		return
+	}
 	http.Serve(ln, nil)
 }
