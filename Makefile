@@ -7,7 +7,7 @@ BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
 TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK) $(BIN)/grpcurl
 
-.PHONY: run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision fuzz tools clean
+.PHONY: run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
 
 ## run: the main job — the server on the embedded SQLite store (./hms-data), on loopback
 run:
@@ -56,6 +56,12 @@ bench-supervision:
 	$(GO) test -run '^$$' -bench 'Heartbeat$$|LivenessSecond' -benchtime=2s .
 	$(GO) test -run '^$$' -bench 'LivenessMemory' -benchtime=1x .
 	$(GO) test -run '^$$' -bench LivenessDeadlineDelay -benchtime=1x ./store/sqlite
+
+## bench-plugins: manifest validation, scanning 1,000 packages, activation latency
+bench-plugins:
+	$(GO) test -run '^$$' -bench Validate -benchtime=2s ./plugin/manifest
+	$(GO) test -run '^$$' -bench Scan1000 -benchtime=3x ./plugin
+	$(GO) test -run '^$$' -bench Activation -benchtime=100x ./plugin
 
 ## bench-memory: heap bytes per agent and per retained event, with 1,000,000 agents
 bench-memory:

@@ -169,11 +169,14 @@ func (p *process) waitHealthy(ctx context.Context, rt *manifest.Runtime) error {
 	}
 }
 
-// pollDelay: check every 5ms for the first second of a start (activation latency), every
-// 50ms after that.
+// pollDelay: during a start, check every millisecond for the first 100ms (most plugins are
+// up by then: activation latency), every 10ms up to a second, then every 50ms.
 func pollDelay(since time.Duration) time.Duration {
-	if since < time.Second {
-		return 5 * time.Millisecond
+	switch {
+	case since < 100*time.Millisecond:
+		return time.Millisecond
+	case since < time.Second:
+		return 10 * time.Millisecond
 	}
 	return 50 * time.Millisecond
 }

@@ -1,8 +1,9 @@
-// Package server serves a lifecycle.AgentService over the network: every RPC of
-// hms.agent.lifecycle.v1.LifecycleManager through one http.Handler that speaks gRPC,
-// gRPC-Web and the Connect protocol, each in protobuf, JSON or CBOR (chosen by content
-// type), plus gRPC health checking, server reflection and Prometheus metrics, so grpcurl,
-// browsers and curl all work.
+// Package server serves a lifecycle.AgentService (and, WithPlugins, a plugin.Service) over
+// the network: every RPC of hms.agent.lifecycle.v1.LifecycleManager and
+// hms.plugin.lifecycle.v1.PluginLifecycleManager through one http.Handler that speaks
+// gRPC, gRPC-Web and the Connect protocol, each in protobuf, JSON or CBOR (chosen by
+// content type), plus gRPC health checking, server reflection and Prometheus metrics, so
+// grpcurl, browsers and curl all work.
 package server
 
 import (
