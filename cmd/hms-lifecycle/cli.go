@@ -406,25 +406,45 @@ func agentsWatch(g *globals) *cobra.Command {
 }
 
 func watch(ctx context.Context, c *client.Client, req lifecycle.WatchRequest, g *globals, out, errOut io.Writer) error {
+	return follow(ctx, req.FromSequence, errOut,
+		func(from uint64) (stream[lifecycle.Event], error) {
+			req.FromSequence = from
+			return c.Watch(ctx, req)
+		},
+		func(ev lifecycle.Event) uint64 {
+			if g.output == "json" {
+				b, _ := protojson.Marshal(lifecyclepb.Event(&ev))
+				fmt.Fprintln(out, string(b))
+			} else {
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				printEvent(tw, &ev)
+				tw.Flush()
+			}
+			return ev.Sequence
+		})
+}
+
+// stream is an agent or a plugin event stream.
+type stream[E any] interface {
+	Next(ctx context.Context) (E, error)
+	Close() error
+}
+
+// follow prints a watch's events until ctx ends. When the stream ends for a reason worth
+// retrying (server restart, a lagging watcher cut off), it watches again from the event
+// after the last one printed, so nothing is missed or printed twice.
+func follow[E any](ctx context.Context, from uint64, errOut io.Writer, open func(from uint64) (stream[E], error), print func(E) uint64) error {
 	backoff := 100 * time.Millisecond
 	for {
-		w, err := c.Watch(ctx, req)
+		w, err := open(from)
 		if err == nil {
 			backoff = 100 * time.Millisecond
 			for {
-				var ev lifecycle.Event
+				var ev E
 				if ev, err = w.Next(ctx); err != nil {
 					break
 				}
-				req.FromSequence = ev.Sequence + 1
-				if g.output == "json" {
-					b, _ := protojson.Marshal(lifecyclepb.Event(&ev))
-					fmt.Fprintln(out, string(b))
-				} else {
-					tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-					printEvent(tw, &ev)
-					tw.Flush()
-				}
+				from = print(ev) + 1
 			}
 			w.Close()
 		}
@@ -433,11 +453,11 @@ func watch(ctx context.Context, c *client.Client, req lifecycle.WatchRequest, g 
 		}
 		var le *lifecycle.Error
 		if errors.As(err, &le) && le.ResumeSequence != 0 {
-			req.FromSequence = le.ResumeSequence
+			from = le.ResumeSequence
 		}
 		switch lifecycle.ErrorCode(err) {
 		case lifecycle.CodeUnavailable, lifecycle.CodeResourceExhausted, lifecycle.CodeInternal:
-			fmt.Fprintf(errOut, "watch interrupted (%v); resuming from sequence %d\n", err, req.FromSequence)
+			fmt.Fprintf(errOut, "watch interrupted (%v); resuming from sequence %d\n", err, from)
 		default:
 			return err
 		}
@@ -447,8 +467,8 @@ func watch(ctx context.Context, c *client.Client, req lifecycle.WatchRequest, g 
 		case <-time.After(backoff):
 			backoff = min(2*backoff, 5*time.Second)
 		}
-		if req.FromSequence == 0 {
-			req.FromSequence = 1 // nothing seen yet: replay whatever happened meanwhile
+		if from == 0 {
+			from = 1 // nothing seen yet: replay whatever happened meanwhile
 		}
 	}
 }

@@ -416,45 +416,22 @@ func pluginsWatch(g *globals) *cobra.Command {
 				return err
 			}
 			ctx, out := cmd.Context(), cmd.OutOrStdout()
-			for {
-				w, err := svc.Watch(ctx, req)
-				if err == nil {
-					for {
-						var ev plugin.Event
-						if ev, err = w.Next(ctx); err != nil {
-							break
-						}
-						req.FromSequence = ev.Sequence + 1
-						if g.output == "json" {
-							b, _ := protojson.Marshal(pluginpb.Event(&ev))
-							fmt.Fprintln(out, string(b))
-						} else {
-							tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-							printPluginEvent(tw, &ev)
-							tw.Flush()
-						}
+			return follow(ctx, req.FromSequence, cmd.ErrOrStderr(),
+				func(from uint64) (stream[plugin.Event], error) {
+					req.FromSequence = from
+					return svc.Watch(ctx, req)
+				},
+				func(ev plugin.Event) uint64 {
+					if g.output == "json" {
+						b, _ := protojson.Marshal(pluginpb.Event(&ev))
+						fmt.Fprintln(out, string(b))
+					} else {
+						tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+						printPluginEvent(tw, &ev)
+						tw.Flush()
 					}
-					w.Close()
-				}
-				if ctx.Err() != nil {
-					return nil
-				}
-				var le *lifecycle.Error
-				if errors.As(err, &le) && le.ResumeSequence != 0 {
-					req.FromSequence = le.ResumeSequence
-				}
-				switch lifecycle.ErrorCode(err) {
-				case lifecycle.CodeUnavailable, lifecycle.CodeResourceExhausted:
-					fmt.Fprintf(cmd.ErrOrStderr(), "watch interrupted (%v); resuming from sequence %d\n", err, req.FromSequence)
-				default:
-					return err
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(time.Second):
-				}
-			}
+					return ev.Sequence
+				})
 		},
 	}
 	cmd.Flags().StringSliceVar(&states, "state", nil, "only events into these states")
