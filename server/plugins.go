@@ -17,108 +17,91 @@ import (
 // agent service: the same protocols, encodings, limits and access control.
 func WithPlugins(svc plugin.Service) Option { return func(o *options) { o.plugins = svc } }
 
-// pluginService adapts a plugin.Service to the generated handler interface.
+// pluginService is the plugin service on protobuf messages, answering domain errors, for
+// both transports.
 type pluginService struct {
 	svc plugin.Service
 	log *slog.Logger
 }
 
-var _ pluginv1connect.PluginLifecycleManagerHandler = (*pluginService)(nil)
-
-func (s *pluginService) answer(p plugin.Plugin, err error) (*connect.Response[pluginv1.PluginOperationResponse], error) {
-	if err != nil {
-		return nil, connectError(s.log, err)
-	}
-	return connect.NewResponse(&pluginv1.PluginOperationResponse{Plugin: pluginpb.Plugin(&p)}), nil
-}
-
 func ref(id, version string) plugin.Ref { return plugin.Ref{ID: id, Version: version} }
 
-func (s *pluginService) ScanPlugins(ctx context.Context, _ *connect.Request[pluginv1.ScanPluginsRequest]) (*connect.Response[pluginv1.ScanPluginsResponse], error) {
+func operation(call func(context.Context, plugin.Ref, string) (plugin.Plugin, error)) func(context.Context, *pluginv1.PluginOperationRequest) (*pluginv1.PluginOperationResponse, error) {
+	return func(ctx context.Context, m *pluginv1.PluginOperationRequest) (*pluginv1.PluginOperationResponse, error) {
+		p, err := call(ctx, ref(m.GetId(), m.GetVersion()), m.GetReason())
+		if err != nil {
+			return nil, err
+		}
+		return &pluginv1.PluginOperationResponse{Plugin: pluginpb.Plugin(&p)}, nil
+	}
+}
+
+func (s *pluginService) scan(ctx context.Context, _ *pluginv1.ScanPluginsRequest) (*pluginv1.ScanPluginsResponse, error) {
 	rep, err := s.svc.Scan(ctx)
 	if err != nil {
-		return nil, connectError(s.log, err)
+		return nil, err
 	}
-	return connect.NewResponse(pluginpb.ScanReport(&rep)), nil
+	return pluginpb.ScanReport(&rep), nil
 }
 
-func (s *pluginService) GetPlugin(ctx context.Context, req *connect.Request[pluginv1.GetPluginRequest]) (*connect.Response[pluginv1.GetPluginResponse], error) {
-	p, err := s.svc.Get(ctx, ref(req.Msg.GetId(), req.Msg.GetVersion()))
+func (s *pluginService) get(ctx context.Context, m *pluginv1.GetPluginRequest) (*pluginv1.GetPluginResponse, error) {
+	p, err := s.svc.Get(ctx, ref(m.GetId(), m.GetVersion()))
 	if err != nil {
-		return nil, connectError(s.log, err)
+		return nil, err
 	}
-	return connect.NewResponse(&pluginv1.GetPluginResponse{Plugin: pluginpb.Plugin(&p)}), nil
+	return &pluginv1.GetPluginResponse{Plugin: pluginpb.Plugin(&p)}, nil
 }
 
-func (s *pluginService) ListPlugins(ctx context.Context, req *connect.Request[pluginv1.ListPluginsRequest]) (*connect.Response[pluginv1.ListPluginsResponse], error) {
-	m := req.Msg
+func (s *pluginService) list(ctx context.Context, m *pluginv1.ListPluginsRequest) (*pluginv1.ListPluginsResponse, error) {
 	page, err := s.svc.List(ctx, plugin.ListRequest{States: m.GetStates(), ID: m.GetId(), Type: m.GetType(), Port: m.GetPort(),
 		PageSize: int(m.GetPageSize()), PageToken: m.GetPageToken()})
 	if err != nil {
-		return nil, connectError(s.log, err)
+		return nil, err
 	}
 	res := &pluginv1.ListPluginsResponse{NextPageToken: page.NextPageToken}
 	for i := range page.Plugins {
 		res.Plugins = append(res.Plugins, pluginpb.Plugin(&page.Plugins[i]))
 	}
-	return connect.NewResponse(res), nil
+	return res, nil
 }
 
-func (s *pluginService) ValidatePlugin(ctx context.Context, req *connect.Request[pluginv1.PluginOperationRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
-	return s.answer(s.svc.Validate(ctx, ref(req.Msg.GetId(), req.Msg.GetVersion()), req.Msg.GetReason()))
-}
-
-func (s *pluginService) LoadPlugin(ctx context.Context, req *connect.Request[pluginv1.PluginOperationRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
-	return s.answer(s.svc.Load(ctx, ref(req.Msg.GetId(), req.Msg.GetVersion()), req.Msg.GetReason()))
-}
-
-func (s *pluginService) ActivatePlugin(ctx context.Context, req *connect.Request[pluginv1.PluginOperationRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
-	return s.answer(s.svc.Activate(ctx, ref(req.Msg.GetId(), req.Msg.GetVersion()), req.Msg.GetReason()))
-}
-
-func (s *pluginService) DeactivatePlugin(ctx context.Context, req *connect.Request[pluginv1.PluginOperationRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
-	return s.answer(s.svc.Deactivate(ctx, ref(req.Msg.GetId(), req.Msg.GetVersion()), req.Msg.GetReason()))
-}
-
-func (s *pluginService) ResetPlugin(ctx context.Context, req *connect.Request[pluginv1.PluginOperationRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
-	return s.answer(s.svc.Reset(ctx, ref(req.Msg.GetId(), req.Msg.GetVersion()), req.Msg.GetReason()))
-}
-
-func (s *pluginService) DeprecatePlugin(ctx context.Context, req *connect.Request[pluginv1.DeprecatePluginRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
-	return s.answer(s.svc.Deprecate(ctx, ref(req.Msg.GetId(), req.Msg.GetVersion()), req.Msg.GetReplacement(), req.Msg.GetReason()))
-}
-
-func (s *pluginService) ResolvePlugin(ctx context.Context, req *connect.Request[pluginv1.ResolvePluginRequest]) (*connect.Response[pluginv1.ResolvePluginResponse], error) {
-	p, err := s.svc.Resolve(ctx, req.Msg.GetId(), req.Msg.GetConstraint())
+func (s *pluginService) deprecate(ctx context.Context, m *pluginv1.DeprecatePluginRequest) (*pluginv1.PluginOperationResponse, error) {
+	p, err := s.svc.Deprecate(ctx, ref(m.GetId(), m.GetVersion()), m.GetReplacement(), m.GetReason())
 	if err != nil {
-		return nil, connectError(s.log, err)
+		return nil, err
 	}
-	return connect.NewResponse(&pluginv1.ResolvePluginResponse{Plugin: pluginpb.Plugin(&p), Endpoint: p.Endpoint, Generation: p.Generation}), nil
+	return &pluginv1.PluginOperationResponse{Plugin: pluginpb.Plugin(&p)}, nil
 }
 
-func (s *pluginService) GetPluginHistory(ctx context.Context, req *connect.Request[pluginv1.GetPluginHistoryRequest]) (*connect.Response[pluginv1.GetPluginHistoryResponse], error) {
-	m := req.Msg
+func (s *pluginService) resolve(ctx context.Context, m *pluginv1.ResolvePluginRequest) (*pluginv1.ResolvePluginResponse, error) {
+	p, err := s.svc.Resolve(ctx, m.GetId(), m.GetConstraint())
+	if err != nil {
+		return nil, err
+	}
+	return &pluginv1.ResolvePluginResponse{Plugin: pluginpb.Plugin(&p), Endpoint: p.Endpoint, Generation: p.Generation}, nil
+}
+
+func (s *pluginService) history(ctx context.Context, m *pluginv1.GetPluginHistoryRequest) (*pluginv1.GetPluginHistoryResponse, error) {
 	page, err := s.svc.History(ctx, plugin.HistoryRequest{Ref: ref(m.GetId(), m.GetVersion()), Limit: int(m.GetLimit()), PageToken: m.GetPageToken()})
 	if err != nil {
-		return nil, connectError(s.log, err)
+		return nil, err
 	}
 	res := &pluginv1.GetPluginHistoryResponse{NextPageToken: page.NextPageToken}
 	for i := range page.Events {
 		res.Events = append(res.Events, pluginpb.Event(&page.Events[i]))
 	}
-	return connect.NewResponse(res), nil
+	return res, nil
 }
 
-func (s *pluginService) WatchPluginEvents(ctx context.Context, req *connect.Request[pluginv1.WatchPluginEventsRequest], stream *connect.ServerStream[pluginv1.WatchPluginEventsResponse]) error {
-	m := req.Msg
+func (s *pluginService) watch(ctx context.Context, m *pluginv1.WatchPluginEventsRequest, ready func() error, send func(*pluginv1.WatchPluginEventsResponse) error) error {
 	w, err := s.svc.Watch(ctx, plugin.WatchRequest{Ref: ref(m.GetId(), m.GetVersion()), States: m.GetStates(),
 		FromSequence: m.GetFromSequence(), BookmarkInterval: time.Duration(m.GetBookmarkIntervalMs()) * time.Millisecond})
 	if err != nil {
-		return connectError(s.log, err)
+		return err
 	}
 	defer w.Close()
-	if err := stream.Send(nil); err != nil { // headers now: the watch is established
-		return err
+	if err := ready(); err != nil {
+		return transportError{err}
 	}
 	for {
 		ev, err := w.Next(ctx)
@@ -126,10 +109,63 @@ func (s *pluginService) WatchPluginEvents(ctx context.Context, req *connect.Requ
 			if ctx.Err() != nil {
 				return nil
 			}
-			return connectError(s.log, err)
-		}
-		if err := stream.Send(&pluginv1.WatchPluginEventsResponse{Event: pluginpb.Event(&ev)}); err != nil {
 			return err
 		}
+		if err := send(&pluginv1.WatchPluginEventsResponse{Event: pluginpb.Event(&ev)}); err != nil {
+			return transportError{err}
+		}
 	}
+}
+
+// connectPlugins is the plugin service as a Connect handler.
+type connectPlugins struct{ *pluginService }
+
+var _ pluginv1connect.PluginLifecycleManagerHandler = connectPlugins{}
+
+func (c connectPlugins) ScanPlugins(ctx context.Context, req *connect.Request[pluginv1.ScanPluginsRequest]) (*connect.Response[pluginv1.ScanPluginsResponse], error) {
+	return unary(ctx, c.log, req, c.scan)
+}
+
+func (c connectPlugins) GetPlugin(ctx context.Context, req *connect.Request[pluginv1.GetPluginRequest]) (*connect.Response[pluginv1.GetPluginResponse], error) {
+	return unary(ctx, c.log, req, c.get)
+}
+
+func (c connectPlugins) ListPlugins(ctx context.Context, req *connect.Request[pluginv1.ListPluginsRequest]) (*connect.Response[pluginv1.ListPluginsResponse], error) {
+	return unary(ctx, c.log, req, c.list)
+}
+
+func (c connectPlugins) ValidatePlugin(ctx context.Context, req *connect.Request[pluginv1.PluginOperationRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
+	return unary(ctx, c.log, req, operation(c.svc.Validate))
+}
+
+func (c connectPlugins) LoadPlugin(ctx context.Context, req *connect.Request[pluginv1.PluginOperationRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
+	return unary(ctx, c.log, req, operation(c.svc.Load))
+}
+
+func (c connectPlugins) ActivatePlugin(ctx context.Context, req *connect.Request[pluginv1.PluginOperationRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
+	return unary(ctx, c.log, req, operation(c.svc.Activate))
+}
+
+func (c connectPlugins) DeactivatePlugin(ctx context.Context, req *connect.Request[pluginv1.PluginOperationRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
+	return unary(ctx, c.log, req, operation(c.svc.Deactivate))
+}
+
+func (c connectPlugins) ResetPlugin(ctx context.Context, req *connect.Request[pluginv1.PluginOperationRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
+	return unary(ctx, c.log, req, operation(c.svc.Reset))
+}
+
+func (c connectPlugins) DeprecatePlugin(ctx context.Context, req *connect.Request[pluginv1.DeprecatePluginRequest]) (*connect.Response[pluginv1.PluginOperationResponse], error) {
+	return unary(ctx, c.log, req, c.deprecate)
+}
+
+func (c connectPlugins) ResolvePlugin(ctx context.Context, req *connect.Request[pluginv1.ResolvePluginRequest]) (*connect.Response[pluginv1.ResolvePluginResponse], error) {
+	return unary(ctx, c.log, req, c.resolve)
+}
+
+func (c connectPlugins) GetPluginHistory(ctx context.Context, req *connect.Request[pluginv1.GetPluginHistoryRequest]) (*connect.Response[pluginv1.GetPluginHistoryResponse], error) {
+	return unary(ctx, c.log, req, c.history)
+}
+
+func (c connectPlugins) WatchPluginEvents(ctx context.Context, req *connect.Request[pluginv1.WatchPluginEventsRequest], stream *connect.ServerStream[pluginv1.WatchPluginEventsResponse]) error {
+	return connectError(c.log, c.watch(ctx, req.Msg, func() error { return stream.Send(nil) }, stream.Send))
 }

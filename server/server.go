@@ -71,10 +71,10 @@ func NewHandler(svc lifecycle.AgentService, opts ...Option) http.Handler {
 		connect.WithCodec(pbcbor.Codec{}), // beside the default protobuf and JSON codecs
 		connect.WithReadMaxBytes(MaxRequestBytes),
 	}
-	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(&service{svc: svc, log: log, metrics: svcm}, hopts...))
+	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(connectService{&service{svc: svc, log: log, metrics: svcm}}, hopts...))
 	services := []string{lifecyclev1connect.LifecycleManagerName}
 	if o.plugins != nil {
-		mux.Handle(pluginv1connect.NewPluginLifecycleManagerHandler(&pluginService{svc: o.plugins, log: log}, hopts...))
+		mux.Handle(pluginv1connect.NewPluginLifecycleManagerHandler(connectPlugins{&pluginService{svc: o.plugins, log: log}}, hopts...))
 		services = append(services, pluginv1connect.PluginLifecycleManagerName)
 	}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
@@ -142,11 +142,16 @@ func DomainCode(c connect.Code) lifecycle.Code {
 	return lifecycle.CodeInternal
 }
 
-func (s *service) connectError(err error) error { return connectError(s.log, err) }
-
-// connectError maps err once for every protocol; the message is the domain's, which names
-// the field or the state.
+// connectError maps a domain error for Connect; the message is the domain's, which names
+// the field or the state. Stream errors pass as they are.
 func connectError(log *slog.Logger, err error) error {
+	var te transportError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te):
+		return te.error
+	}
 	code, ok := codes[lifecycle.ErrorCode(err)]
 	if !ok {
 		log.Error("unexpected error", "err", err)
@@ -171,48 +176,53 @@ type service struct {
 	workers workers
 }
 
-var _ lifecyclev1connect.LifecycleManagerHandler = (*service)(nil)
+// transportError is an error of the stream itself (the client went away): the adapters
+// return it as it is rather than map it.
+type transportError struct{ error }
 
-func (s *service) GetState(ctx context.Context, req *connect.Request[v1.GetStateRequest]) (*connect.Response[v1.GetStateResponse], error) {
-	st, err := s.svc.GetState(ctx, req.Msg.GetAgentId(), req.Msg.GetIncludeDetails())
+// The RPCs of the agent service on protobuf messages, answering domain errors; the Connect
+// handler methods below and the grpc-go service (grpc.go) both wrap them.
+
+func (s *service) getState(ctx context.Context, m *v1.GetStateRequest) (*v1.GetStateResponse, error) {
+	st, err := s.svc.GetState(ctx, m.GetAgentId(), m.GetIncludeDetails())
 	if err != nil {
-		return nil, s.connectError(err)
+		return nil, err
 	}
-	return connect.NewResponse(lifecyclepb.AgentState(&st)), nil
+	return lifecyclepb.AgentState(&st), nil
 }
 
-func (s *service) TransitionState(ctx context.Context, req *connect.Request[v1.TransitionRequest]) (*connect.Response[v1.TransitionResponse], error) {
+func (s *service) transitionState(ctx context.Context, m *v1.TransitionRequest) (*v1.TransitionResponse, error) {
 	start := time.Now()
-	res, err := s.svc.Transition(ctx, lifecyclepb.FromTransitionRequest(req.Msg))
+	res, err := s.svc.Transition(ctx, lifecyclepb.FromTransitionRequest(m))
 	if err != nil {
-		return nil, s.connectError(err)
+		return nil, err
 	}
-	s.metrics.transition(&res, req.Msg.GetTargetState(), time.Since(start))
-	return connect.NewResponse(lifecyclepb.TransitionResult(&res)), nil
+	s.metrics.transition(&res, m.GetTargetState(), time.Since(start))
+	return lifecyclepb.TransitionResult(&res), nil
 }
 
-func (s *service) GetTransitionHistory(ctx context.Context, req *connect.Request[v1.GetHistoryRequest]) (*connect.Response[v1.GetHistoryResponse], error) {
-	page, err := s.svc.History(ctx, lifecyclepb.FromHistoryRequest(req.Msg))
+func (s *service) getTransitionHistory(ctx context.Context, m *v1.GetHistoryRequest) (*v1.GetHistoryResponse, error) {
+	page, err := s.svc.History(ctx, lifecyclepb.FromHistoryRequest(m))
 	if err != nil {
-		return nil, s.connectError(err)
+		return nil, err
 	}
-	return connect.NewResponse(lifecyclepb.HistoryPage(&page)), nil
+	return lifecyclepb.HistoryPage(&page), nil
 }
 
-// WatchEvents streams events until the client goes away or the watch ends; an ended watch
-// (lagging watcher, server shutting down) closes the stream with its status and the
-// ResumeHeader trailer.
-func (s *service) WatchEvents(ctx context.Context, req *connect.Request[v1.WatchEventsRequest], stream *connect.ServerStream[v1.LifecycleEvent]) error {
-	w, err := s.svc.Watch(ctx, lifecyclepb.FromWatchRequest(req.Msg))
+// watchEvents streams events until the client goes away or the watch ends; an ended watch
+// (lagging watcher, server shutting down) ends with its error, which carries the sequence
+// to resume from. ready sends the headers, so that the client knows the watch is
+// established before any event.
+func (s *service) watchEvents(ctx context.Context, m *v1.WatchEventsRequest, ready func() error, send func(*v1.LifecycleEvent) error) error {
+	w, err := s.svc.Watch(ctx, lifecyclepb.FromWatchRequest(m))
 	if err != nil {
-		return s.connectError(err)
+		return err
 	}
 	defer w.Close()
 	s.metrics.watchers.Inc()
 	defer s.metrics.watchers.Dec()
-	// Headers now, so that the client knows the watch is established before any event.
-	if err := stream.Send(nil); err != nil {
-		return err
+	if err := ready(); err != nil {
+		return transportError{err}
 	}
 	for {
 		ev, err := w.Next(ctx)
@@ -220,71 +230,133 @@ func (s *service) WatchEvents(ctx context.Context, req *connect.Request[v1.Watch
 			if ctx.Err() != nil {
 				return nil // the client went away
 			}
-			return s.connectError(err)
-		}
-		if err := stream.Send(lifecyclepb.Event(&ev)); err != nil {
 			return err
 		}
+		if err := send(lifecyclepb.Event(&ev)); err != nil {
+			return transportError{err}
+		}
 	}
 }
 
-func (s *service) RegisterHook(ctx context.Context, req *connect.Request[v1.RegisterHookRequest]) (*connect.Response[v1.RegisterHookResponse], error) {
-	res, err := s.svc.RegisterHook(ctx, lifecyclepb.FromHookSpec(req.Msg))
+func (s *service) registerHook(ctx context.Context, m *v1.RegisterHookRequest) (*v1.RegisterHookResponse, error) {
+	res, err := s.svc.RegisterHook(ctx, lifecyclepb.FromHookSpec(m))
 	if err != nil {
-		return nil, s.connectError(err)
+		return nil, err
 	}
-	return connect.NewResponse(&v1.RegisterHookResponse{Success: res.Success, HookId: res.HookID, ErrorMessage: res.Message}), nil
+	return &v1.RegisterHookResponse{Success: res.Success, HookId: res.HookID, ErrorMessage: res.Message}, nil
 }
 
-func (s *service) RegisterAgent(ctx context.Context, req *connect.Request[v1.RegisterAgentRequest]) (*connect.Response[v1.RegisterAgentResponse], error) {
+func (s *service) registerAgent(ctx context.Context, m *v1.RegisterAgentRequest) (*v1.RegisterAgentResponse, error) {
 	st, ev, err := s.svc.RegisterAgent(ctx, lifecycle.RegisterRequest{
-		AgentID: req.Msg.GetAgentId(), Metadata: req.Msg.GetMetadata(), Labels: req.Msg.GetLabels(),
-		Policy: lifecyclepb.FromSupervisionPolicy(req.Msg.GetSupervisionPolicy())})
+		AgentID: m.GetAgentId(), Metadata: m.GetMetadata(), Labels: m.GetLabels(),
+		Policy: lifecyclepb.FromSupervisionPolicy(m.GetSupervisionPolicy())})
 	if err != nil {
-		return nil, s.connectError(err)
+		return nil, err
 	}
-	return connect.NewResponse(&v1.RegisterAgentResponse{Agent: lifecyclepb.AgentState(&st), Event: lifecyclepb.Event(&ev)}), nil
+	return &v1.RegisterAgentResponse{Agent: lifecyclepb.AgentState(&st), Event: lifecyclepb.Event(&ev)}, nil
 }
 
-func (s *service) SetSupervisionPolicy(ctx context.Context, req *connect.Request[v1.SetSupervisionPolicyRequest]) (*connect.Response[v1.SetSupervisionPolicyResponse], error) {
-	sup, err := s.svc.SetPolicy(ctx, req.Msg.GetAgentId(), lifecyclepb.FromSupervisionPolicy(req.Msg.GetPolicy()))
+func (s *service) setSupervisionPolicy(ctx context.Context, m *v1.SetSupervisionPolicyRequest) (*v1.SetSupervisionPolicyResponse, error) {
+	sup, err := s.svc.SetPolicy(ctx, m.GetAgentId(), lifecyclepb.FromSupervisionPolicy(m.GetPolicy()))
 	if err != nil {
-		return nil, s.connectError(err)
+		return nil, err
 	}
-	return connect.NewResponse(&v1.SetSupervisionPolicyResponse{Supervision: lifecyclepb.Supervision(&sup)}), nil
+	return &v1.SetSupervisionPolicyResponse{Supervision: lifecyclepb.Supervision(&sup)}, nil
 }
 
-func (s *service) Heartbeat(ctx context.Context, req *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
-	unknown, err := s.svc.Heartbeat(ctx, req.Msg.GetAgentIds())
+func (s *service) heartbeat(ctx context.Context, m *v1.HeartbeatRequest) (*v1.HeartbeatResponse, error) {
+	unknown, err := s.svc.Heartbeat(ctx, m.GetAgentIds())
 	if err != nil {
-		return nil, s.connectError(err)
+		return nil, err
 	}
-	return connect.NewResponse(&v1.HeartbeatResponse{UnknownAgentIds: unknown}), nil
+	return &v1.HeartbeatResponse{UnknownAgentIds: unknown}, nil
 }
 
-func (s *service) ListAgents(ctx context.Context, req *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error) {
-	page, err := s.svc.ListAgents(ctx, lifecyclepb.FromListAgentsRequest(req.Msg))
+func (s *service) listAgents(ctx context.Context, m *v1.ListAgentsRequest) (*v1.ListAgentsResponse, error) {
+	page, err := s.svc.ListAgents(ctx, lifecyclepb.FromListAgentsRequest(m))
 	if err != nil {
-		return nil, s.connectError(err)
+		return nil, err
 	}
-	return connect.NewResponse(lifecyclepb.AgentPage(&page)), nil
+	return lifecyclepb.AgentPage(&page), nil
 }
 
-func (s *service) UnregisterHook(ctx context.Context, req *connect.Request[v1.UnregisterHookRequest]) (*connect.Response[v1.UnregisterHookResponse], error) {
-	if err := s.svc.UnregisterHook(ctx, req.Msg.GetHookId()); err != nil {
-		return nil, s.connectError(err)
+func (s *service) unregisterHook(ctx context.Context, m *v1.UnregisterHookRequest) (*v1.UnregisterHookResponse, error) {
+	if err := s.svc.UnregisterHook(ctx, m.GetHookId()); err != nil {
+		return nil, err
 	}
-	return connect.NewResponse(&v1.UnregisterHookResponse{}), nil
+	return &v1.UnregisterHookResponse{}, nil
 }
 
-func (s *service) ListHooks(ctx context.Context, req *connect.Request[v1.ListHooksRequest]) (*connect.Response[v1.ListHooksResponse], error) {
+func (s *service) listHooks(ctx context.Context, _ *v1.ListHooksRequest) (*v1.ListHooksResponse, error) {
 	hooks, err := s.svc.ListHooks(ctx)
 	if err != nil {
-		return nil, s.connectError(err)
+		return nil, err
 	}
 	pb := &v1.ListHooksResponse{Hooks: make([]*v1.Hook, len(hooks))}
 	for i := range hooks {
 		pb.Hooks[i] = lifecyclepb.HookStatus(&hooks[i])
 	}
-	return connect.NewResponse(pb), nil
+	return pb, nil
+}
+
+// connectService is the agent service as a Connect handler.
+type connectService struct{ *service }
+
+var _ lifecyclev1connect.LifecycleManagerHandler = connectService{}
+
+// unary runs an RPC for Connect, mapping its error.
+func unary[Req, Res any](ctx context.Context, log *slog.Logger, req *connect.Request[Req], call func(context.Context, *Req) (*Res, error)) (*connect.Response[Res], error) {
+	res, err := call(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(log, err)
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (c connectService) GetState(ctx context.Context, req *connect.Request[v1.GetStateRequest]) (*connect.Response[v1.GetStateResponse], error) {
+	return unary(ctx, c.log, req, c.getState)
+}
+
+func (c connectService) TransitionState(ctx context.Context, req *connect.Request[v1.TransitionRequest]) (*connect.Response[v1.TransitionResponse], error) {
+	return unary(ctx, c.log, req, c.transitionState)
+}
+
+func (c connectService) GetTransitionHistory(ctx context.Context, req *connect.Request[v1.GetHistoryRequest]) (*connect.Response[v1.GetHistoryResponse], error) {
+	return unary(ctx, c.log, req, c.getTransitionHistory)
+}
+
+func (c connectService) WatchEvents(ctx context.Context, req *connect.Request[v1.WatchEventsRequest], stream *connect.ServerStream[v1.LifecycleEvent]) error {
+	return connectError(c.log, c.watchEvents(ctx, req.Msg, func() error { return stream.Send(nil) }, stream.Send))
+}
+
+func (c connectService) RegisterHook(ctx context.Context, req *connect.Request[v1.RegisterHookRequest]) (*connect.Response[v1.RegisterHookResponse], error) {
+	return unary(ctx, c.log, req, c.registerHook)
+}
+
+func (c connectService) RegisterAgent(ctx context.Context, req *connect.Request[v1.RegisterAgentRequest]) (*connect.Response[v1.RegisterAgentResponse], error) {
+	return unary(ctx, c.log, req, c.registerAgent)
+}
+
+func (c connectService) SetSupervisionPolicy(ctx context.Context, req *connect.Request[v1.SetSupervisionPolicyRequest]) (*connect.Response[v1.SetSupervisionPolicyResponse], error) {
+	return unary(ctx, c.log, req, c.setSupervisionPolicy)
+}
+
+func (c connectService) Heartbeat(ctx context.Context, req *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
+	return unary(ctx, c.log, req, c.heartbeat)
+}
+
+func (c connectService) ListAgents(ctx context.Context, req *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error) {
+	return unary(ctx, c.log, req, c.listAgents)
+}
+
+func (c connectService) UnregisterHook(ctx context.Context, req *connect.Request[v1.UnregisterHookRequest]) (*connect.Response[v1.UnregisterHookResponse], error) {
+	return unary(ctx, c.log, req, c.unregisterHook)
+}
+
+func (c connectService) ListHooks(ctx context.Context, req *connect.Request[v1.ListHooksRequest]) (*connect.Response[v1.ListHooksResponse], error) {
+	return unary(ctx, c.log, req, c.listHooks)
+}
+
+func (c connectService) ServeHooks(ctx context.Context, stream *connect.BidiStream[v1.HookWorkerMessage, v1.HookInvocation]) error {
+	return connectError(c.log, c.serveHooks(stream))
 }

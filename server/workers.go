@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hms-lifecycle/lifecycle"
@@ -22,9 +21,15 @@ type workers struct {
 	next   atomic.Uint64 // round robin, and invocation ids
 }
 
+// hookStream is a ServeHooks stream, of either transport.
+type hookStream interface {
+	Receive() (*v1.HookWorkerMessage, error)
+	Send(*v1.HookInvocation) error
+}
+
 // worker is one ServeHooks stream.
 type worker struct {
-	stream  *connect.BidiStream[v1.HookWorkerMessage, v1.HookInvocation]
+	stream  hookStream
 	sendMu  sync.Mutex
 	closed  bool // under sendMu: the handler has returned, the stream is not to be used
 	mu      sync.Mutex
@@ -41,27 +46,27 @@ func (w *worker) send(inv *v1.HookInvocation) error {
 	return w.stream.Send(inv)
 }
 
-// ServeHooks registers the worker's callbacks for the stream's lifetime; the first message
+// serveHooks registers the worker's callbacks for the stream's lifetime; the first message
 // must be a hello, answered by an empty invocation once the callbacks are in place.
-func (s *service) ServeHooks(ctx context.Context, stream *connect.BidiStream[v1.HookWorkerMessage, v1.HookInvocation]) error {
+func (s *service) serveHooks(stream hookStream) error {
 	hello, err := stream.Receive()
 	if err != nil {
-		return err
+		return transportError{err}
 	}
 	names := hello.GetHello().GetCallbacks()
 	if len(names) == 0 {
-		return connect.NewError(connect.CodeInvalidArgument, errors.New("the first message must be a hello naming at least one callback"))
+		return lifecycle.Errorf(lifecycle.CodeInvalidArgument, "the first message must be a hello naming at least one callback")
 	}
 	w := &worker{stream: stream, pending: map[string]chan *v1.HookWorkerReply{}, gone: make(chan struct{})}
 	for _, name := range names {
 		if err := s.addWorker(name, w); err != nil {
 			s.removeWorker(w, names)
-			return s.connectError(err)
+			return err
 		}
 	}
 	defer s.removeWorker(w, names)
 	if err := w.send(&v1.HookInvocation{}); err != nil { // ready
-		return err
+		return transportError{err}
 	}
 	defer close(w.gone)
 	defer func() { // runs first: no send may follow the handler's return
