@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -193,12 +194,23 @@ type certKey struct{}
 // authorizer (connect does not expose the TLS state).
 func withClientCert(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-			cn := r.TLS.VerifiedChains[0][0].Subject.CommonName
+		st := r.TLS
+		if s, ok := r.Context().Value(tlsStateKey{}).(tls.ConnectionState); ok && st == nil {
+			st = &s // TLS terminated before the Server's demultiplexer
+		}
+		if cn, ok := commonName(st); ok {
 			r = r.WithContext(context.WithValue(r.Context(), certKey{}, cn))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// commonName is the common name of a verified client certificate.
+func commonName(st *tls.ConnectionState) (string, bool) {
+	if st == nil || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+		return "", false
+	}
+	return st.VerifiedChains[0][0].Subject.CommonName, true
 }
 
 func (a authorizer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {

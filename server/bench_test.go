@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -16,11 +17,46 @@ import (
 
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/client"
+	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
+	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
 )
 
-// BenchmarkWireTransition measures a transition over loopback through the server and the
-// Go client, memory store, client and server in one process (sharing the cores).
+// BenchmarkWireTransition measures a transition over loopback through the server (its
+// grpc-go side for gRPC, net/http and connect-go for the Connect protocol) and the Go
+// client (connect-go), or a grpc-go client as in BenchmarkBaselineEcho; memory store,
+// client and server in one process, sharing the cores.
 func BenchmarkWireTransition(b *testing.B) {
+	b.Run("grpc-go-client", func(b *testing.B) {
+		m, url := serveB(b)
+		conn, err := grpc.NewClient(strings.TrimPrefix(url, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		const agents = 64
+		for i := range agents {
+			m.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: fmt.Sprintf("w-%d", i)})
+		}
+		var next atomic.Int64
+		b.SetParallelism(32)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			id := fmt.Sprintf("w-%d", next.Add(1)%agents)
+			targets := []lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}
+			i := 0
+			for pb.Next() {
+				res := new(v1.TransitionResponse)
+				if err := conn.Invoke(ctx, lifecyclev1connect.LifecycleManagerTransitionStateProcedure,
+					&v1.TransitionRequest{AgentId: id, TargetState: targets[i%2]}, res); err != nil {
+					b.Fatal(err)
+				}
+				if res.GetSuccess() {
+					i++
+				}
+			}
+		})
+	})
 	for _, p := range []struct {
 		name string
 		opts client.Options

@@ -54,34 +54,49 @@ func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log
 // Without it every caller is Anonymous and may do everything.
 func WithTokens(t *Tokens) Option { return func(o *options) { o.tokens = t } }
 
-// NewHandler returns the handler serving svc.
+// NewHandler returns the http.Handler serving svc through the Connect handlers alone:
+// gRPC, gRPC-Web and Connect, all through net/http. New (a Server) serves gRPC faster.
 func NewHandler(svc lifecycle.AgentService, opts ...Option) http.Handler {
 	o := options{log: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	log := o.log
+	return newHandlers(svc, &o).mux
+}
+
+// handlers are the services and the Connect side's mux, shared with a Server's grpc-go side.
+type handlers struct {
+	mux     http.Handler
+	metrics *metrics
+	agents  *service
+	plugins *pluginService
+}
+
+func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
+	h := &handlers{metrics: newMetrics()}
+	h.agents = &service{svc: svc, log: o.log, metrics: h.metrics}
 	mux := http.NewServeMux()
-	svcm := newMetrics()
-	mux.Handle("/metrics", svcm.handler())
+	mux.Handle("/metrics", h.metrics.handler())
 	hopts := []connect.HandlerOption{
 		// Small messages are not worth compressing (connect-go gzips everything by default).
 		connect.WithCompressMinBytes(4096),
-		connect.WithInterceptors(errorCounter{svcm}, authorizer{o.tokens}),
+		connect.WithInterceptors(errorCounter{h.metrics}, authorizer{o.tokens}),
 		connect.WithCodec(pbcbor.Codec{}), // beside the default protobuf and JSON codecs
 		connect.WithReadMaxBytes(MaxRequestBytes),
 	}
-	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(connectService{&service{svc: svc, log: log, metrics: svcm}}, hopts...))
+	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(connectService{h.agents}, hopts...))
 	services := []string{lifecyclev1connect.LifecycleManagerName}
 	if o.plugins != nil {
-		mux.Handle(pluginv1connect.NewPluginLifecycleManagerHandler(connectPlugins{&pluginService{svc: o.plugins, log: log}}, hopts...))
+		h.plugins = &pluginService{svc: o.plugins, log: o.log}
+		mux.Handle(pluginv1connect.NewPluginLifecycleManagerHandler(connectPlugins{h.plugins}, hopts...))
 		services = append(services, pluginv1connect.PluginLifecycleManagerName)
 	}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(append(services, grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName)...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	return withClientCert(mux)
+	h.mux = withClientCert(mux)
+	return h
 }
 
 // errorCounter counts the requests answered with an error status.
@@ -115,7 +130,7 @@ func (e errorCounter) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 
 // codes maps the domain's error codes to Connect's (which are gRPC's), and back through
 // DomainCode: the one place the mapping is written.
-var codes = map[lifecycle.Code]connect.Code{
+var connectCodes = map[lifecycle.Code]connect.Code{
 	lifecycle.CodeInvalidArgument:    connect.CodeInvalidArgument,
 	lifecycle.CodeNotFound:           connect.CodeNotFound,
 	lifecycle.CodeAlreadyExists:      connect.CodeAlreadyExists,
@@ -134,7 +149,7 @@ var codes = map[lifecycle.Code]connect.Code{
 // DomainCode maps a Connect (gRPC) code back to the domain's; codes the domain does not
 // use become CodeInternal.
 func DomainCode(c connect.Code) lifecycle.Code {
-	for d, cc := range codes {
+	for d, cc := range connectCodes {
 		if cc == c {
 			return d
 		}
@@ -152,7 +167,7 @@ func connectError(log *slog.Logger, err error) error {
 	case errors.As(err, &te):
 		return te.error
 	}
-	code, ok := codes[lifecycle.ErrorCode(err)]
+	code, ok := connectCodes[lifecycle.ErrorCode(err)]
 	if !ok {
 		log.Error("unexpected error", "err", err)
 		return connect.NewError(connect.CodeInternal, errors.New("internal error"))

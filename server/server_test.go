@@ -35,10 +35,7 @@ func serveB(t testing.TB, opts ...server.Option) (*lifecycle.Manager, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: server.NewHandler(m, opts...)}
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
+	srv := server.New(m, opts...)
 	go srv.Serve(ln)
 	t.Cleanup(func() { m.Close(); srv.Close(); s.Close() })
 	return m, "http://" + ln.Addr().String()

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -221,17 +220,11 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 	if tokens != nil {
 		hopts = append(hopts, server.WithTokens(tokens))
 	}
-	srv := &http.Server{Handler: server.NewHandler(m, hopts...), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
+	srv := server.New(m, hopts...)
 	scheme := "http"
 	if tc != nil {
-		srv.TLSConfig = tc
-		srv.Protocols.SetHTTP2(true)
 		ln = tls.NewListener(ln, tc)
 		scheme = "https"
-	} else {
-		srv.Protocols.SetUnencryptedHTTP2(true) // gRPC without TLS
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
