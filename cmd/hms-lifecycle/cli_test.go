@@ -57,6 +57,7 @@ func TestCLI(t *testing.T) {
 		{[]string{"hooks", "unregister", "hook-nope"}, exitNotFound, "hook hook-nope not found"},
 		{[]string{"--output", "yaml", "agents", "list"}, exitUsage, "--output"},
 		{[]string{"bench", "--clients", "4", "--duration", "1s"}, exitOK, "4 clients"},
+		{[]string{"--protocol", "grpc", "bench", "--clients", "2", "--duration", "1s"}, exitOK, "2 clients"},
 		{[]string{"bench", "--clients", "0"}, exitUsage, "--clients 0"},
 	}
 	for _, st := range steps {
