@@ -80,6 +80,10 @@ func TestMutualTLS(t *testing.T) {
 			t.Errorf("initiator is not the certificate's principal: %s", out)
 		}
 	}
+	// grpc-go's client (the load generator's) over mutual TLS reaches grpc-go's side.
+	if out, code := cli(t, s.url, append(asAlice, "--protocol", "grpc", "bench", "--clients", "1", "--duration", "300ms")...); code != exitOK || !strings.Contains(out, "1 clients") {
+		t.Errorf("grpc-go client with alice's certificate: %d %s", code, out)
+	}
 	if out, code := cli(t, s.url, "--tls-ca", p("ca.pem"), "--tls-cert", p("mallory.example.pem"), "--tls-key", p("mallory.example-key.pem"),
 		"agents", "list"); code != exitError || !strings.Contains(out, `client certificate "mallory.example" is not a known principal`) {
 		t.Errorf("unknown certificate: %d %s", code, out)
