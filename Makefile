@@ -73,6 +73,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseDefinition -fuzztime $(FUZZTIME) ./statemachine
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./pbcbor
 	$(GO) test -run '^$$' -fuzz FuzzUnmarshalJSON -fuzztime $(FUZZTIME) ./pbcbor
+	$(GO) test -run '^$$' -fuzz FuzzAckFilter -fuzztime $(FUZZTIME) ./server
 
 ## tools: build the pinned generators and linters (tools/go.mod) into .bin/
 tools: $(TOOLS)

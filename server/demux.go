@@ -20,6 +20,7 @@ import (
 // grpcMatcher reports whether an HTTP/2 connection's first request has a gRPC content type
 // (gRPC-Web's is not one).
 func grpcMatcher(w io.Writer, r io.Reader) bool {
+	r = io.LimitReader(r, 64<<10) // what the demultiplexer buffers before deciding
 	var preface [len(http2.ClientPreface)]byte
 	if _, err := io.ReadFull(r, preface[:]); err != nil || string(preface[:]) != http2.ClientPreface {
 		return false
@@ -125,13 +126,13 @@ func (c *ackFilter) parse() {
 	}
 	for len(c.in) >= 9 {
 		length := int(c.in[0])<<16 | int(c.in[1])<<8 | int(c.in[2])
-		if http2.FrameType(c.in[3]) == http2.FrameSettings && http2.Flags(c.in[4]).Has(http2.FlagSettingsAck) {
-			c.in = c.in[9+length:] // an acknowledgement has no payload
-			c.done = true
-			c.parse()
+		if len(c.in) < 9+length {
 			return
 		}
-		if len(c.in) < 9+length {
+		if http2.FrameType(c.in[3]) == http2.FrameSettings && http2.Flags(c.in[4]).Has(http2.FlagSettingsAck) {
+			c.in = c.in[9+length:] // (an acknowledgement has no payload; if it has, it goes too)
+			c.done = true
+			c.parse()
 			return
 		}
 		c.out, c.in = append(c.out, c.in[:9+length]...), c.in[9+length:]
