@@ -33,8 +33,8 @@ const (
 	GRPCWeb Protocol = "grpcweb"
 )
 
-// Options configure a Client; the zero value means Connect with protobuf, over cleartext
-// HTTP/2 for http:// URLs.
+// Options configure a Client; the zero value means Connect with protobuf (over HTTP/1.1
+// for http:// URLs, HTTP/2 for https://; gRPC and gRPC-Web always over HTTP/2).
 type Options struct {
 	Protocol Protocol
 	// Encoding is "proto" (the default), "json" or "cbor".
@@ -51,6 +51,7 @@ type Options struct {
 // Client talks to a server at a base URL ("http://127.0.0.1:7233").
 type Client struct {
 	rpc     lifecyclev1connect.LifecycleManagerClient
+	hooks   lifecyclev1connect.LifecycleManagerClient // ServeHooks: a bidirectional stream, HTTP/2 only
 	plugins pluginv1connect.PluginLifecycleManagerClient
 	mu      sync.Mutex
 	workers map[string]context.CancelFunc // hook workers by callback name
@@ -66,9 +67,15 @@ func New(baseURL string, opts *Options) (*Client, error) {
 	if !strings.HasPrefix(baseURL, "http://") && !strings.HasPrefix(baseURL, "https://") {
 		return nil, errors.New("client: the server URL must start with http:// or https://")
 	}
-	hc := opts.HTTPClient
+	hc, h2 := opts.HTTPClient, opts.HTTPClient
 	if hc == nil {
-		hc = httpClient(opts.TLS)
+		h2 = httpClient(opts.TLS)
+		hc = h2
+		if (opts.Protocol == "" || opts.Protocol == Connect) && strings.HasPrefix(baseURL, "http://") {
+			// Cleartext Connect calls go faster over a pool of HTTP/1.1 connections than
+			// multiplexed on one HTTP/2 connection; only ServeHooks needs HTTP/2.
+			hc = &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{}).DialContext, MaxIdleConnsPerHost: 256}}
+		}
 	}
 	var copts []connect.ClientOption
 	switch opts.Protocol {
@@ -94,6 +101,7 @@ func New(baseURL string, opts *Options) (*Client, error) {
 	}
 	base := strings.TrimRight(baseURL, "/")
 	return &Client{rpc: lifecyclev1connect.NewLifecycleManagerClient(hc, base, copts...),
+		hooks:   lifecyclev1connect.NewLifecycleManagerClient(h2, base, copts...),
 		plugins: pluginv1connect.NewPluginLifecycleManagerClient(hc, base, copts...)}, nil
 }
 

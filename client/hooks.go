@@ -81,7 +81,7 @@ func (c *Client) serveHooks(ctx context.Context, name string, fn lifecycle.HookF
 }
 
 func (c *Client) serveHooksOnce(ctx context.Context, name string, fn lifecycle.HookFunc, onReady func()) error {
-	stream := c.rpc.ServeHooks(ctx)
+	stream := c.hooks.ServeHooks(ctx)
 	defer stream.CloseResponse()
 	defer stream.CloseRequest()
 	var sendMu sync.Mutex

@@ -92,8 +92,9 @@ func BenchmarkWireTransition(b *testing.B) {
 
 // BenchmarkBaselineEcho measures the bare serving stacks with the smallest call there is,
 // a gRPC health check, over loopback from 64 goroutines, in the same run as
-// BenchmarkWireTransition: grpc-go's own transport, and connect-go (as this server is
-// configured: h2c, no compression of small messages) with the gRPC and Connect protocols.
+// BenchmarkWireTransition: grpc-go's own transport (client and server), and connect-go as
+// this server configures it (no compression of small messages) with the gRPC protocol
+// (h2c) and the Connect protocol (HTTP/1.1, as the client uses it).
 func BenchmarkBaselineEcho(b *testing.B) {
 	b.Run("grpc-go", func(b *testing.B) {
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -123,9 +124,11 @@ func BenchmarkBaselineEcho(b *testing.B) {
 			srv.Protocols.SetUnencryptedHTTP2(true)
 			go srv.Serve(ln)
 			defer srv.Close()
-			t := &http.Transport{}
-			t.Protocols = new(http.Protocols)
-			t.Protocols.SetUnencryptedHTTP2(true)
+			t := &http.Transport{MaxIdleConnsPerHost: 256} // Connect: a pool of HTTP/1.1 connections, as the client uses
+			if proto.opt != nil {
+				t.Protocols = new(http.Protocols)
+				t.Protocols.SetUnencryptedHTTP2(true) // gRPC needs HTTP/2
+			}
 			c := connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](&http.Client{Transport: t},
 				"http://"+ln.Addr().String()+"/grpc.health.v1.Health/Check", proto.opt...)
 			runEcho(b, func() error {
