@@ -1,9 +1,10 @@
 // Package server serves a lifecycle.AgentService (and, WithPlugins, a plugin.Service) over
 // the network: every RPC of hms.agent.lifecycle.v1.LifecycleManager and
-// hms.plugin.lifecycle.v1.PluginLifecycleManager through one http.Handler that speaks
-// gRPC, gRPC-Web and the Connect protocol, each in protobuf, JSON or CBOR (chosen by
-// content type), plus gRPC health checking, server reflection and Prometheus metrics, so
-// grpcurl, browsers and curl all work.
+// hms.plugin.lifecycle.v1.PluginLifecycleManager over gRPC, gRPC-Web and the Connect
+// protocol, each in protobuf, JSON or CBOR (chosen by content type), plus gRPC health
+// checking, server reflection and Prometheus metrics, so grpcurl, browsers and curl all
+// work. A Server (New) serves one listener, handing gRPC connections to grpc-go's
+// transport and the rest to net/http; NewHandler is the net/http side alone.
 package server
 
 import (
