@@ -30,6 +30,7 @@ type supervisor struct {
 
 	runMu     sync.Mutex    // one supervise pass at a time; guards leaseEnd, lastFlush
 	inflight  chan struct{} // one element per automatic transition in flight
+	freed     chan struct{} // an automatic transition finished: there may be room for more
 	spare     []Event       // the tap's previous batch, reused
 	resync    atomic.Bool
 	leaseEnd  time.Time
@@ -66,7 +67,7 @@ const (
 )
 
 func newSupervisor(m *Manager, def *SupervisionPolicy, tick time.Duration) *supervisor {
-	s := &supervisor{m: m, tick: tick, start: m.now(), inflight: make(chan struct{}, maxConcurrentActions),
+	s := &supervisor{m: m, tick: tick, start: m.now(), inflight: make(chan struct{}, maxConcurrentActions), freed: make(chan struct{}, 1),
 		agents: map[string]*tracked{}, policies: map[string]*SupervisionPolicy{}, beats: map[string]time.Time{}}
 	if def != nil {
 		s.def = *def
@@ -146,6 +147,7 @@ func (s *supervisor) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.notify():
+		case <-s.freed:
 		case <-t.C:
 		}
 		if err := s.supervise(ctx, false); err != nil && ctx.Err() == nil {
@@ -432,7 +434,15 @@ func (s *supervisor) startDue(ctx context.Context, wg *sync.WaitGroup) int {
 		wg.Add(1)
 		s.m.workers.Add(1)
 		go func() {
-			defer func() { <-s.inflight; wg.Done(); s.m.workers.Done() }()
+			defer func() {
+				<-s.inflight
+				select {
+				case s.freed <- struct{}{}:
+				default:
+				}
+				wg.Done()
+				s.m.workers.Done()
+			}()
 			s.perform(ctx, &due)
 		}()
 	}
