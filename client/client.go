@@ -264,27 +264,33 @@ func (c *Client) Watch(ctx context.Context, req lifecycle.WatchRequest) (lifecyc
 		cancel()
 		return nil, domainError(err)
 	}
-	w := &watch{stream: stream, cancel: cancel, events: make(chan received, 1)}
-	go w.receive()
-	return w, nil
+	return newWatch(stream, cancel, lifecyclepb.FromEvent), nil
 }
 
-type received struct {
-	ev  lifecycle.Event
-	err error
-}
-
-type watch struct {
-	stream *connect.ServerStreamForClient[v1.LifecycleEvent]
+// watch is a server stream of events of type E (an agent's or a plugin's) from messages
+// of type M. A goroutine receives, so that Next can give up when its ctx ends.
+type watch[M, E any] struct {
+	stream *connect.ServerStreamForClient[M]
 	cancel context.CancelFunc
-	events chan received
+	events chan received[E]
 	err    error
 }
 
-func (w *watch) receive() {
+type received[E any] struct {
+	ev  E
+	err error
+}
+
+func newWatch[M, E any](stream *connect.ServerStreamForClient[M], cancel context.CancelFunc, conv func(*M) E) *watch[M, E] {
+	w := &watch[M, E]{stream: stream, cancel: cancel, events: make(chan received[E], 1)}
+	go w.receive(conv)
+	return w
+}
+
+func (w *watch[M, E]) receive(conv func(*M) E) {
 	defer close(w.events)
 	for w.stream.Receive() {
-		w.events <- received{ev: lifecyclepb.FromEvent(w.stream.Msg())}
+		w.events <- received[E]{ev: conv(w.stream.Msg())}
 	}
 	err := w.stream.Err()
 	if err == nil {
@@ -297,31 +303,34 @@ func (w *watch) receive() {
 			e.ResumeSequence, _ = strconv.ParseUint(v, 10, 64)
 		}
 	}
-	w.events <- received{err: err}
+	w.events <- received[E]{err: err}
 }
 
-// Next implements lifecycle.EventStream.
-func (w *watch) Next(ctx context.Context) (lifecycle.Event, error) {
+// Next implements lifecycle.EventStream and plugin.EventStream.
+func (w *watch[M, E]) Next(ctx context.Context) (E, error) {
+	var zero E
 	if w.err != nil {
-		return lifecycle.Event{}, w.err
+		return zero, w.err
 	}
 	select {
 	case r, ok := <-w.events:
 		if !ok {
 			w.err = lifecycle.Errorf(lifecycle.CodeCanceled, "watch closed")
-			return lifecycle.Event{}, w.err
+			return zero, w.err
 		}
 		if r.err != nil {
 			w.err = r.err
 		}
 		return r.ev, r.err
 	case <-ctx.Done():
-		return lifecycle.Event{}, ctx.Err()
+		return zero, ctx.Err()
 	}
 }
 
-// Close implements lifecycle.EventStream.
-func (w *watch) Close() error {
+// Close implements lifecycle.EventStream and plugin.EventStream.
+func (w *watch[M, E]) Close() error {
 	w.cancel()
+	for range w.events { // let the receiver finish
+	}
 	return w.stream.Close()
 }

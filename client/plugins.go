@@ -2,15 +2,12 @@ package client
 
 import (
 	"context"
-	"strconv"
 
 	"connectrpc.com/connect"
 
-	"github.com/hms-lifecycle/lifecycle"
 	pluginv1 "github.com/hms-lifecycle/lifecycle/gen/hms/plugin/lifecycle/v1"
 	"github.com/hms-lifecycle/lifecycle/plugin"
 	"github.com/hms-lifecycle/lifecycle/plugin/pluginpb"
-	"github.com/hms-lifecycle/lifecycle/server"
 )
 
 // Plugins is the server's plugin lifecycle manager, as a plugin.Service.
@@ -112,62 +109,5 @@ func (p pluginClient) Watch(ctx context.Context, req plugin.WatchRequest) (plugi
 		cancel()
 		return nil, domainError(err)
 	}
-	w := &pluginStream{s: s, cancel: cancel, events: make(chan pluginReceived, 1)}
-	go w.receive()
-	return w, nil
-}
-
-type pluginStream struct {
-	s      *connect.ServerStreamForClient[pluginv1.WatchPluginEventsResponse]
-	cancel context.CancelFunc
-	events chan pluginReceived
-	err    error
-}
-
-type pluginReceived struct {
-	ev  plugin.Event
-	err error
-}
-
-func (w *pluginStream) receive() {
-	defer close(w.events)
-	for w.s.Receive() {
-		w.events <- pluginReceived{ev: pluginpb.FromEvent(w.s.Msg().GetEvent())}
-	}
-	err := w.s.Err()
-	if err == nil {
-		err = &lifecycle.Error{Code: lifecycle.CodeUnavailable, Message: "the server ended the watch"}
-	} else {
-		err = domainError(err)
-	}
-	if e, ok := err.(*lifecycle.Error); ok && e.ResumeSequence == 0 {
-		if v := w.s.ResponseTrailer().Get(server.ResumeHeader); v != "" {
-			e.ResumeSequence, _ = strconv.ParseUint(v, 10, 64)
-		}
-	}
-	w.events <- pluginReceived{err: err}
-}
-
-func (w *pluginStream) Next(ctx context.Context) (plugin.Event, error) {
-	if w.err != nil {
-		return plugin.Event{}, w.err
-	}
-	select {
-	case r, ok := <-w.events:
-		if !ok {
-			w.err = lifecycle.Errorf(lifecycle.CodeCanceled, "watch closed")
-			return plugin.Event{}, w.err
-		}
-		w.err = r.err
-		return r.ev, r.err
-	case <-ctx.Done():
-		return plugin.Event{}, ctx.Err()
-	}
-}
-
-func (w *pluginStream) Close() error {
-	w.cancel()
-	for range w.events { // let the receiver finish
-	}
-	return nil
+	return newWatch(s, cancel, func(m *pluginv1.WatchPluginEventsResponse) plugin.Event { return pluginpb.FromEvent(m.GetEvent()) }), nil
 }

@@ -99,22 +99,9 @@ func (s *pluginService) watch(ctx context.Context, m *pluginv1.WatchPluginEvents
 	if err != nil {
 		return err
 	}
-	defer w.Close()
-	if err := ready(); err != nil {
-		return transportError{err}
-	}
-	for {
-		ev, err := w.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		if err := send(&pluginv1.WatchPluginEventsResponse{Event: pluginpb.Event(&ev)}); err != nil {
-			return transportError{err}
-		}
-	}
+	return pump(ctx, w, ready, send, func(ev *plugin.Event) *pluginv1.WatchPluginEventsResponse {
+		return &pluginv1.WatchPluginEventsResponse{Event: pluginpb.Event(ev)}
+	})
 }
 
 // connectPlugins is the plugin service as a Connect handler.

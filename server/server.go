@@ -234,9 +234,18 @@ func (s *service) watchEvents(ctx context.Context, m *v1.WatchEventsRequest, rea
 	if err != nil {
 		return err
 	}
-	defer w.Close()
 	s.metrics.watchers.Inc()
 	defer s.metrics.watchers.Dec()
+	return pump(ctx, w, ready, send, lifecyclepb.Event)
+}
+
+// pump sends a watch's events (E, as messages M) until the client goes away (nil) or the
+// watch ends (its error); the stream's own errors come back as transportError.
+func pump[E, M any](ctx context.Context, w interface {
+	Next(context.Context) (E, error)
+	Close() error
+}, ready func() error, send func(M) error, conv func(*E) M) error {
+	defer w.Close()
 	if err := ready(); err != nil {
 		return transportError{err}
 	}
@@ -248,7 +257,7 @@ func (s *service) watchEvents(ctx context.Context, m *v1.WatchEventsRequest, rea
 			}
 			return err
 		}
-		if err := send(lifecyclepb.Event(&ev)); err != nil {
+		if err := send(conv(&ev)); err != nil {
 			return transportError{err}
 		}
 	}
