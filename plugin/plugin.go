@@ -200,6 +200,7 @@ type entry struct {
 	generation uint64
 	lastError  string
 	lastUsed   time.Time
+	started    bool     // (from the stored events) its last event recorded a started process
 	proc       *process // while Activating, Active or Deactivating with a runtime
 	opMu       sync.Mutex
 }
@@ -304,7 +305,12 @@ func (m *Manager) rebuild(ctx context.Context) error {
 		}
 		from = evs[len(evs)-1].Sequence + 1
 	}
-	var stale []*entry
+	type running struct {
+		e     *entry
+		state State
+		rev   int64
+	}
+	var stale []running
 	m.mu.Lock()
 	for _, e := range m.entries {
 		st, err := m.engine.GetState(ctx, e.ref.key(), true)
@@ -313,43 +319,25 @@ func (m *Manager) rebuild(ctx context.Context) error {
 			return err
 		}
 		e.path = st.Metadata["path"]
-		if s := State(st.State); s == StateActivating || s == StateActive || s == StateDeactivating {
-			stale = append(stale, e)
+		switch s := State(st.State); {
+		case s == StateActive && !e.started:
+			// Without a runtime block there is no process: it stays Active.
+		case s == StateActivating || s == StateActive || s == StateDeactivating:
+			stale = append(stale, running{e, s, st.Revision})
 		}
 	}
 	m.mu.Unlock()
-	for _, e := range stale {
-		// Plugins without a runtime block have no process: they stay Active. The
-		// manifest is read by the scan, after this; an Active plugin's may not be known
-		// yet, so every running state is judged from the stored event instead.
-		st, err := m.engine.GetState(ctx, e.ref.key(), false)
-		if err != nil {
-			return err
-		}
-		if State(st.State) == StateActive && !m.hadProcess(ctx, e) {
-			continue
-		}
-		to, op := StateFailed, OpOnError
-		if State(st.State) == StateActive {
+	for _, r := range stale {
+		op := OpOnError
+		if r.state == StateActive {
 			op = OpOnRuntimeError
 		}
 		reason := "the plugin manager restarted: the plugin's process ended with it"
-		if _, err := m.transition(ctx, e, st.Revision, to, op, reason, InitiatorRuntime, nil); err != nil {
+		if _, err := m.transition(ctx, r.e, r.rev, StateFailed, op, reason, InitiatorRuntime, nil); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// hadProcess reports whether the plugin's last activation started a process (its event
-// recorded an endpoint).
-func (m *Manager) hadProcess(ctx context.Context, e *entry) bool {
-	st, err := m.engine.GetState(ctx, e.ref.key(), false)
-	if err != nil {
-		return false
-	}
-	evs, err := m.store.ReadEvents(ctx, lifecycle.EventFilter{AgentID: e.ref.key(), FromSequence: st.LastSequence, Limit: 1})
-	return err == nil && len(evs) == 1 && evs[0].Metadata["endpoint"] != ""
 }
 
 // fold applies one stored event to the registry's entries.
@@ -361,6 +349,7 @@ func (m *Manager) fold(ev *lifecycle.Event) {
 		e = &entry{ref: refOf(ev.AgentID)}
 		m.entries[ev.AgentID] = e
 	}
+	e.started = ev.Metadata["endpoint"] != "" // the event that made it Active started a process
 	switch op := operation(ev); {
 	case op == OpValidate:
 		e.digest = ev.Metadata["digest"]

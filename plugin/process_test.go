@@ -139,7 +139,7 @@ func TestGRPCHealthCheck(t *testing.T) {
 	writePackage(t, repo, "g", manifestOf("P-grpc", "1.0.0", rt))
 	wrong := run(map[string]any{"TESTPLUGIN_GRPC": "1"})
 	wrong["health"] = map[string]any{"grpc": map[string]any{"service": "other"}}
-	wrong["startTimeoutMs"] = 300
+	wrong["startTimeoutMs"] = 1500 // time to start under load: the last answer is then NotFound
 	writePackage(t, repo, "w", manifestOf("P-grpc-wrong", "1.0.0", wrong))
 	m, _ := newManager(t, &plugin.Options{Repository: repo, AutoActivate: true})
 	if p := get(t, m, "P-grpc", "1.0.0"); p.State != plugin.StateActive {
