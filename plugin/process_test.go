@@ -22,7 +22,7 @@ func TestRunningPlugins(t *testing.T) {
 	writePackage(t, repo, "stubborn", manifestOf("P-stubborn", "1.0.0", run(map[string]any{"TESTPLUGIN_IGNORE_TERM": "1"})))
 	writePackage(t, repo, "exits", manifestOf("P-exits", "1.0.0", run(map[string]any{"TESTPLUGIN_MODE": "exit"})))
 	never := run(map[string]any{"TESTPLUGIN_MODE": "never-healthy"})
-	never["startTimeoutMs"] = 300
+	never["startTimeoutMs"] = 1500 // enough to be listening under load: the last answer is then 503
 	writePackage(t, repo, "never", manifestOf("P-never", "1.0.0", never))
 	writePackage(t, repo, "nocmd", manifestOf("P-nocmd", "1.0.0", map[string]any{"command": "no-such-plugin-binary"}))
 	m, _ := newManager(t, &plugin.Options{Repository: repo})
@@ -119,7 +119,7 @@ func TestRunningPlugins(t *testing.T) {
 	// Bad plugins fail activation with their reason; the manager keeps serving.
 	for id, want := range map[string]string{
 		"P-exits": "activation failed: the process exited: exit status 1; last output: testplugin P-exits 1.0.0 generation",
-		"P-never": "activation failed: not healthy within the start timeout of 300ms (last check: health check GET /healthz: 503 Service Unavailable)",
+		"P-never": "activation failed: not healthy within the start timeout of 1.5s (last check: health check GET /healthz: 503 Service Unavailable)",
 		"P-nocmd": `activation failed: start no-such-plugin-binary: exec: "no-such-plugin-binary": executable file not found in $PATH`,
 	} {
 		f := activate(id)
