@@ -615,8 +615,9 @@ func (s *supervisor) status(ctx context.Context, a *Agent) (Supervision, error) 
 	if st.Next.Action == ActionLiveness {
 		st.Next.At = s.livenessDeadline(a.EnteredAt, st.LastHeartbeat, p)
 	}
-	if p.Restart == RestartOnError {
-		now := s.m.now()
+	// The agent's last event is the one that entered its state: entered before the window,
+	// it has no event in the window, and nothing needs reading.
+	if now := s.m.now(); p.Restart == RestartOnError && a.EnteredAt.After(now.Add(-p.Period)) {
 		evs, err := s.recentEvents(ctx, a.ID, p, now)
 		if err != nil {
 			return st, err
