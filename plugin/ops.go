@@ -275,32 +275,36 @@ func (m *Manager) List(ctx context.Context, req ListRequest) (Page, error) {
 			return Page{}, lifecycle.Errorf(lifecycle.CodeInvalidArgument, "states: %d is not a plugin state", int32(s))
 		}
 	}
-	m.mu.Lock()
-	var keys []string
-	for k, e := range m.entries {
-		if k > req.PageToken && (req.ID == "" || e.ref.ID == req.ID) && matchManifest(e.manifest, req.Type, req.Port) {
-			keys = append(keys, k)
-		}
+	// One pass over the stored records, in key order, rather than a read per plugin.
+	f := lifecycle.AgentFilter{AfterID: req.PageToken, Limit: lifecycle.MaxPageSize}
+	for _, st := range req.States {
+		f.States = append(f.States, lifecycle.State(st))
 	}
-	m.mu.Unlock()
-	slices.Sort(keys)
 	var page Page
-	for _, k := range keys {
-		e, _ := m.entryFor(refOf(k))
-		p, err := m.view(ctx, e)
+	for {
+		agents, err := m.store.ListAgents(ctx, f)
 		if err != nil {
-			return Page{}, err
+			return Page{}, fmt.Errorf("list plugins: %w", err)
 		}
-		if len(req.States) > 0 && !slices.Contains(req.States, p.State) {
-			continue
+		m.mu.Lock()
+		for i := range agents {
+			e := m.entries[agents[i].ID]
+			if e == nil || req.ID != "" && e.ref.ID != req.ID || !matchManifest(e.manifest, req.Type, req.Port) {
+				continue
+			}
+			if len(page.Plugins) == size {
+				m.mu.Unlock()
+				page.NextPageToken = page.Plugins[size-1].key()
+				return page, nil
+			}
+			page.Plugins = append(page.Plugins, m.viewLocked(e, &lifecycle.AgentState{Agent: agents[i]}))
 		}
-		if len(page.Plugins) == size {
-			page.NextPageToken = page.Plugins[size-1].key()
-			break
+		m.mu.Unlock()
+		if len(agents) < f.Limit {
+			return page, nil
 		}
-		page.Plugins = append(page.Plugins, p)
+		f.AfterID = agents[len(agents)-1].ID
 	}
-	return page, nil
 }
 
 func matchManifest(man *manifest.Manifest, typ, port string) bool {
