@@ -37,6 +37,12 @@ func (m *Manager) Validate(ctx context.Context, ref Ref, reason string) (Plugin,
 // validate reads e's manifest and, if it is valid, moves e from Discovered to Registered.
 func (m *Manager) validate(ctx context.Context, e *entry, revision int64, reason, initiator string) error {
 	man, err := m.validator.ReadFile(filepath.Join(m.repo, e.path, manifest.FileName))
+	return m.accept(ctx, e, revision, man, err, reason, initiator)
+}
+
+// accept records a manifest as validated (man, or the error err): e's manifest and errors,
+// and, if it is valid, Discovered → Registered.
+func (m *Manager) accept(ctx context.Context, e *entry, revision int64, man *manifest.Manifest, err error, reason, initiator string) error {
 	m.mu.Lock()
 	e.manifest, e.errors = man, fieldErrors(err)
 	m.mu.Unlock()

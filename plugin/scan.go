@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -126,8 +125,12 @@ func (m *Manager) scanPackage(ctx context.Context, root, name string, rep *ScanR
 			return reject(manifest.FieldError{Pointer: "", Message: manifest.FileName + " is a symlink escaping the repository"})
 		}
 	}
-	man, verr := m.validator.ReadFile(file)
-	ref, ok := identity(file)
+	data, err := manifest.Read(file)
+	if err != nil {
+		return reject(manifest.FieldError{Message: err.Error()})
+	}
+	man, verr := m.validator.Validate(data)
+	ref, ok := identity(data)
 	if !ok {
 		return reject(fieldErrors(verr)...)
 	}
@@ -143,14 +146,10 @@ func (m *Manager) scanPackage(ctx context.Context, root, name string, rep *ScanR
 		if e, err = m.register(ctx, ref, name); err != nil {
 			return reject(manifest.FieldError{Message: err.Error()})
 		}
-		m.mu.Lock()
-		e.manifest, e.errors = man, fieldErrors(verr)
-		m.mu.Unlock()
-		if verr == nil {
-			if err := m.validate(ctx, e, 1, "", InitiatorDiscovery); err != nil {
-				m.log.Error("validate plugin", "plugin", ref.String(), "err", err)
-			}
+		if err := m.accept(ctx, e, 1, man, verr, "", InitiatorDiscovery); err == nil {
 			m.autoActivate(ctx, e)
+		} else if verr == nil {
+			m.log.Error("validate plugin", "plugin", ref.String(), "err", err)
 		}
 		if p, err := m.view(ctx, e); err == nil {
 			rep.Added = append(rep.Added, p)
@@ -176,7 +175,7 @@ func (m *Manager) scanPackage(ctx context.Context, root, name string, rep *ScanR
 	}
 	st, err := m.engine.GetState(ctx, key, false)
 	if err == nil && State(st.State) == StateDiscovered && verr == nil {
-		if err := m.validate(ctx, e, st.Revision, "manifest fixed", InitiatorDiscovery); err != nil {
+		if err := m.accept(ctx, e, st.Revision, man, nil, "manifest fixed", InitiatorDiscovery); err != nil {
 			m.log.Error("validate plugin", "plugin", ref.String(), "err", err)
 		}
 		m.autoActivate(ctx, e)
@@ -194,18 +193,9 @@ func sameManifest(a, b *manifest.Manifest) bool {
 // identity reads a manifest's id and version leniently (it may be otherwise invalid), so
 // that an invalid manifest is still registered as Discovered, with its errors; a manifest
 // without a usable id and version cannot be.
-func identity(file string) (Ref, bool) {
-	f, err := os.Open(file)
-	if err != nil {
-		return Ref{}, false
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, manifest.MaxBytes+1))
-	if err != nil || len(data) > manifest.MaxBytes {
-		return Ref{}, false
-	}
+func identity(data []byte) (Ref, bool) {
 	var doc struct{ ID, Version any }
-	if json.NewDecoder(bytes.NewReader(data)).Decode(&doc) != nil {
+	if len(data) > manifest.MaxBytes || json.NewDecoder(bytes.NewReader(data)).Decode(&doc) != nil {
 		return Ref{}, false
 	}
 	id, _ := doc.ID.(string)

@@ -204,6 +204,16 @@ func Schema() []byte { return slices.Clone(schemaJSON) }
 
 // ReadFile reads and validates the manifest at path (at most MaxBytes).
 func (v *Validator) ReadFile(path string) (*Manifest, error) {
+	data, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	return v.validate(path, data)
+}
+
+// Read reads a manifest file, at most MaxBytes and one more (so that Validate can tell that
+// it is too large).
+func Read(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
@@ -213,7 +223,7 @@ func (v *Validator) ReadFile(path string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", path, err)
 	}
-	return v.validate(path, data)
+	return data, nil
 }
 
 // Validate validates a manifest's bytes.
