@@ -65,6 +65,10 @@ type process struct {
 	exited     chan struct{} // closed when the process has exited
 	exitErr    error
 	out        *lineRing
+	// grpcOnce makes the one connection the gRPC health checks share.
+	grpcOnce sync.Once
+	grpcConn *grpc.ClientConn
+	grpcErr  error
 }
 
 // Environment given to a plugin process.
@@ -193,12 +197,13 @@ func (p *process) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if p.health.GRPC != nil {
-		conn, err := grpc.NewClient(p.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			return err
+		p.grpcOnce.Do(func() {
+			p.grpcConn, p.grpcErr = grpc.NewClient(p.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		})
+		if p.grpcErr != nil {
+			return p.grpcErr
 		}
-		defer conn.Close()
-		res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: p.health.GRPC.Service})
+		res, err := healthpb.NewHealthClient(p.grpcConn).Check(ctx, &healthpb.HealthCheckRequest{Service: p.health.GRPC.Service})
 		if err != nil {
 			return fmt.Errorf("gRPC health check: %w", err)
 		}
@@ -258,6 +263,9 @@ func (p *process) watch(ctx context.Context) string {
 
 // stop ends the process group: SIGTERM, up to grace, then SIGKILL. It says which it took.
 func (p *process) stop(grace time.Duration) string {
+	if p.grpcConn != nil {
+		defer p.grpcConn.Close()
+	}
 	pgid := p.cmd.Process.Pid // the group's id is its leader's pid (Setpgid)
 	select {
 	case <-p.exited:
