@@ -49,8 +49,11 @@ func parsePluginState(s string) (plugin.State, error) {
 	return 0, usageError{fmt.Errorf("%q is not a plugin state: use discovered, registered, inactive, activating, active, deactivating, failed or deprecated", s)}
 }
 
+// pluginState is a state as the tables show it ("ACTIVE").
+func pluginState(s plugin.State) string { return strings.TrimPrefix(s.String(), "PLUGIN_STATE_") }
+
 func printPlugin(w *tabwriter.Writer, p *plugin.Plugin) {
-	fmt.Fprintf(w, "plugin\t%s %s\nstate\t%s (since %s, revision %d)\npath\t%s\n", p.ID, p.Version, p.State.String()[len("PLUGIN_STATE_"):],
+	fmt.Fprintf(w, "plugin\t%s %s\nstate\t%s (since %s, revision %d)\npath\t%s\n", p.ID, p.Version, pluginState(p.State),
 		p.StateSince.Format(time.RFC3339), p.Revision, p.Path)
 	if p.Manifest != nil {
 		fmt.Fprintf(w, "name\t%s (%s)\nports\timplements %s; consumes %s\n", p.Manifest.Name, p.Manifest.Type,
@@ -105,7 +108,7 @@ func pluginsScan(g *globals) *cobra.Command {
 					ps   []plugin.Plugin
 				}{{"added", rep.Added}, {"changed", rep.Changed}, {"removed", rep.Removed}} {
 					for _, p := range l.ps {
-						fmt.Fprintf(w, "%s\t%s %s\t%s\n", l.what, p.ID, p.Version, p.State.String()[len("PLUGIN_STATE_"):])
+						fmt.Fprintf(w, "%s\t%s %s\t%s\n", l.what, p.ID, p.Version, pluginState(p.State))
 					}
 				}
 				for _, r := range rep.Rejected {
@@ -161,7 +164,7 @@ func pluginsList(g *globals) *cobra.Command {
 			g.print(cmd.OutOrStdout(), res, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "ID\tVERSION\tSTATE\tENDPOINT\tPATH")
 				for _, p := range all {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Version, p.State.String()[len("PLUGIN_STATE_"):], p.Endpoint, p.Path)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Version, pluginState(p.State), p.Endpoint, p.Path)
 				}
 			})
 			return nil
