@@ -1,0 +1,64 @@
+// Package wire encodes and decodes the protobuf messages of both services in the three
+// formats every transport offers — protobuf binary, JSON (protojson) and CBOR — so that the
+// server, the Go client and the C library decode a request the same way.
+package wire
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hms-lifecycle/lifecycle/pbcbor"
+)
+
+// Format is a message encoding. The numbers are part of the C ABI (hms_lifecycle.h).
+type Format int
+
+// The formats.
+const (
+	Protobuf Format = 0
+	JSON     Format = 1
+	CBOR     Format = 2
+)
+
+func (f Format) String() string {
+	switch f {
+	case Protobuf:
+		return "protobuf"
+	case JSON:
+		return "json"
+	case CBOR:
+		return "cbor"
+	}
+	return fmt.Sprintf("format(%d)", int(f))
+}
+
+// Valid reports whether f is one of the formats.
+func (f Format) Valid() bool { return f >= Protobuf && f <= CBOR }
+
+// Marshal encodes m in format f.
+func Marshal(f Format, m proto.Message) ([]byte, error) {
+	switch f {
+	case Protobuf:
+		return proto.Marshal(m)
+	case JSON:
+		return protojson.Marshal(m)
+	case CBOR:
+		return pbcbor.Marshal(m)
+	}
+	return nil, fmt.Errorf("unknown format %d: use 0 (protobuf), 1 (json) or 2 (cbor)", int(f))
+}
+
+// Unmarshal decodes data in format f into m.
+func Unmarshal(f Format, data []byte, m proto.Message) error {
+	switch f {
+	case Protobuf:
+		return proto.Unmarshal(data, m)
+	case JSON:
+		return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, m)
+	case CBOR:
+		return pbcbor.Unmarshal(data, m)
+	}
+	return fmt.Errorf("unknown format %d: use 0 (protobuf), 1 (json) or 2 (cbor)", int(f))
+}
