@@ -4,13 +4,15 @@
 //   - a message is a map keyed by the protojson field names (lowerCamelCase); fields with
 //     their default value are left out, as protojson does;
 //   - 64-bit integers are CBOR integers (not strings as in JSON); bytes are byte strings;
-//   - enums are their value names; a number that names no value stays a number;
+//   - enums are their value names; decoding also takes the names without the enum's prefix
+//     (ACTIVE for LIFECYCLE_STATE_ACTIVE), and refuses a name or number that is no value;
 //   - google.protobuf.Timestamp is tag 0 (an RFC 3339 string, nanoseconds kept); decoding
 //     also takes tag 1 (epoch seconds);
 //   - encoding is core deterministic (RFC 8949 §4.2.1): shortest forms, map keys sorted.
 //
-// Decoding rejects duplicate map keys, indefinite lengths, unknown fields, wrong types and
-// out-of-range numbers, and bounds nesting, element counts and size (see the limits below).
+// Decoding rejects duplicate map keys, indefinite lengths, unknown fields, unknown enum
+// values, wrong types and out-of-range numbers, and bounds nesting, element counts and size
+// (see the limits below). Its errors name the field by its path ("spec.triggerStates[1]").
 package pbcbor
 
 import (
@@ -18,6 +20,8 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -132,7 +136,7 @@ func Unmarshal(data []byte, m proto.Message) error {
 		return fmt.Errorf("cbor: %s: %w", name, err)
 	}
 	proto.Reset(m)
-	if err := setMessage(m.ProtoReflect(), v, string(name)); err != nil {
+	if err := setMessage(m.ProtoReflect(), v, ""); err != nil {
 		return fmt.Errorf("cbor: %w", err)
 	}
 	return nil
@@ -147,14 +151,14 @@ func setMessage(m protoreflect.Message, v any, path string) error {
 		}
 		ts := timestamppb.New(t)
 		if err := ts.CheckValid(); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return fmt.Errorf("%s: %w", pathName(path), err)
 		}
 		proto.Merge(m.Interface(), ts)
 		return nil
 	}
 	fields, ok := v.(map[string]any)
 	if !ok {
-		return fmt.Errorf("%s: want a map with text keys for %s, got %s", path, desc.FullName(), typeName(v))
+		return fmt.Errorf("%s: want a map with text keys for %s, got %s", pathName(path), desc.FullName(), typeName(v))
 	}
 	for key, fv := range fields {
 		if fv == nil {
@@ -165,9 +169,12 @@ func setMessage(m protoreflect.Message, v any, path string) error {
 			fd = desc.Fields().ByName(protoreflect.Name(key))
 		}
 		if fd == nil {
-			return fmt.Errorf("%s: unknown field %q", path, key)
+			return UnknownFieldError(desc, path, key)
 		}
-		fpath := path + "." + key
+		fpath := key
+		if path != "" {
+			fpath = path + "." + key
+		}
 		switch {
 		case fd.IsList():
 			items, ok := fv.([]any)
@@ -233,14 +240,17 @@ func fieldValue(parent protoreflect.Message, fd protoreflect.FieldDescriptor, ne
 	case protoreflect.EnumKind:
 		switch x := v.(type) {
 		case string:
-			if ev := fd.Enum().Values().ByName(protoreflect.Name(x)); ev != nil {
+			if ev := EnumValueByName(fd.Enum(), x); ev != nil {
 				return protoreflect.ValueOfEnum(ev.Number()), nil
 			}
-			return protoreflect.Value{}, fmt.Errorf("%s: %q is not a value of %s", path, x, fd.Enum().FullName())
+			return protoreflect.Value{}, EnumError(fd.Enum(), path, strconv.Quote(x))
 		default:
 			n, err := integer(v, math.MinInt32, math.MaxInt32, path)
 			if err != nil {
 				return bad()
+			}
+			if fd.Enum().Values().ByNumber(protoreflect.EnumNumber(n)) == nil {
+				return protoreflect.Value{}, EnumError(fd.Enum(), path, strconv.FormatInt(n, 10))
 			}
 			return protoreflect.ValueOfEnum(protoreflect.EnumNumber(n)), nil
 		}
@@ -346,6 +356,74 @@ func typeName(v any) string {
 		return "a tag"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// EnumValueByName returns the value of e named name, in full (LIFECYCLE_STATE_ACTIVE) or
+// without the prefix buf's style gives every value of an enum (ACTIVE): the specifications
+// and the language bindings show the short names, so users write them. Nil if none.
+func EnumValueByName(e protoreflect.EnumDescriptor, name string) protoreflect.EnumValueDescriptor {
+	values := e.Values()
+	if ev := values.ByName(protoreflect.Name(name)); ev != nil {
+		return ev
+	}
+	if name == "" {
+		return nil
+	}
+	return values.ByName(protoreflect.Name(enumPrefix(e) + name))
+}
+
+// enumPrefix is the prefix of e's value names in buf's style: the enum's name in upper
+// snake case and "_" (LifecycleState → LIFECYCLE_STATE_).
+func enumPrefix(e protoreflect.EnumDescriptor) string {
+	name := string(e.Name())
+	b := make([]byte, 0, len(name)+4)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' && i > 0 {
+			b = append(b, '_')
+		}
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return string(append(b, '_'))
+}
+
+// EnumError is the error for value (quoted if a name) given for field path, an enum e
+// has no value of: it lists the accepted names.
+func EnumError(e protoreflect.EnumDescriptor, path, value string) error {
+	prefix := enumPrefix(e)
+	values := e.Values()
+	names := make([]string, values.Len())
+	for i := range names {
+		names[i] = strings.TrimPrefix(string(values.Get(i).Name()), prefix)
+	}
+	return fmt.Errorf("%s: %s is not a %s; accepted: %s (or with the prefix %s, or their numbers)",
+		pathName(path), value, e.Name(), strings.Join(names, ", "), prefix)
+}
+
+// UnknownFieldError is the error for a field key that message d (at path) does not have:
+// it lists the fields.
+func UnknownFieldError(d protoreflect.MessageDescriptor, path, key string) error {
+	fields := d.Fields()
+	names := make([]string, fields.Len())
+	for i := range names {
+		names[i] = fields.Get(i).JSONName()
+	}
+	where := string(d.Name())
+	if path != "" {
+		where = path + " (" + where + ")"
+	}
+	return fmt.Errorf("unknown field %q in %s; accepted: %s", key, where, strings.Join(names, ", "))
+}
+
+// pathName names the top-level message for an empty path.
+func pathName(path string) string {
+	if path == "" {
+		return "message"
+	}
+	return path
 }
 
 // Codec is the CBOR codec for connect-go: content types application/cbor,

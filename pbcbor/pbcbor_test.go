@@ -135,6 +135,26 @@ func TestWireShape(t *testing.T) {
 	}
 }
 
+// The specification's short enum names (ACTIVE) decode like the full ones.
+func TestShortEnumNames(t *testing.T) {
+	in, _ := cbor.Marshal(map[string]any{"targetState": "ACTIVE", "expectedState": "LIFECYCLE_STATE_PAUSED"})
+	var m v1.TransitionRequest
+	if err := Unmarshal(in, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.GetTargetState() != v1.LifecycleState_LIFECYCLE_STATE_ACTIVE || m.GetExpectedState() != v1.LifecycleState_LIFECYCLE_STATE_PAUSED {
+		t.Errorf("decoded %v", &m)
+	}
+	in, _ = cbor.Marshal(map[string]any{"triggerTransitions": []any{"ERROR_TRIGGERED", "TRANSITION_TYPE_FORCED"}})
+	var h v1.RegisterHookRequest
+	if err := Unmarshal(in, &h); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.GetTriggerTransitions(); len(got) != 2 || got[0] != v1.TransitionType_TRANSITION_TYPE_ERROR_TRIGGERED || got[1] != v1.TransitionType_TRANSITION_TYPE_FORCED {
+		t.Errorf("decoded %v", got)
+	}
+}
+
 func TestDecodingErrors(t *testing.T) {
 	enc := func(v any) []byte { b, _ := cbor.Marshal(v); return b }
 	deep := any("x")
@@ -148,10 +168,13 @@ func TestDecodingErrors(t *testing.T) {
 	}{
 		{"duplicate key", []byte{0xa2, 0x67, 'a', 'g', 'e', 'n', 't', 'I', 'd', 0x61, 'a', 0x67, 'a', 'g', 'e', 'n', 't', 'I', 'd', 0x61, 'b'}, "duplicate map key"},
 		{"indefinite length", []byte{0xbf, 0x67, 'a', 'g', 'e', 'n', 't', 'I', 'd', 0x61, 'a', 0xff}, "indefinite-length"},
-		{"unknown field", enc(map[string]any{"agentId": "a", "colour": "red"}), `TransitionRequest: unknown field "colour"`},
-		{"wrong type", enc(map[string]any{"timeoutMs": "soon"}), "TransitionRequest.timeoutMs: want an integer, got a text string"},
+		{"unknown field", enc(map[string]any{"agentId": "a", "colour": "red"}), `unknown field "colour" in TransitionRequest; accepted: agentId, targetState`},
+		{"wrong type", enc(map[string]any{"timeoutMs": "soon"}), "timeoutMs: want an integer, got a text string"},
 		{"out of range", enc(map[string]any{"timeoutMs": int64(1) << 40}), "out of range"},
-		{"bad enum", enc(map[string]any{"targetState": "LIFECYCLE_STATE_FLYING"}), `"LIFECYCLE_STATE_FLYING" is not a value of hms.agent.lifecycle.v1.LifecycleState`},
+		{"bad enum", enc(map[string]any{"targetState": "LIFECYCLE_STATE_FLYING"}), `targetState: "LIFECYCLE_STATE_FLYING" is not a LifecycleState; accepted: UNSPECIFIED, INITIALIZED, ACTIVE`},
+		{"short enum name misspelt", enc(map[string]any{"expectedState": "TERMINATD"}), `expectedState: "TERMINATD" is not a LifecycleState`},
+		{"unknown enum number", enc(map[string]any{"targetState": 42}), `targetState: 42 is not a LifecycleState`},
+		{"unknown nested field", enc(map[string]any{"errorInfo": map[string]any{"colour": 1}}), `unknown field "colour" in errorInfo (ErrorInfo)`},
 		{"not a map", enc([]any{1, 2}), "want a map with text keys"},
 		{"integer keys", enc(map[int]any{1: "a"}), "cbor"},
 		{"too deep", enc(map[string]any{"metadata": deep}), "exceeded max nested level"},
