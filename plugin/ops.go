@@ -2,7 +2,9 @@ package plugin
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"hash/fnv"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -281,8 +283,12 @@ func (m *Manager) List(ctx context.Context, req ListRequest) (Page, error) {
 			return Page{}, lifecycle.Errorf(lifecycle.CodeInvalidArgument, "states: %d is not a plugin state", int32(s))
 		}
 	}
+	after, err := decodeListToken(req)
+	if err != nil {
+		return Page{}, err
+	}
 	// One pass over the stored records, in key order, rather than a read per plugin.
-	f := lifecycle.AgentFilter{AfterID: req.PageToken, Limit: lifecycle.MaxPageSize}
+	f := lifecycle.AgentFilter{AfterID: after, Limit: lifecycle.MaxPageSize}
 	for _, st := range req.States {
 		f.States = append(f.States, lifecycle.State(st))
 	}
@@ -300,7 +306,7 @@ func (m *Manager) List(ctx context.Context, req ListRequest) (Page, error) {
 			}
 			if len(page.Plugins) == size {
 				m.mu.Unlock()
-				page.NextPageToken = page.Plugins[size-1].key()
+				page.NextPageToken = listToken(req, page.Plugins[size-1].key())
 				return page, nil
 			}
 			page.Plugins = append(page.Plugins, m.viewLocked(e, &lifecycle.AgentState{Agent: agents[i]}))
@@ -311,6 +317,39 @@ func (m *Manager) List(ctx context.Context, req ListRequest) (Page, error) {
 		}
 		f.AfterID = agents[len(agents)-1].ID
 	}
+}
+
+// listTokenKind starts every List page token, as "p1:" starts History's.
+const listTokenKind = "l1"
+
+// listToken is the opaque token of the page after key: its kind, a hash of the filters
+// (so that it is not reused with other filters by mistake) and the key.
+func listToken(req ListRequest, key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(listTokenKind + "." + listFilterHash(req) + "." + key))
+}
+
+// decodeListToken returns the key a page token continues after; "" for none.
+// CodeInvalidArgument for a token this server did not issue, or issued for other filters.
+func decodeListToken(req ListRequest) (string, error) {
+	if req.PageToken == "" {
+		return "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
+	parts := strings.SplitN(string(raw), ".", 3)
+	if err != nil || len(parts) != 3 || parts[0] != listTokenKind || !strings.Contains(parts[2], ":") {
+		return "", lifecycle.Errorf(lifecycle.CodeInvalidArgument, "page_token is malformed: not a token this server issued")
+	}
+	if parts[1] != listFilterHash(req) {
+		return "", lifecycle.Errorf(lifecycle.CodeInvalidArgument,
+			"page_token was issued for other filters; repeat the first request's filters or start without a token")
+	}
+	return parts[2], nil
+}
+
+func listFilterHash(req ListRequest) string {
+	h := fnv.New32a()
+	fmt.Fprint(h, req.States, "|", req.ID, "|", req.Type, "|", req.Port)
+	return strconv.FormatUint(uint64(h.Sum32()), 36)
 }
 
 func matchManifest(man *manifest.Manifest, typ, port string) bool {

@@ -73,10 +73,19 @@ func TestVersionsSideBySide(t *testing.T) {
 	if len(page.Plugins) != 2 || page.NextPageToken == "" {
 		t.Fatalf("list by port, page 1: %+v", page)
 	}
-	page, _ = m.List(ctx, plugin.ListRequest{Port: "EventBusPort", PageSize: 2, PageToken: page.NextPageToken})
+	token := page.NextPageToken
+	page, _ = m.List(ctx, plugin.ListRequest{Port: "EventBusPort", PageSize: 2, PageToken: token})
 	if len(page.Plugins) != 1 || page.Plugins[0].Version != "2.0.0" || page.NextPageToken != "" {
 		t.Fatalf("list by port, page 2: %+v", page)
 	}
+	// A page token is the server's, for the filters it was issued with: anything else is
+	// INVALID_ARGUMENT naming the field, as for ListAgents.
+	for _, bad := range []string{"AOS-Map:1.1.0", "not base64!", "bDEuMC5BT1MtTWFw"} {
+		_, err := m.List(ctx, plugin.ListRequest{Port: "EventBusPort", PageSize: 2, PageToken: bad})
+		wantCode(t, err, lifecycle.CodeInvalidArgument, "page_token is malformed")
+	}
+	_, err = m.List(ctx, plugin.ListRequest{Port: "PluginExecutionPort", PageSize: 2, PageToken: token})
+	wantCode(t, err, lifecycle.CodeInvalidArgument, "page_token was issued for other filters")
 	if page, _ := m.List(ctx, plugin.ListRequest{Type: "L2-Orchestrator"}); len(page.Plugins) != 0 {
 		t.Fatalf("list by type: %+v", page)
 	}
