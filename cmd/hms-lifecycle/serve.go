@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/datadir"
 	"github.com/hms-lifecycle/lifecycle/plugin"
 	"github.com/hms-lifecycle/lifecycle/plugin/manifest"
 	"github.com/hms-lifecycle/lifecycle/server"
@@ -189,6 +190,15 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 		return err
 	}
 
+	// One server per data directory, decided before anything in it is read or written: a
+	// second one would otherwise take over the first one's plugins before failing to listen.
+	if sf.store == "sqlite" {
+		lock, err := datadir.Lock(sf.dataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Close() // last, after the stores are closed
+	}
 	store, closeStore, what, err := sf.open(ctx, log)
 	if err != nil {
 		return err
