@@ -208,25 +208,6 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Backup writes a consistent snapshot of the database to path (which must not exist),
-// while the store stays in use.
-func (s *Store) Backup(ctx context.Context, path string) error {
-	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("backup to %s: the file exists", path)
-	}
-	// A connection of its own: the reader pool is query-only, and the writer's one
-	// connection must keep committing while the snapshot is written.
-	db, err := sql.Open("sqlite", s.dsn)
-	if err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	return nil
-}
-
 func unavailable(err error) error {
 	if err == nil {
 		return nil
