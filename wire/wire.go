@@ -4,11 +4,14 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/pbcbor"
 )
 
@@ -50,15 +53,28 @@ func Marshal(f Format, m proto.Message) ([]byte, error) {
 	return nil, fmt.Errorf("unknown format %d: use 0 (protobuf), 1 (json) or 2 (cbor)", int(f))
 }
 
-// Unmarshal decodes data in format f into m.
+// Unmarshal decodes data in format f into m, strictly (strict.go). A decoding error is a
+// *lifecycle.Error with CodeInvalidArgument whose message names the format, the field, the
+// value given and, for enums and unknown fields, the accepted ones.
 func Unmarshal(f Format, data []byte, m proto.Message) error {
 	switch f {
 	case Protobuf:
-		return proto.Unmarshal(data, m)
+		// Unknown fields are kept, as protobuf does for compatibility; enum numbers are
+		// the only form of an enum here, so one that names no value is refused.
+		if err := proto.Unmarshal(data, m); err != nil {
+			return invalid(f, err)
+		}
+		if err := checkMessage(m.ProtoReflect(), ""); err != nil {
+			return invalid(f, err)
+		}
+		return nil
 	case JSON:
-		return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, m)
+		return unmarshalJSON(data, m)
 	case CBOR:
-		return pbcbor.Unmarshal(data, m)
+		if err := pbcbor.Unmarshal(data, m); err != nil {
+			return invalid(f, errors.New(strings.TrimPrefix(err.Error(), "cbor: ")))
+		}
+		return nil
 	}
-	return fmt.Errorf("unknown format %d: use 0 (protobuf), 1 (json) or 2 (cbor)", int(f))
+	return lifecycle.Errorf(lifecycle.CodeInvalidArgument, "unknown format %d: use 0 (protobuf), 1 (json) or 2 (cbor)", int(f))
 }
