@@ -13,13 +13,32 @@ TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCH
 run:
 	$(GO) run ./cmd/hms-lifecycle serve
 
-## test: the whole suite — generated code up to date, lint, every test under -race
+## test: the whole suite — generated code up to date, lint, every test under -race; then
+## nothing it started may be left running or in the temporary directory (check-leftovers)
 test: check-generated lint unit
+	scripts/check-leftovers.sh
 
-## unit: go test with the race detector (HMS_TEST_FLAGS=-short for a quicker local run);
-## the PostgreSQL tests start their own throw-away cluster
+## unit: go test with the race detector (HMS_TEST_FLAGS=-short for a quicker local run),
+## as the suite HMS_TEST_RUN.go in its own TMPDIR, then check-leftovers for it, passed or
+## failed; the PostgreSQL tests start and remove their own throw-away clusters
 unit: postgres
-	$(GO) test -race -count=1 $(HMS_TEST_FLAGS) ./...
+	@tmp="$${TMPDIR:-/tmp}/hms-test-$(HMS_TEST_RUN).go"; mkdir -p "$$tmp" && chmod 1777 "$$tmp" || exit 1; \
+	echo "HMS_TEST_RUN=$(HMS_TEST_RUN).go TMPDIR=$$tmp $(GO) test -race -count=1 $(HMS_TEST_FLAGS) ./..."; \
+	HMS_TEST_RUN=$(HMS_TEST_RUN).go TMPDIR="$$tmp" $(GO) test -race -count=1 $(HMS_TEST_FLAGS) ./...; status=$$?; \
+	scripts/check-leftovers.sh $(HMS_TEST_RUN).go || status=1; exit $$status
+
+## HMS_TEST_RUN marks one run: every process the suites start inherits it, test clusters'
+## folders carry it; a suite runs as HMS_TEST_RUN.<suite> and ends with
+## `scripts/check-leftovers.sh $(HMS_TEST_RUN).<suite>` (see the script's header)
+HMS_TEST_RUN_GIVEN := $(HMS_TEST_RUN)
+HMS_TEST_RUN := $(or $(HMS_TEST_RUN),$(shell echo "$$(date +%s)-$$PPID"))
+export HMS_TEST_RUN
+
+## check-leftovers: fail if a process or temporary folder of any test run (of the run
+## HMS_TEST_RUN=<id> if given) is left behind
+.PHONY: check-leftovers
+check-leftovers:
+	HMS_TEST_RUN=$(HMS_TEST_RUN_GIVEN) scripts/check-leftovers.sh
 
 ## postgres: install PostgreSQL from Debian's packages if it is missing
 postgres:

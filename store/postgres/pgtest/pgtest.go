@@ -124,7 +124,7 @@ func Start() (*Cluster, error) {
 // Prefix is the beginning of this process's cluster folder names: DirPrefix, then the run
 // marker and a dash when RunEnv is set.
 func Prefix() string {
-	run := regexp.MustCompile(`[^A-Za-z0-9_.]+`).ReplaceAllString(os.Getenv(RunEnv), "_")
+	run := regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(os.Getenv(RunEnv), "_")
 	if len(run) > 32 {
 		run = run[:32]
 	}
@@ -176,8 +176,9 @@ func (c *Cluster) StopServer() error { return c.run("pg_ctl", "stop", "-m", "fas
 
 // StartServer starts a stopped server again on the same port.
 func (c *Cluster) StartServer() error {
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=128MB -c cluster_name=%s",
-		c.Port, c.Dir, filepath.Base(c.Dir))
+	// TCP only (no Unix socket, whose path length is limited): a deep TMPDIR is fine.
+	opts := fmt.Sprintf("-p %d -k '' -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=128MB -c cluster_name=%s",
+		c.Port, filepath.Base(c.Dir))
 	return c.run("pg_ctl", "start", "-w", "-t", "60", "-D", c.data(), "-l", filepath.Join(c.Dir, "server.log"), "-o", opts)
 }
 
