@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/google/uuid"
 
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/plugin/manifest"
@@ -102,6 +104,13 @@ func (m *Manager) simple(ctx context.Context, ref Ref, op string, to State, reas
 	if err != nil {
 		return Plugin{}, err
 	}
+	if op == OpReset {
+		// A Failed plugin has no process here, unless another process recorded the failure
+		// while this one still ran it: stop that, so that Inactive means stopped.
+		if proc := m.takeProc(e); proc != nil {
+			proc.stop(m.grace(e))
+		}
+	}
 	var md map[string]string
 	if len(meta) > 0 {
 		md = meta[0]
@@ -142,7 +151,12 @@ func (m *Manager) activate(ctx context.Context, e *entry, reason, initiator stri
 		return Plugin{}, lifecycle.Errorf(lifecycle.CodeFailedPrecondition,
 			"plugin %s: its manifest changed after it was validated; a registered version is immutable: publish a new version", e.ref)
 	}
-	ev, err := m.transition(ctx, e, st.Revision, StateActivating, OpActivate, reason, initiator, inputs)
+	// The activation's marker and the manager running it are recorded first, so that a
+	// later manager finds what this one leaves if it dies.
+	marker := uuid.NewString()
+	meta := map[string]string{"activation": marker, "manager": m.self}
+	maps.Copy(meta, inputs)
+	ev, err := m.transition(ctx, e, st.Revision, StateActivating, OpActivate, reason, initiator, meta)
 	if err != nil {
 		return Plugin{}, err
 	}
@@ -155,7 +169,7 @@ func (m *Manager) activate(ctx context.Context, e *entry, reason, initiator stri
 		}
 		return m.view(ctx, e)
 	}
-	proc, err := m.spawner.start(filepath.Join(m.repo, e.path), man, gen)
+	proc, err := m.spawner.start(filepath.Join(m.repo, e.path), man, gen, marker)
 	if err == nil {
 		m.mu.Lock()
 		e.proc = proc
@@ -233,23 +247,34 @@ func (m *Manager) deactivate(ctx context.Context, e *entry, reason, initiator st
 	if err != nil {
 		return Plugin{}, err
 	}
-	m.mu.Lock()
-	proc := e.proc
-	e.proc = nil
-	m.mu.Unlock()
 	result := "stopped"
-	if proc != nil {
-		grace := manifest.DefaultStopGracePeriod
-		if e.manifest != nil && e.manifest.Runtime != nil {
-			grace = e.manifest.Runtime.StopGracePeriod()
-		}
-		result = proc.stop(grace)
+	if proc := m.takeProc(e); proc != nil {
+		result = proc.stop(m.grace(e))
 	}
 	_, err = m.transition(context.WithoutCancel(ctx), e, ev.Revision, StateInactive, OpOnSuccess, result, InitiatorRuntime, nil)
 	if err != nil {
 		return Plugin{}, err
 	}
 	return m.view(ctx, e)
+}
+
+// takeProc returns e's running process, which is then no longer e's.
+func (m *Manager) takeProc(e *entry) *process {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	proc := e.proc
+	e.proc = nil
+	return proc
+}
+
+// grace is how long e's process gets between SIGTERM and SIGKILL.
+func (m *Manager) grace(e *entry) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e.manifest != nil && e.manifest.Runtime != nil {
+		return e.manifest.Runtime.StopGracePeriod()
+	}
+	return manifest.DefaultStopGracePeriod
 }
 
 // ListRequest filters List. Empty fields match everything.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -176,6 +177,7 @@ type Manager struct {
 	now       func() time.Time
 	log       *slog.Logger
 	spawner   *spawner
+	self      string // processIdentity, recorded with each activation
 
 	mu      sync.Mutex
 	entries map[string]*entry // by Ref.key()
@@ -201,6 +203,8 @@ type entry struct {
 	lastError  string
 	lastUsed   time.Time
 	started    bool     // (from the stored events) its last event recorded a started process
+	activation string   // the last activation's marker (EnvActivation)
+	owner      string   // the processIdentity of the manager that ran the last activation
 	proc       *process // while Activating, Active or Deactivating with a runtime
 	opMu       sync.Mutex
 }
@@ -216,13 +220,13 @@ func New(ctx context.Context, store lifecycle.Store, opts *Options) (*Manager, e
 	if err != nil {
 		return nil, err
 	}
-	engine, err := lifecycle.New(ctx, store, &lifecycle.Options{
+	engine, err := lifecycle.New(ctx, asShared(store), &lifecycle.Options{
 		Machine: statemachine.MustCompile(definition), GenericStates: true, Now: opts.Now, Logger: opts.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("open plugin manager: %w", err)
 	}
 	m := &Manager{engine: engine, store: store, validator: v, repo: opts.Repository, opts: *opts,
-		now: opts.Now, log: opts.Logger, entries: map[string]*entry{}, spawner: newSpawner()}
+		now: opts.Now, log: opts.Logger, entries: map[string]*entry{}, spawner: newSpawner(), self: processIdentity()}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -280,6 +284,10 @@ func (m *Manager) close() error {
 			defer cancel()
 			if _, err := m.deactivate(ctx, e, "the plugin manager is shutting down", InitiatorRuntime, nil); err != nil {
 				m.log.Error("stop plugin", "plugin", e.ref.String(), "err", err)
+				// Whatever the registry says, no process outlives the manager.
+				if proc := m.takeProc(e); proc != nil {
+					proc.stop(m.grace(e))
+				}
 			}
 		}()
 	}
@@ -289,8 +297,9 @@ func (m *Manager) close() error {
 }
 
 // rebuild loads the registry from the store: every plugin version, and from its events
-// what the record does not hold. Versions left running by a previous process (which took
-// their processes with it) are marked Failed.
+// what the record does not hold. Versions left running by a manager that is gone are
+// marked Failed, after stopping whatever of their processes is still running; those of
+// a manager still running (another server on the same data) are left to it.
 func (m *Manager) rebuild(ctx context.Context) error {
 	for from := uint64(0); ; {
 		evs, err := m.store.ReadEvents(ctx, lifecycle.EventFilter{FromSequence: from, Limit: 1000})
@@ -328,12 +337,34 @@ func (m *Manager) rebuild(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	for _, r := range stale {
+		m.mu.Lock()
+		marker, owner := r.e.activation, r.e.owner
+		m.mu.Unlock()
+		if owner != "" && identityAlive(owner) {
+			m.log.Info("plugin left to the manager running it", "plugin", r.e.ref.String(), "state", StateName(r.state), "manager", owner)
+			continue
+		}
 		op := OpOnError
 		if r.state == StateActive {
 			op = OpOnRuntimeError
 		}
 		reason := "the plugin manager restarted: the plugin's process ended with it"
-		if _, err := m.transition(ctx, r.e, r.rev, StateFailed, op, reason, InitiatorRuntime, nil); err != nil {
+		var meta map[string]string
+		if marker != "" {
+			if found, left := killMarked(marker, 10*time.Second); len(found) > 0 {
+				reason = "the plugin manager restarted; it stopped what the previous one left running: " + procList(found)
+				if len(left) > 0 {
+					reason += "; still running after SIGKILL: " + procList(left)
+				}
+				pids := make([]string, len(found))
+				for i, p := range found {
+					pids[i] = strconv.Itoa(p.pid)
+				}
+				meta = map[string]string{"leftovers": strings.Join(pids, ",")}
+				m.log.Warn("stopped the processes a previous plugin manager left running", "plugin", r.e.ref.String(), "processes", procList(found))
+			}
+		}
+		if _, err := m.transition(ctx, r.e, r.rev, StateFailed, op, reason, InitiatorRuntime, meta); err != nil {
 			return err
 		}
 	}
@@ -355,6 +386,7 @@ func (m *Manager) fold(ev *lifecycle.Event) {
 		e.digest = ev.Metadata["digest"]
 	case op == OpActivate:
 		e.generation = uint64(ev.Revision)
+		e.activation, e.owner = ev.Metadata["activation"], ev.Metadata["manager"]
 	case State(ev.To) == StateFailed:
 		e.lastError = ev.Reason
 	case op == OpDeprecate:

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -62,9 +63,14 @@ type process struct {
 	endpoint   string // 127.0.0.1:port
 	port       int
 	health     *manifest.Health
-	exited     chan struct{} // closed when the process has exited
+	marker     string        // EnvActivation of its processes
+	exited     chan struct{} // closed when the process has exited and been reaped
 	exitErr    error
 	out        *lineRing
+	// reaped is set before the process is reaped: from then on its pid, the group's id,
+	// may name another group.
+	mu     sync.Mutex
+	reaped bool
 	// grpcOnce makes the one connection the gRPC health checks share.
 	grpcOnce sync.Once
 	grpcConn *grpc.ClientConn
@@ -80,8 +86,9 @@ const (
 )
 
 // start runs the plugin in dir (its package) as its own process group, on a free
-// loopback port that it gets in HMS_PLUGIN_PORT and as "{port}" in its arguments.
-func (s *spawner) start(dir string, man *manifest.Manifest, generation uint64) (*process, error) {
+// loopback port that it gets in HMS_PLUGIN_PORT and as "{port}" in its arguments, with
+// marker in EnvActivation.
+func (s *spawner) start(dir string, man *manifest.Manifest, generation uint64, marker string) (*process, error) {
 	rt := man.Runtime
 	port, err := freePort()
 	if err != nil {
@@ -105,21 +112,44 @@ func (s *spawner) start(dir string, man *manifest.Manifest, generation uint64) (
 	for k, v := range rt.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	mark := marker
+	if outer := os.Getenv(EnvActivation); outer != "" {
+		mark = outer + "," + marker // an enclosing manager still finds its own
+	}
+	cmd.Env = append(cmd.Env, EnvActivation+"="+mark) // last: the one exec keeps
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p := &process{cmd: cmd, generation: generation, port: port, endpoint: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		health: rt.Health, exited: make(chan struct{}), out: &lineRing{max: outputLines}}
-	pr, pw := io.Pipe()
+		health: rt.Health, marker: marker, exited: make(chan struct{}), out: &lineRing{max: outputLines}}
+	// The output goes to a pipe the process holds itself, not through a copying goroutine
+	// of os/exec: Wait then returns when the process exits, even while a descendant that
+	// left it still holds the pipe (it is stopped with the rest of the activation).
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", rt.Command, err)
+	}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	errc := make(chan error, 1)
 	s.reqs <- spawnReq{cmd, errc}
-	if err := <-errc; err != nil {
-		pw.Close()
+	err = <-errc
+	pw.Close()
+	if err != nil {
+		pr.Close()
 		return nil, fmt.Errorf("start %s: %w", rt.Command, err)
 	}
-	go p.out.read(pr)
 	go func() {
+		p.out.read(pr)
+		pr.Close()
+	}()
+	go func() {
+		// Learn of the exit without reaping, so that the group is never signalled after
+		// its id could have been reused.
+		var info unix.Siginfo
+		for unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+		}
+		p.mu.Lock()
+		p.reaped = true
+		p.mu.Unlock()
 		p.exitErr = cmd.Wait()
-		pw.Close()
 		close(p.exited)
 	}()
 	return p, nil
@@ -261,33 +291,77 @@ func (p *process) watch(ctx context.Context) string {
 	}
 }
 
-// stop ends the process group: SIGTERM, up to grace, then SIGKILL. It says which it took.
+// stop ends the activation, its process group and every process carrying its marker:
+// SIGTERM, up to grace for all of them to be gone, then SIGKILL. It says which it took,
+// and names the processes that had left the group or outlived the plugin's own.
 func (p *process) stop(grace time.Duration) string {
 	if p.grpcConn != nil {
 		defer p.grpcConn.Close()
 	}
-	pgid := p.cmd.Process.Pid // the group's id is its leader's pid (Setpgid)
+	var result string
 	select {
 	case <-p.exited:
-		syscall.Kill(-pgid, syscall.SIGKILL) // whatever it left behind in its group
-		return "the process had exited"
+		result = "the process had exited"
 	default:
-	}
-	if grace > 0 {
-		syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-			syscall.Kill(-pgid, syscall.SIGKILL)
+		if grace <= 0 {
+			result = "killed"
+			break
+		}
+		p.signalGroup(syscall.SIGTERM)
+		for _, q := range markedProcesses(p.marker) {
+			q.signal(p.marker, syscall.SIGTERM)
+		}
+		if p.waitEnded(grace) {
 			return "stopped by SIGTERM"
-		case <-time.After(grace):
+		}
+		result = fmt.Sprintf("killed: still running %v after SIGTERM", grace)
+	}
+	p.signalGroup(syscall.SIGKILL)
+	found, left := killMarked(p.marker, 10*time.Second)
+	<-p.exited
+	var others []procInfo // beside the plugin's own process
+	for _, q := range found {
+		if q.pid != p.pid() {
+			others = append(others, q)
 		}
 	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
-	<-p.exited
-	if grace > 0 {
-		return fmt.Sprintf("killed: still running %v after SIGTERM", grace)
+	if len(others) > 0 {
+		result += "; also killed " + procList(others)
 	}
-	return "killed"
+	if len(left) > 0 {
+		result += "; still running after SIGKILL: " + procList(left)
+	}
+	return result
+}
+
+// signalGroup signals the process group while its leader is not reaped (its id is then
+// still the group's).
+func (p *process) signalGroup(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.reaped {
+		syscall.Kill(-p.pid(), sig)
+	}
+}
+
+// waitEnded waits up to d for the process to have exited and no marked process to be
+// left; it reports whether they have.
+func (p *process) waitEnded(d time.Duration) bool {
+	deadline := time.After(d)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		select {
+		case <-p.exited:
+			if len(markedProcesses(p.marker)) == 0 {
+				return true
+			}
+		default:
+		}
+		select {
+		case <-deadline:
+			return false
+		case <-time.After(delay):
+		}
+	}
 }
 
 // tail is the process's last output lines, for an error message.
