@@ -1,7 +1,7 @@
 // Command hms-lifecycle runs the HMS lifecycle manager and talks to it: `serve` is the
 // server (gRPC, gRPC-Web and Connect on one port, on the embedded SQLite store by
-// default); `agents` and `hooks` manage a running server; `backup` snapshots its database;
-// `demo` walks an agent through its lifecycle in memory.
+// default); `agents` and `hooks` manage a running server; `backup` snapshots its databases
+// and `restore` puts them back; `demo` walks an agent through its lifecycle in memory.
 package main
 
 import (
@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	var g globals
 	g.register(root)
-	root.AddCommand(serveCommand(), backupCommand(), demoCommand(), agentsCommand(&g), hooksCommand(&g), pluginsCommand(&g), serverCommand(&g), benchCommand(&g))
+	root.AddCommand(serveCommand(), backupCommand(), restoreCommand(), demoCommand(), agentsCommand(&g), hooksCommand(&g), pluginsCommand(&g), serverCommand(&g), benchCommand(&g))
 	if len(args) == 0 {
 		return usageError{errors.New("no command given: try hms-lifecycle --help")}
 	}

@@ -85,7 +85,7 @@ func (f *storeFlags) openPlugins(ctx context.Context, log *slog.Logger) (lifecyc
 		s := memory.New()
 		return s, s, nil
 	case f.store == "sqlite":
-		s, err := sqlite.Open(ctx, filepath.Join(f.dataDir, "plugins"), &sqlite.Options{Synchronous: f.sync, Logger: log})
+		s, err := sqlite.Open(ctx, filepath.Join(f.dataDir, pluginsDir), &sqlite.Options{Synchronous: f.sync, Logger: log})
 		if err != nil {
 			return nil, nil, fmt.Errorf("plugin registry: %w", err)
 		}
@@ -278,31 +278,6 @@ func checkLoopback(listen string, allowRemote bool) error {
 		return nil
 	}
 	return fmt.Errorf("--listen %s is not a loopback address and no credentials are configured: every caller would be anonymous; pass --auth-tokens FILE, or --insecure-allow-remote to do it anyway", listen)
-}
-
-func backupCommand() *cobra.Command {
-	var dataDir, out string
-	cmd := &cobra.Command{
-		Use:   "backup",
-		Short: "Write a consistent snapshot of the SQLite database, while it is in use",
-		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := sqlite.Open(cmd.Context(), dataDir, nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if err := s.Backup(cmd.Context(), out); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote a consistent snapshot of %s to %s\n", dataDir, out)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", env("HMS_DATA_DIR", "hms-data"), "directory of the SQLite database [HMS_DATA_DIR]")
-	cmd.Flags().StringVar(&out, "out", "", "file to write the snapshot to (must not exist)")
-	cmd.MarkFlagRequired("out")
-	return cmd
 }
 
 // applyConfig sets, from a JSON object keyed by flag name, every flag not given on the

@@ -153,13 +153,12 @@ func TestBackupCommand(t *testing.T) {
 	for i := range 10 {
 		c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: fmt.Sprintf("agent-%d", i)})
 	}
-	snap := filepath.Join(t.TempDir(), "snap", sqlite.FileName)
-	os.MkdirAll(filepath.Dir(snap), 0o755)
+	snap := filepath.Join(t.TempDir(), "snap") // a directory laid out like a data directory
 	out, err := exec.Command(bin, "backup", "--data-dir", dir, "--out", snap).CombinedOutput()
 	if err != nil {
 		t.Fatalf("backup while serving: %v\n%s", err, out)
 	}
-	b, err := sqlite.Open(ctx, filepath.Dir(snap), nil)
+	b, err := sqlite.Open(ctx, snap, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func vacuumInto(ctx context.Context, dsn, path string) error {
 // that one's write-ahead log. Nothing may have dir's database open meanwhile: hold the
 // data directory's lock (package datadir).
 func Restore(ctx context.Context, path, dir string) error {
-	if err := check(ctx, path); err != nil {
+	if err := Check(ctx, path); err != nil {
 		return fmt.Errorf("restore %s: %w", path, err)
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -110,8 +110,9 @@ func removeLog(dir string) error {
 	return nil
 }
 
-// check reads the whole snapshot: a SQLite database whose pages are intact.
-func check(ctx context.Context, path string) error {
+// Check reads a snapshot through: it must be a SQLite database whose pages are intact.
+// It changes nothing and creates nothing beside it.
+func Check(ctx context.Context, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
