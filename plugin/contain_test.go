@@ -47,7 +47,7 @@ func TestProcessIdentity(t *testing.T) {
 	i := strings.LastIndexByte(self, '/')
 	start, _ := strconv.ParseUint(self[i+1:], 10, 64)
 	for _, id := range []string{
-		self[:i+1] + strconv.FormatUint(start+1, 10), // the pid, reused
+		self[:i+1] + strconv.FormatUint(start+1, 10),                                 // the pid, reused
 		"00000000-0000-0000-0000-000000000000" + self[strings.IndexByte(self, '/'):], // another boot
 		"", "garbage", "a/b/c",
 	} {
