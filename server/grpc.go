@@ -24,14 +24,13 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hms-lifecycle/lifecycle"
 	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
 	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
 	"github.com/hms-lifecycle/lifecycle/gen/hms/plugin/lifecycle/v1/pluginv1connect"
-	"github.com/hms-lifecycle/lifecycle/pbcbor"
+	"github.com/hms-lifecycle/lifecycle/wire"
 )
 
 // Server serves the lifecycle services on one listener. gRPC connections (HTTP/2 whose
@@ -72,6 +71,7 @@ func New(svc lifecycle.AgentService, opts ...Option) *Server {
 	s.grpc = grpc.NewServer(
 		grpc.Creds(tlsInfoCreds{insecure.NewCredentials()}),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		grpc.ForceServerCodecV2(frameCodec{}), // the handlers decode, strictly (codec.go)
 		grpc.ChainUnaryInterceptor(ec.grpcUnary, a.grpcUnary),
 		grpc.ChainStreamInterceptor(ec.grpcStream, a.grpcStream),
 	)
@@ -220,12 +220,18 @@ var grpcCodes = func() map[lifecycle.Code]codes.Code {
 	return m
 }()
 
-// unaryMethod is one unary RPC for grpc-go.
+// unaryMethod is one unary RPC for grpc-go; the handler decodes the request and encodes
+// the response (grpcFrame).
 func unaryMethod[Req, Res any](service, name string, log *slog.Logger, call func(context.Context, *Req) (*Res, error)) grpc.MethodDesc {
 	full := "/" + service + "/" + name
 	return grpc.MethodDesc{MethodName: name, Handler: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+		var in grpcFrame
+		if err := dec(&in); err != nil {
+			return nil, err
+		}
+		format := grpcFormat(ctx)
 		req := new(Req)
-		if err := dec(req); err != nil {
+		if err := decodeFrame(format, &in, any(req).(proto.Message)); err != nil {
 			return nil, err
 		}
 		h := func(ctx context.Context, r any) (any, error) {
@@ -235,22 +241,40 @@ func unaryMethod[Req, Res any](service, name string, log *slog.Logger, call func
 			}
 			return res, nil
 		}
+		var res any
+		var err error
 		if ic == nil {
-			return h(ctx, req)
+			res, err = h(ctx, req)
+		} else {
+			res, err = ic(ctx, req, &grpc.UnaryServerInfo{FullMethod: full}, h)
 		}
-		return ic(ctx, req, &grpc.UnaryServerInfo{FullMethod: full}, h)
+		if err != nil {
+			return nil, err
+		}
+		return encodeFrame(format, res.(proto.Message))
 	}}
 }
 
 // serverStream is one server-streaming RPC for grpc-go.
 func serverStream[Req, Res any](name string, log *slog.Logger, call func(context.Context, *Req, func() error, func(*Res) error) error) grpc.StreamDesc {
 	return grpc.StreamDesc{StreamName: name, ServerStreams: true, Handler: func(_ any, stream grpc.ServerStream) error {
+		var in grpcFrame
+		if err := stream.RecvMsg(&in); err != nil {
+			return err
+		}
+		format := grpcFormat(stream.Context())
 		req := new(Req)
-		if err := stream.RecvMsg(req); err != nil {
+		if err := decodeFrame(format, &in, any(req).(proto.Message)); err != nil {
 			return err
 		}
 		err := call(stream.Context(), req, func() error { return stream.SendHeader(metadata.MD{}) },
-			func(res *Res) error { return stream.SendMsg(res) })
+			func(res *Res) error {
+				out, err := encodeFrame(format, any(res).(proto.Message))
+				if err != nil {
+					return err
+				}
+				return stream.SendMsg(out)
+			})
 		return grpcError(log, err, stream.SetTrailer)
 	}}
 }
@@ -275,21 +299,34 @@ func (s *service) grpcDesc() *grpc.ServiceDesc {
 		Streams: []grpc.StreamDesc{
 			serverStream("WatchEvents", s.log, s.watchEvents),
 			{StreamName: "ServeHooks", ServerStreams: true, ClientStreams: true, Handler: func(_ any, stream grpc.ServerStream) error {
-				return grpcError(s.log, s.serveHooks(grpcHookStream{stream}), nil)
+				return grpcError(s.log, s.serveHooks(grpcHookStream{stream, grpcFormat(stream.Context())}), nil)
 			}},
 		},
 		Metadata: "hms/agent/lifecycle/v1/lifecycle_manager.proto",
 	}
 }
 
-type grpcHookStream struct{ grpc.ServerStream }
-
-func (g grpcHookStream) Receive() (*v1.HookWorkerMessage, error) {
-	m := new(v1.HookWorkerMessage)
-	return m, g.RecvMsg(m)
+type grpcHookStream struct {
+	grpc.ServerStream
+	format wire.Format
 }
 
-func (g grpcHookStream) Send(inv *v1.HookInvocation) error { return g.SendMsg(inv) }
+func (g grpcHookStream) Receive() (*v1.HookWorkerMessage, error) {
+	var in grpcFrame
+	if err := g.RecvMsg(&in); err != nil {
+		return nil, err
+	}
+	m := new(v1.HookWorkerMessage)
+	return m, decodeFrame(g.format, &in, m)
+}
+
+func (g grpcHookStream) Send(inv *v1.HookInvocation) error {
+	out, err := encodeFrame(g.format, inv)
+	if err != nil {
+		return err
+	}
+	return g.SendMsg(out)
+}
 
 func (s *pluginService) grpcDesc() *grpc.ServiceDesc {
 	const name = pluginv1connect.PluginLifecycleManagerName
@@ -398,19 +435,9 @@ func (e errorCounter) grpcStream(srv any, ss grpc.ServerStream, info *grpc.Strea
 }
 
 // The JSON and CBOR codecs of gRPC's content subtypes ("application/grpc+json",
-// "application/grpc+cbor"), as the Connect side has them. grpc-go looks codecs up in its
-// registry by name.
+// "application/grpc+cbor") for grpc-go clients in this process (the server decodes
+// frames itself). grpc-go looks codecs up in its registry by name.
 func init() {
-	encoding.RegisterCodec(jsonCodec{})
-	encoding.RegisterCodec(pbcbor.Codec{})
-}
-
-type jsonCodec struct{}
-
-func (jsonCodec) Name() string { return "json" }
-
-func (jsonCodec) Marshal(v any) ([]byte, error) { return protojson.Marshal(v.(proto.Message)) }
-
-func (jsonCodec) Unmarshal(data []byte, v any) error {
-	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, v.(proto.Message))
+	encoding.RegisterCodec(wireCodec{"json", wire.JSON})
+	encoding.RegisterCodec(wireCodec{"cbor", wire.CBOR})
 }

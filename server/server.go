@@ -25,8 +25,8 @@ import (
 	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
 	"github.com/hms-lifecycle/lifecycle/gen/hms/plugin/lifecycle/v1/pluginv1connect"
 	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
-	"github.com/hms-lifecycle/lifecycle/pbcbor"
 	"github.com/hms-lifecycle/lifecycle/plugin"
+	"github.com/hms-lifecycle/lifecycle/wire"
 )
 
 // ResumeHeader carries, on a watch that ended, the from_sequence that continues it.
@@ -81,8 +81,13 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	hopts := []connect.HandlerOption{
 		// Small messages are not worth compressing (connect-go gzips everything by default).
 		connect.WithCompressMinBytes(4096),
-		connect.WithInterceptors(errorCounter{h.metrics}, authorizer{o.tokens}),
-		connect.WithCodec(pbcbor.Codec{}), // beside the default protobuf and JSON codecs
+		connect.WithInterceptors(errorCounter{h.metrics}, clientErrors{}, authorizer{o.tokens}),
+		// Strict decoding (wire), in place of connect-go's codecs (its JSON one drops
+		// unknown fields and turns unknown enum names into zero).
+		connect.WithCodec(wireCodec{"proto", wire.Protobuf}),
+		connect.WithCodec(wireCodec{"json", wire.JSON}),
+		connect.WithCodec(wireCodec{"json; charset=utf-8", wire.JSON}),
+		connect.WithCodec(wireCodec{"cbor", wire.CBOR}),
 		connect.WithReadMaxBytes(MaxRequestBytes),
 	}
 	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(connectService{h.agents}, hopts...))

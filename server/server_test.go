@@ -110,7 +110,7 @@ func TestStatusCodes(t *testing.T) {
 				{"unknown agent", second(c.GetState(ctx, "nobody", false)), lifecycle.CodeNotFound, "agent nobody not found"},
 				{"taken id", third(c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: id})), lifecycle.CodeAlreadyExists, "already exists"},
 				{"bad id", third(c.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "bad id"})), lifecycle.CodeInvalidArgument, "agent_id"},
-				{"bad target", second(c.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: 77})), lifecycle.CodeInvalidArgument, "target_state: 77"},
+				{"bad target", second(c.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: 77})), lifecycle.CodeInvalidArgument, "targetState: 77 is not a LifecycleState"},
 				{"negative timeout", second(c.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: lifecycle.StateActive, Timeout: -time.Second})), lifecycle.CodeInvalidArgument, "timeout_ms is negative"},
 				{"bad limit", second(c.History(ctx, lifecycle.HistoryRequest{Limit: -1})), lifecycle.CodeInvalidArgument, "limit is negative"},
 				{"unknown hook", c.UnregisterHook(ctx, "hook-x"), lifecycle.CodeNotFound, "hook hook-x not found"},
