@@ -10,8 +10,10 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/btree"
@@ -32,16 +34,59 @@ const DefaultMaxEvents = 1 << 20
 const chunkSize = 4096
 
 // Store is an in-memory lifecycle.Store. Its zero value is not usable; call New.
+//
+// Transitions of different agents run in parallel: agents are spread over shards, each
+// with its own lock, and what every commit shares is only the handing out of the next
+// sequence and log slot under one short lock (see eventLog). Locks are taken in the order
+// ids, shard, log.
 type Store struct {
+	shards [shardCount]shard
+	seed   maphash.Seed
+	closed atomic.Bool
+
+	log eventLog
+
+	idsMu sync.Mutex
+	ids   *btree.BTreeG[string] // agent ids in order, for paging
+
+	hooksMu sync.Mutex
+	hooks   map[string]lifecycle.Hook
+}
+
+// shardCount spreads agents so that two busy ones rarely share a lock.
+const shardCount = 64
+
+// shard holds some of the agents. Padded to its own cache lines, so that commits in
+// different shards do not contend for one line.
+type shard struct {
 	mu     sync.Mutex
 	agents map[string]*agentRecord
-	ids    *btree.BTreeG[string] // agent ids in order, for paging
-	// The event with sequence n is at ring position (n-1) % (len(log)*chunkSize), in
+	_      [128 - 16]byte
+}
+
+// eventLog is the store-wide sequence and the retained events. A commit takes the next
+// sequence and its slot under mu, copies the event into the slot outside it (the copy
+// writes memory long out of cache, the slowest step of a commit), then publishes it by
+// advancing committed, in sequence order: readers see every event up to committed and
+// nothing after. Padded on both sides: these are the lines every commit writes.
+type eventLog struct {
+	_  [128]byte
+	mu sync.Mutex
+	// The event with sequence n is at ring position (n-1) % (len(chunks)*chunkSize), in
 	// chunk position/chunkSize. Chunks are allocated on first use and then reused.
-	log    [][]lifecycle.Event
-	count  uint64 // newest sequence
-	hooks  map[string]lifecycle.Hook
-	closed bool
+	chunks   [][]lifecycle.Event
+	reserved uint64 // newest sequence handed out
+	_        [128 - 40]byte
+	// committed is the newest sequence whose event, and every one before it, is in the
+	// log. Written by the committer of that sequence, after its predecessor's.
+	committed atomic.Uint64
+	_         [128 - 8]byte
+	// A committer whose predecessor is slow (its thread descheduled) stops spinning and
+	// waits on turn; waiters tells committers to signal it.
+	waiters atomic.Int32
+	turnMu  sync.Mutex
+	turn    *sync.Cond
+	_       [128 - 24]byte
 }
 
 type agentRecord struct {
@@ -60,88 +105,147 @@ func NewWithOptions(opts *Options) *Store {
 	if opts != nil && opts.MaxEvents > 0 {
 		maxEvents = opts.MaxEvents
 	}
-	return &Store{
-		agents: make(map[string]*agentRecord),
-		ids:    btree.NewG(32, func(a, b string) bool { return a < b }),
-		log:    make([][]lifecycle.Event, (maxEvents+chunkSize-1)/chunkSize),
-		hooks:  make(map[string]lifecycle.Hook),
+	s := &Store{
+		seed:  maphash.MakeSeed(),
+		ids:   btree.NewG(32, func(a, b string) bool { return a < b }),
+		hooks: make(map[string]lifecycle.Hook),
 	}
+	s.log.chunks = make([][]lifecycle.Event, (maxEvents+chunkSize-1)/chunkSize)
+	s.log.turn = sync.NewCond(&s.log.turnMu)
+	for i := range s.shards {
+		s.shards[i].agents = make(map[string]*agentRecord)
+	}
+	return s
 }
 
 // Close makes every later call fail with CodeUnavailable.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
+	s.closed.Store(true)
 	return nil
 }
 
 func (s *Store) checkOpen() error {
-	if s.closed {
+	if s.closed.Load() {
 		return lifecycle.Errorf(lifecycle.CodeUnavailable, "memory store is closed")
 	}
 	return nil
 }
 
+func (s *Store) shard(id string) *shard {
+	return &s.shards[maphash.String(s.seed, id)%shardCount]
+}
+
 // append records ev with the next sequence, overwriting the oldest event once the log is
-// full. Call with mu held for writing.
-func (s *Store) append(r *agentRecord, ev *lifecycle.Event) uint64 {
-	s.count++
-	ev.Sequence = s.count
-	pos := (s.count - 1) % uint64(len(s.log)*chunkSize)
-	chunk := &s.log[pos/chunkSize]
+// full, and returns the sequence and the oldest retained one. On return the event is
+// committed: visible to readers, after every earlier one.
+func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
+	l.mu.Lock()
+	l.reserved++
+	seq = l.reserved
+	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
+	chunk := &l.chunks[pos/chunkSize]
 	if *chunk == nil {
 		*chunk = make([]lifecycle.Event, chunkSize)
 	}
-	(*chunk)[pos%chunkSize] = *ev
-	if len(r.seqs) == cap(r.seqs) && len(r.seqs) > 0 {
-		// Before the index grows, drop what retention has dropped.
-		i, _ := slices.BinarySearch(r.seqs, s.oldest())
-		r.seqs = append(r.seqs[:0], r.seqs[i:]...)
+	slot := &(*chunk)[pos%chunkSize]
+	oldest = l.oldest()
+	l.mu.Unlock()
+	// No reader touches the slot: readers hold mu, see events up to committed (< seq) and
+	// none older than oldest (> seq - ring size, the event the slot held). Nor does another
+	// committer: each holds its shard's lock, so fewer than shardCount are in flight, far
+	// fewer than the slots.
+	ev.Sequence = seq
+	*slot = *ev
+	l.await(seq - 1)
+	l.committed.Store(seq)
+	if l.waiters.Load() > 0 {
+		l.turnMu.Lock()
+		l.turn.Broadcast()
+		l.turnMu.Unlock()
 	}
-	r.seqs = append(r.seqs, ev.Sequence)
-	return ev.Sequence
+	return seq, oldest
 }
 
-// event returns the retained event with sequence seq.
-func (s *Store) event(seq uint64) *lifecycle.Event {
-	pos := (seq - 1) % uint64(len(s.log)*chunkSize)
-	return &s.log[pos/chunkSize][pos%chunkSize]
+// await returns once seq is committed. Its committer is at most a copy behind, well
+// under a microsecond, unless its thread was descheduled: spin briefly, then sleep (spinning
+// on a thread that does not run would only take its processor).
+func (l *eventLog) await(seq uint64) {
+	for range 256 {
+		if l.committed.Load() >= seq {
+			return
+		}
+	}
+	l.waiters.Add(1)
+	l.turnMu.Lock()
+	for l.committed.Load() < seq {
+		l.turn.Wait()
+	}
+	l.turnMu.Unlock()
+	l.waiters.Add(-1)
 }
 
-// oldest is the oldest retained sequence (1 while nothing has been dropped).
-func (s *Store) oldest() uint64 {
-	if n := uint64(len(s.log) * chunkSize); s.count > n {
-		return s.count - n + 1
+// event returns the retained event with sequence seq. Call with l.mu held.
+func (l *eventLog) event(seq uint64) *lifecycle.Event {
+	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
+	return &l.chunks[pos/chunkSize][pos%chunkSize]
+}
+
+// oldest is the oldest retained sequence (1 while nothing has been dropped), counting the
+// events reserved but not yet committed, whose slots are being overwritten. Call with l.mu
+// held.
+func (l *eventLog) oldest() uint64 {
+	if n := uint64(len(l.chunks) * chunkSize); l.reserved > n {
+		return l.reserved - n + 1
 	}
 	return 1
 }
 
+// commit appends ev to the log and indexes it under agent r. Call with r's shard locked,
+// so that the agent's record and its events change together for every reader of the
+// agent.
+func (s *Store) commit(r *agentRecord, ev *lifecycle.Event) uint64 {
+	seq, oldest := s.log.append(ev)
+	if len(r.seqs) == cap(r.seqs) && len(r.seqs) > 0 {
+		// Before the index grows, drop what retention has dropped.
+		i, _ := slices.BinarySearch(r.seqs, oldest)
+		r.seqs = append(r.seqs[:0], r.seqs[i:]...)
+	}
+	r.seqs = append(r.seqs, seq)
+	return seq
+}
+
 // CreateAgent implements lifecycle.Store.
 func (s *Store) CreateAgent(ctx context.Context, a lifecycle.Agent, ev lifecycle.Event) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
-	if _, ok := s.agents[a.ID]; ok {
+	// The id goes into the paging index last: an agent listed is complete.
+	sh := s.shard(a.ID)
+	sh.mu.Lock()
+	if _, ok := sh.agents[a.ID]; ok {
+		sh.mu.Unlock()
 		return 0, lifecycle.Errorf(lifecycle.CodeAlreadyExists, "agent %s already exists", a.ID)
 	}
 	r := &agentRecord{Agent: a}
-	r.LastSequence = s.append(r, &ev)
-	s.agents[a.ID] = r
+	r.LastSequence = s.commit(r, &ev)
+	sh.agents[a.ID] = r
+	seq := r.LastSequence
+	sh.mu.Unlock()
+	s.idsMu.Lock()
 	s.ids.ReplaceOrInsert(a.ID)
-	return r.LastSequence, nil
+	s.idsMu.Unlock()
+	return seq, nil
 }
 
 // GetAgent implements lifecycle.Store.
 func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return lifecycle.Agent{}, err
 	}
-	r, ok := s.agents[id]
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r, ok := sh.agents[id]
 	if !ok {
 		return lifecycle.Agent{}, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
 	}
@@ -150,12 +254,13 @@ func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error
 
 // SetPolicy implements lifecycle.Store.
 func (s *Store) SetPolicy(ctx context.Context, id string, p *lifecycle.SupervisionPolicy) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	r, ok := s.agents[id]
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r, ok := sh.agents[id]
 	if !ok {
 		return lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
 	}
@@ -163,18 +268,25 @@ func (s *Store) SetPolicy(ctx context.Context, id string, p *lifecycle.Supervisi
 	return nil
 }
 
-// ListAgents implements lifecycle.Store.
+// ListAgents implements lifecycle.Store. Each agent is read as it is when reached, not
+// all at one instant: the store has no lock over every agent.
 func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]lifecycle.Agent, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
+	s.idsMu.Lock()
+	defer s.idsMu.Unlock()
 	var out []lifecycle.Agent
 	s.ids.AscendGreaterOrEqual(f.AfterID, func(id string) bool {
-		if r := s.agents[id]; id != f.AfterID && f.Matches(&r.Agent) {
+		if id == f.AfterID {
+			return true
+		}
+		sh := s.shard(id)
+		sh.mu.Lock()
+		if r := sh.agents[id]; f.Matches(&r.Agent) {
 			out = append(out, r.Agent)
 		}
+		sh.mu.Unlock()
 		return f.Limit <= 0 || len(out) < f.Limit
 	})
 	return out, nil
@@ -182,31 +294,42 @@ func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]life
 
 // CommitTransition implements lifecycle.Store.
 func (s *Store) CommitTransition(ctx context.Context, ev lifecycle.Event, expectedRevision int64) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
-	r, ok := s.agents[ev.AgentID]
+	sh := s.shard(ev.AgentID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r, ok := sh.agents[ev.AgentID]
 	if !ok {
 		return 0, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", ev.AgentID)
 	}
 	if r.Revision != expectedRevision {
 		return 0, lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", ev.AgentID, r.Revision, expectedRevision)
 	}
-	s.append(r, &ev)
+	s.commit(r, &ev)
 	r.Apply(&ev)
 	return ev.Sequence, nil
 }
 
 // ReadEvents implements lifecycle.Store.
 func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]lifecycle.Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	oldest := s.oldest()
+	var r *agentRecord
+	if f.AgentID != "" {
+		sh := s.shard(f.AgentID)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		if r = sh.agents[f.AgentID]; r == nil {
+			return nil, nil
+		}
+	}
+	l := &s.log
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	oldest := l.oldest()
 	if f.FromSequence != 0 && f.FromSequence < oldest {
 		return nil, &lifecycle.Error{Code: lifecycle.CodeOutOfRange, ResumeSequence: oldest,
 			Message: fmt.Sprintf("sequence %d is older than the oldest retained event %d", f.FromSequence, oldest)}
@@ -214,16 +337,12 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 	from := max(f.FromSequence, oldest)
 	var out []lifecycle.Event
 	add := func(seq uint64) bool {
-		if ev := s.event(seq); f.Matches(ev) {
+		if ev := l.event(seq); f.Matches(ev) {
 			out = append(out, *ev)
 		}
 		return f.Limit <= 0 || len(out) < f.Limit
 	}
-	if f.AgentID != "" {
-		r, ok := s.agents[f.AgentID]
-		if !ok {
-			return nil, nil
-		}
+	if r != nil {
 		seqs := r.seqs
 		i, _ := slices.BinarySearch(seqs, from)
 		for _, seq := range seqs[i:] {
@@ -233,7 +352,7 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 		}
 		return out, nil
 	}
-	for seq := from; seq <= s.count; seq++ {
+	for seq, newest := from, l.committed.Load(); seq <= newest; seq++ {
 		if !add(seq) {
 			break
 		}
@@ -243,21 +362,22 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 
 // Sequences implements lifecycle.Store.
 func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return 0, 0, err
 	}
-	if s.count == 0 {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	newest = s.log.committed.Load()
+	if newest == 0 {
 		return 0, 0, nil
 	}
-	return s.oldest(), s.count, nil
+	return s.log.oldest(), newest, nil
 }
 
 // CreateHook implements lifecycle.Store.
 func (s *Store) CreateHook(ctx context.Context, h lifecycle.Hook) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
@@ -272,8 +392,8 @@ func (s *Store) CreateHook(ctx context.Context, h lifecycle.Hook) error {
 
 // DeleteHook implements lifecycle.Store.
 func (s *Store) DeleteHook(ctx context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
@@ -286,8 +406,8 @@ func (s *Store) DeleteHook(ctx context.Context, id string) error {
 
 // ListHooks implements lifecycle.Store.
 func (s *Store) ListHooks(ctx context.Context) ([]lifecycle.Hook, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -301,8 +421,8 @@ func (s *Store) ListHooks(ctx context.Context) ([]lifecycle.Hook, error) {
 
 // SetHookCursor implements lifecycle.Store.
 func (s *Store) SetHookCursor(ctx context.Context, id string, seq uint64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
@@ -317,8 +437,8 @@ func (s *Store) SetHookCursor(ctx context.Context, id string, seq uint64) error 
 
 // LeaseHook implements lifecycle.Store.
 func (s *Store) LeaseHook(ctx context.Context, id, owner string, now, until time.Time) (lifecycle.Hook, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return lifecycle.Hook{}, false, err
 	}
