@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -171,6 +172,9 @@ func (m *Manager) RegisterHook(ctx context.Context, spec HookSpec) (RegisterHook
 
 // UnregisterHook removes a hook; its delivery stops. CodeNotFound for an unknown id.
 func (m *Manager) UnregisterHook(ctx context.Context, hookID string) error {
+	if err := checkID("hook_id", hookID); err != nil {
+		return err
+	}
 	m.hookMu.Lock()
 	defer m.hookMu.Unlock()
 	if err := m.store.DeleteHook(ctx, hookID); err != nil {
@@ -180,7 +184,8 @@ func (m *Manager) UnregisterHook(ctx context.Context, hookID string) error {
 	return nil
 }
 
-// ListHooks returns the hooks, by name, with their statistics in this process.
+// ListHooks returns the hooks, by name, with their statistics in this process. Secrets
+// in their configs are write-only: shown as SecretSet (redactConfig).
 func (m *Manager) ListHooks(ctx context.Context) ([]HookStatus, error) {
 	hs := m.hooks.Load()
 	out := make([]HookStatus, 0, len(hs.byID))
@@ -189,6 +194,7 @@ func (m *Manager) ListHooks(ctx context.Context) ([]HookStatus, error) {
 		st := h.stats
 		st.Hook = h.Hook
 		h.mu.Unlock()
+		st.Spec.Config = redactConfig(st.Spec.Config)
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b HookStatus) int { return cmp.Compare(a.Spec.Name, b.Spec.Name) })
@@ -306,6 +312,9 @@ func (m *Manager) newHookEntry(h Hook) (*hookEntry, error) {
 			}
 			e.maxAttempts = n
 		default:
+			if v == SecretSet && secretKey(k) {
+				return nil, invalid("config[%s]: %q is how ListHooks shows a secret that is set; give the secret itself", k, v)
+			}
 			target[k] = v
 		}
 	}
@@ -325,6 +334,49 @@ func (m *Manager) newHookEntry(h Hook) (*hookEntry, error) {
 	e.Hook = h
 	e.filter = newEventFilter(s.AgentIDs, s.TriggerStates, s.TriggerTypes)
 	return e, nil
+}
+
+// SecretSet is what ListHooks shows in place of a secret of a hook's config: secrets are
+// write-only, never returned to anyone; to rotate one, register the hook again.
+const SecretSet = "(set)"
+
+// secretKey reports whether a config key holds a secret: a signing secret, or a header
+// (headers carry credentials: Authorization, API keys).
+func secretKey(k string) bool {
+	return k == "secret" || strings.HasPrefix(k, "header.") || strings.HasSuffix(k, "password") || strings.HasSuffix(k, "token")
+}
+
+// redactConfig returns config with its secrets replaced by SecretSet and the credentials
+// in a URL's user information by "xxxxx" (as url.URL.Redacted). It copies only if it
+// changes something.
+func redactConfig(config map[string]string) map[string]string {
+	var out map[string]string
+	set := func(k, v string) {
+		if out == nil {
+			out = maps.Clone(config)
+		}
+		out[k] = v
+	}
+	for k, v := range config {
+		switch {
+		case secretKey(k):
+			set(k, SecretSet)
+		case k == "url":
+			if u, err := url.Parse(v); err == nil && u.User != nil {
+				// A user name alone can be a credential too (a token as the user).
+				if _, has := u.User.Password(); has {
+					u.User = url.UserPassword(u.User.Username(), "xxxxx")
+				} else {
+					u.User = url.User("xxxxx")
+				}
+				set(k, u.String())
+			}
+		}
+	}
+	if out == nil {
+		return config
+	}
+	return out
 }
 
 func (h *hookEntry) record(out HookOutcome) {

@@ -138,8 +138,9 @@ func (t *Target) Target(hook lifecycle.Hook, config map[string]string) (lifecycl
 	if err != nil {
 		return nil, err
 	}
+	shown := redactURL(endpoint)
 	return func(ctx context.Context, call lifecycle.HookCall) (lifecycle.HookDecision, error) {
-		return t.call(ctx, endpoint, enc, secret, headers, call)
+		return t.call(ctx, endpoint, shown, enc, secret, headers, call)
 	}, nil
 }
 
@@ -167,7 +168,18 @@ func (t *Target) checkURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
-func (t *Target) call(ctx context.Context, endpoint string, enc encoding, secret string, headers http.Header, call lifecycle.HookCall) (lifecycle.HookDecision, error) {
+// redactURL is the endpoint as errors show it: hook outcomes, which carry them, are
+// readable by viewers, and credentials in the URL are write-only.
+func redactURL(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.User == nil {
+		return endpoint
+	}
+	u.User = url.User("xxxxx")
+	return u.String()
+}
+
+func (t *Target) call(ctx context.Context, endpoint, shown string, enc encoding, secret string, headers http.Header, call lifecycle.HookCall) (lifecycle.HookDecision, error) {
 	body, err := enc.marshal(&v1.WebhookRequest{
 		HookId: call.HookID, HookName: call.HookName, Blocking: call.Blocking, Event: lifecyclepb.Event(&call.Event),
 		IdempotencyKey: call.IdempotencyKey, Attempt: int32(call.Attempt), Deadline: timestamppb.New(call.Deadline),
@@ -191,22 +203,25 @@ func (t *Target) call(ctx context.Context, endpoint string, enc encoding, secret
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return lifecycle.HookDecision{}, fmt.Errorf("webhook %s: %w", endpoint, err)
+		if ue := (*url.Error)(nil); errors.As(err, &ue) { // its URL keeps a user name
+			return lifecycle.HookDecision{}, fmt.Errorf("webhook %s: %s: %w", shown, ue.Op, ue.Err)
+		}
+		return lifecycle.HookDecision{}, fmt.Errorf("webhook %s: %w", shown, err)
 	}
 	defer resp.Body.Close()
 	reply, err := io.ReadAll(io.LimitReader(resp.Body, MaxReply))
 	if err != nil {
-		return lifecycle.HookDecision{}, fmt.Errorf("webhook %s: read reply: %w", endpoint, err)
+		return lifecycle.HookDecision{}, fmt.Errorf("webhook %s: read reply: %w", shown, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return lifecycle.HookDecision{}, fmt.Errorf("webhook %s answered %s: %.200s", endpoint, resp.Status, reply)
+		return lifecycle.HookDecision{}, fmt.Errorf("webhook %s answered %s: %.200s", shown, resp.Status, reply)
 	}
 	if len(reply) == 0 {
 		return lifecycle.HookDecision{}, nil
 	}
 	var answer v1.WebhookResponse
 	if err := enc.unmarshal(reply, &answer); err != nil {
-		return lifecycle.HookDecision{}, fmt.Errorf("webhook %s: the reply is not a WebhookResponse in %s: %w", endpoint, enc.contentType, err)
+		return lifecycle.HookDecision{}, fmt.Errorf("webhook %s: the reply is not a WebhookResponse in %s: %w", shown, enc.contentType, err)
 	}
 	return lifecycle.HookDecision{Veto: answer.GetVeto(), Reason: answer.GetReason()}, nil
 }
