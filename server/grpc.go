@@ -52,7 +52,7 @@ var grpcContentTypes = []string{"application/grpc", "application/grpc+proto", "a
 
 // New returns a Server of svc; opts as for NewHandler.
 func New(svc lifecycle.AgentService, opts ...Option) *Server {
-	o := options{log: slog.Default()}
+	o := options{log: slog.Default(), writeTimeout: WatchWriteTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -256,7 +256,7 @@ func unaryMethod[Req, Res any](service, name string, log *slog.Logger, call func
 }
 
 // serverStream is one server-streaming RPC for grpc-go.
-func serverStream[Req, Res any](name string, log *slog.Logger, call func(context.Context, *Req, func() error, func(*Res) error) error) grpc.StreamDesc {
+func serverStream[Req, Res any](name string, log *slog.Logger, writeTimeout time.Duration, call func(context.Context, *Req, func() error, func(*Res) error) error) grpc.StreamDesc {
 	return grpc.StreamDesc{StreamName: name, ServerStreams: true, Handler: func(_ any, stream grpc.ServerStream) error {
 		var in grpcFrame
 		if err := stream.RecvMsg(&in); err != nil {
@@ -267,13 +267,14 @@ func serverStream[Req, Res any](name string, log *slog.Logger, call func(context
 		if err := decodeFrame(format, &in, any(req).(proto.Message)); err != nil {
 			return err
 		}
+		send := timedSend(writeTimeout, func(m any) error { return stream.SendMsg(m) })
 		err := call(stream.Context(), req, func() error { return stream.SendHeader(metadata.MD{}) },
 			func(res *Res) error {
 				out, err := encodeFrame(format, any(res).(proto.Message))
 				if err != nil {
 					return err
 				}
-				return stream.SendMsg(out)
+				return send(out)
 			})
 		return grpcError(log, err, stream.SetTrailer)
 	}}
@@ -297,7 +298,7 @@ func (s *service) grpcDesc() *grpc.ServiceDesc {
 			unaryMethod(name, "Heartbeat", s.log, s.heartbeat),
 		},
 		Streams: []grpc.StreamDesc{
-			serverStream("WatchEvents", s.log, s.watchEvents),
+			serverStream("WatchEvents", s.log, s.writeTimeout, s.watchEvents),
 			{StreamName: "ServeHooks", ServerStreams: true, ClientStreams: true, Handler: func(_ any, stream grpc.ServerStream) error {
 				return grpcError(s.log, s.serveHooks(grpcHookStream{stream, grpcFormat(stream.Context())}), nil)
 			}},
@@ -346,7 +347,7 @@ func (s *pluginService) grpcDesc() *grpc.ServiceDesc {
 			unaryMethod(name, "ResolvePlugin", s.log, s.resolve),
 			unaryMethod(name, "GetPluginHistory", s.log, s.history),
 		},
-		Streams:  []grpc.StreamDesc{serverStream("WatchPluginEvents", s.log, s.watch)},
+		Streams:  []grpc.StreamDesc{serverStream("WatchPluginEvents", s.log, s.writeTimeout, s.watch)},
 		Metadata: "hms/plugin/lifecycle/v1/plugin_lifecycle.proto",
 	}
 }

@@ -20,8 +20,9 @@ func WithPlugins(svc plugin.Service) Option { return func(o *options) { o.plugin
 // pluginService is the plugin service on protobuf messages, answering domain errors, for
 // both transports.
 type pluginService struct {
-	svc plugin.Service
-	log *slog.Logger
+	svc          plugin.Service
+	log          *slog.Logger
+	writeTimeout time.Duration // of one message of a watch stream
 }
 
 func ref(id, version string) plugin.Ref { return plugin.Ref{ID: id, Version: version} }
@@ -154,5 +155,6 @@ func (c connectPlugins) GetPluginHistory(ctx context.Context, req *connect.Reque
 }
 
 func (c connectPlugins) WatchPluginEvents(ctx context.Context, req *connect.Request[pluginv1.WatchPluginEventsRequest], stream *connect.ServerStream[pluginv1.WatchPluginEventsResponse]) error {
-	return connectError(c.log, c.watch(ctx, req.Msg, func() error { return stream.Send(nil) }, stream.Send))
+	send := deadlineSend(ctx, c.writeTimeout, stream.Send)
+	return connectError(c.log, c.watch(ctx, req.Msg, func() error { return send(nil) }, send))
 }

@@ -43,9 +43,10 @@ const Anonymous = "anonymous"
 type Option func(*options)
 
 type options struct {
-	log     *slog.Logger
-	tokens  *Tokens
-	plugins plugin.Service
+	log          *slog.Logger
+	writeTimeout time.Duration
+	tokens       *Tokens
+	plugins      plugin.Service
 }
 
 // WithLogger sets the logger; the default is slog.Default().
@@ -58,7 +59,7 @@ func WithTokens(t *Tokens) Option { return func(o *options) { o.tokens = t } }
 // NewHandler returns the http.Handler serving svc through the Connect handlers alone:
 // gRPC, gRPC-Web and Connect, all through net/http. New (a Server) serves gRPC faster.
 func NewHandler(svc lifecycle.AgentService, opts ...Option) http.Handler {
-	o := options{log: slog.Default()}
+	o := options{log: slog.Default(), writeTimeout: WatchWriteTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -75,7 +76,7 @@ type handlers struct {
 
 func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	h := &handlers{metrics: newMetrics()}
-	h.agents = &service{svc: svc, log: o.log, metrics: h.metrics}
+	h.agents = &service{svc: svc, log: o.log, metrics: h.metrics, writeTimeout: o.writeTimeout}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", h.metrics.handler())
 	hopts := []connect.HandlerOption{
@@ -93,7 +94,7 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(connectService{h.agents}, hopts...))
 	services := []string{lifecyclev1connect.LifecycleManagerName}
 	if o.plugins != nil {
-		h.plugins = &pluginService{svc: o.plugins, log: o.log}
+		h.plugins = &pluginService{svc: o.plugins, log: o.log, writeTimeout: o.writeTimeout}
 		mux.Handle(pluginv1connect.NewPluginLifecycleManagerHandler(connectPlugins{h.plugins}, hopts...))
 		services = append(services, pluginv1connect.PluginLifecycleManagerName)
 	}
@@ -101,7 +102,7 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	reflector := grpcreflect.NewStaticReflector(append(services, grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName)...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	h.mux = withClientCert(mux)
+	h.mux = withClientCert(withStreamController(mux))
 	return h
 }
 
@@ -191,10 +192,11 @@ func connectError(log *slog.Logger, err error) error {
 }
 
 type service struct {
-	svc     lifecycle.AgentService
-	log     *slog.Logger
-	metrics *metrics
-	workers workers
+	svc          lifecycle.AgentService
+	log          *slog.Logger
+	metrics      *metrics
+	workers      workers
+	writeTimeout time.Duration // of one message of a watch stream
 }
 
 // transportError is an error of the stream itself (the client went away): the adapters
@@ -356,7 +358,8 @@ func (c connectService) GetTransitionHistory(ctx context.Context, req *connect.R
 }
 
 func (c connectService) WatchEvents(ctx context.Context, req *connect.Request[v1.WatchEventsRequest], stream *connect.ServerStream[v1.LifecycleEvent]) error {
-	return connectError(c.log, c.watchEvents(ctx, req.Msg, func() error { return stream.Send(nil) }, stream.Send))
+	send := deadlineSend(ctx, c.writeTimeout, stream.Send)
+	return connectError(c.log, c.watchEvents(ctx, req.Msg, func() error { return send(nil) }, send))
 }
 
 func (c connectService) RegisterHook(ctx context.Context, req *connect.Request[v1.RegisterHookRequest]) (*connect.Response[v1.RegisterHookResponse], error) {
