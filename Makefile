@@ -7,7 +7,16 @@ BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
 TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK) $(BIN)/grpcurl
 
-.PHONY: run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
+.PHONY: lib run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
+
+LIB       := $(CURDIR)/build/lib
+
+## lib: the C library (capi/hms_lifecycle.h) as build/lib/libhms_lifecycle.so and .a
+lib:
+	$(GO) build -buildmode=c-shared -o $(LIB)/libhms_lifecycle.so ./capi
+	$(GO) build -buildmode=c-archive -o $(LIB)/libhms_lifecycle.a ./capi
+	rm -f $(LIB)/libhms_lifecycle.h
+	cp capi/hms_lifecycle.h $(LIB)/hms_lifecycle.h
 
 ## run: the main job — the server on the embedded SQLite store (./hms-data), on loopback
 run:
