@@ -7,7 +7,24 @@ BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
 TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK) $(BIN)/grpcurl
 
-.PHONY: run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
+.PHONY: lib test-c run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
+
+LIB       := $(CURDIR)/build/lib
+
+## lib: the C library (capi/hms_lifecycle.h) as build/lib/libhms_lifecycle.so and .a
+lib:
+	$(GO) build -buildmode=c-shared -o $(LIB)/libhms_lifecycle.so ./capi
+	$(GO) build -buildmode=c-archive -o $(LIB)/libhms_lifecycle.a ./capi
+	rm -f $(LIB)/libhms_lifecycle.h
+	cp capi/hms_lifecycle.h $(LIB)/hms_lifecycle.h
+
+## test-c: the C tests of the library, built with -Wall -Wextra -Werror against a library
+## made with GOEXPERIMENT=cgocheck2 (Go checks every pointer that crosses the boundary)
+TESTLIB   := $(CURDIR)/build/test
+test-c:
+	GOEXPERIMENT=cgocheck2 $(GO) build -buildmode=c-shared -o $(TESTLIB)/libhms_lifecycle.so ./capi
+	$(CC) -Wall -Wextra -Werror -O1 -o $(TESTLIB)/capi_test capi/test/capi_test.c -Icapi -L$(TESTLIB) -lhms_lifecycle -lpthread -Wl,-rpath,'$$ORIGIN'
+	$(TESTLIB)/capi_test
 
 ## run: the main job — the server on the embedded SQLite store (./hms-data), on loopback
 run:

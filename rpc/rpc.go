@@ -1,0 +1,221 @@
+// Package rpc is the RPCs of both services as functions on protobuf messages, by their full
+// method names, independent of any transport: the C library calls them by name, with
+// requests decoded by package wire. Errors are the domain's (*lifecycle.Error).
+package rpc
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hms-lifecycle/lifecycle"
+	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
+	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
+)
+
+// The services' full names.
+const (
+	AgentService  = "hms.agent.lifecycle.v1.LifecycleManager"
+	PluginService = "hms.plugin.lifecycle.v1.PluginLifecycleManager"
+)
+
+// Unary is one unary RPC.
+type Unary struct {
+	NewRequest func() proto.Message
+	Call       func(ctx context.Context, req proto.Message) (proto.Message, error)
+}
+
+// Stream is a server-streaming RPC, opened as a pull cursor of messages.
+type Stream struct {
+	NewRequest func() proto.Message
+	Open       func(ctx context.Context, req proto.Message) (Cursor, error)
+}
+
+// Cursor is an open stream: Next blocks until the next message, ctx ends, or the stream
+// ends with its error (an *lifecycle.Error whose ResumeSequence says where to resume).
+type Cursor interface {
+	Next(ctx context.Context) (proto.Message, error)
+	Close() error
+}
+
+// Methods are RPCs by full name ("hms.agent.lifecycle.v1.LifecycleManager/GetState").
+type Methods struct {
+	Unary   map[string]Unary
+	Streams map[string]Stream
+}
+
+// Lookup finds a unary method; a leading "/" is accepted.
+func (m Methods) Lookup(name string) (Unary, bool) {
+	u, ok := m.Unary[strings.TrimPrefix(name, "/")]
+	return u, ok
+}
+
+// LookupStream finds a streaming method; a leading "/" is accepted.
+func (m Methods) LookupStream(name string) (Stream, bool) {
+	s, ok := m.Streams[strings.TrimPrefix(name, "/")]
+	return s, ok
+}
+
+// Names lists the methods, for error messages.
+func (m Methods) Names() []string {
+	names := make([]string, 0, len(m.Unary)+len(m.Streams))
+	for n := range m.Unary {
+		names = append(names, n)
+	}
+	for n := range m.Streams {
+		names = append(names, n)
+	}
+	return names
+}
+
+func unary[Req, Res proto.Message](newReq func() Req, call func(context.Context, Req) (Res, error)) Unary {
+	return Unary{
+		NewRequest: func() proto.Message { return newReq() },
+		Call: func(ctx context.Context, req proto.Message) (proto.Message, error) {
+			res, err := call(ctx, req.(Req))
+			if err != nil {
+				return nil, err
+			}
+			return res, nil
+		},
+	}
+}
+
+// cursor adapts a domain event stream to messages.
+type cursor[E any] struct {
+	w interface {
+		Next(context.Context) (E, error)
+		Close() error
+	}
+	conv func(*E) proto.Message
+}
+
+func (c cursor[E]) Next(ctx context.Context) (proto.Message, error) {
+	ev, err := c.w.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.conv(&ev), nil
+}
+
+func (c cursor[E]) Close() error { return c.w.Close() }
+
+// Agents returns the agent service's RPCs on svc (embedded Manager or remote Client).
+func Agents(svc lifecycle.AgentService) Methods {
+	a := agents{svc}
+	p := AgentService + "/"
+	return Methods{
+		Unary: map[string]Unary{
+			p + "GetState":             unary(func() *v1.GetStateRequest { return new(v1.GetStateRequest) }, a.getState),
+			p + "TransitionState":      unary(func() *v1.TransitionRequest { return new(v1.TransitionRequest) }, a.transitionState),
+			p + "GetTransitionHistory": unary(func() *v1.GetHistoryRequest { return new(v1.GetHistoryRequest) }, a.getTransitionHistory),
+			p + "RegisterHook":         unary(func() *v1.RegisterHookRequest { return new(v1.RegisterHookRequest) }, a.registerHook),
+			p + "RegisterAgent":        unary(func() *v1.RegisterAgentRequest { return new(v1.RegisterAgentRequest) }, a.registerAgent),
+			p + "ListAgents":           unary(func() *v1.ListAgentsRequest { return new(v1.ListAgentsRequest) }, a.listAgents),
+			p + "UnregisterHook":       unary(func() *v1.UnregisterHookRequest { return new(v1.UnregisterHookRequest) }, a.unregisterHook),
+			p + "ListHooks":            unary(func() *v1.ListHooksRequest { return new(v1.ListHooksRequest) }, a.listHooks),
+			p + "SetSupervisionPolicy": unary(func() *v1.SetSupervisionPolicyRequest { return new(v1.SetSupervisionPolicyRequest) }, a.setSupervisionPolicy),
+			p + "Heartbeat":            unary(func() *v1.HeartbeatRequest { return new(v1.HeartbeatRequest) }, a.heartbeat),
+		},
+		Streams: map[string]Stream{
+			p + "WatchEvents": {
+				NewRequest: func() proto.Message { return new(v1.WatchEventsRequest) },
+				Open: func(ctx context.Context, req proto.Message) (Cursor, error) {
+					w, err := svc.Watch(ctx, lifecyclepb.FromWatchRequest(req.(*v1.WatchEventsRequest)))
+					if err != nil {
+						return nil, err
+					}
+					return cursor[lifecycle.Event]{w, func(ev *lifecycle.Event) proto.Message { return lifecyclepb.Event(ev) }}, nil
+				},
+			},
+		},
+	}
+}
+
+type agents struct{ svc lifecycle.AgentService }
+
+func (a agents) getState(ctx context.Context, m *v1.GetStateRequest) (*v1.GetStateResponse, error) {
+	st, err := a.svc.GetState(ctx, m.GetAgentId(), m.GetIncludeDetails())
+	if err != nil {
+		return nil, err
+	}
+	return lifecyclepb.AgentState(&st), nil
+}
+
+func (a agents) transitionState(ctx context.Context, m *v1.TransitionRequest) (*v1.TransitionResponse, error) {
+	res, err := a.svc.Transition(ctx, lifecyclepb.FromTransitionRequest(m))
+	if err != nil {
+		return nil, err
+	}
+	return lifecyclepb.TransitionResult(&res), nil
+}
+
+func (a agents) getTransitionHistory(ctx context.Context, m *v1.GetHistoryRequest) (*v1.GetHistoryResponse, error) {
+	page, err := a.svc.History(ctx, lifecyclepb.FromHistoryRequest(m))
+	if err != nil {
+		return nil, err
+	}
+	return lifecyclepb.HistoryPage(&page), nil
+}
+
+func (a agents) registerHook(ctx context.Context, m *v1.RegisterHookRequest) (*v1.RegisterHookResponse, error) {
+	res, err := a.svc.RegisterHook(ctx, lifecyclepb.FromHookSpec(m))
+	if err != nil {
+		return nil, err
+	}
+	return &v1.RegisterHookResponse{Success: res.Success, HookId: res.HookID, ErrorMessage: res.Message}, nil
+}
+
+func (a agents) registerAgent(ctx context.Context, m *v1.RegisterAgentRequest) (*v1.RegisterAgentResponse, error) {
+	st, ev, err := a.svc.RegisterAgent(ctx, lifecycle.RegisterRequest{
+		AgentID: m.GetAgentId(), Metadata: m.GetMetadata(), Labels: m.GetLabels(),
+		Policy: lifecyclepb.FromSupervisionPolicy(m.GetSupervisionPolicy())})
+	if err != nil {
+		return nil, err
+	}
+	return &v1.RegisterAgentResponse{Agent: lifecyclepb.AgentState(&st), Event: lifecyclepb.Event(&ev)}, nil
+}
+
+func (a agents) setSupervisionPolicy(ctx context.Context, m *v1.SetSupervisionPolicyRequest) (*v1.SetSupervisionPolicyResponse, error) {
+	sup, err := a.svc.SetPolicy(ctx, m.GetAgentId(), lifecyclepb.FromSupervisionPolicy(m.GetPolicy()))
+	if err != nil {
+		return nil, err
+	}
+	return &v1.SetSupervisionPolicyResponse{Supervision: lifecyclepb.Supervision(&sup)}, nil
+}
+
+func (a agents) heartbeat(ctx context.Context, m *v1.HeartbeatRequest) (*v1.HeartbeatResponse, error) {
+	unknown, err := a.svc.Heartbeat(ctx, m.GetAgentIds())
+	if err != nil {
+		return nil, err
+	}
+	return &v1.HeartbeatResponse{UnknownAgentIds: unknown}, nil
+}
+
+func (a agents) listAgents(ctx context.Context, m *v1.ListAgentsRequest) (*v1.ListAgentsResponse, error) {
+	page, err := a.svc.ListAgents(ctx, lifecyclepb.FromListAgentsRequest(m))
+	if err != nil {
+		return nil, err
+	}
+	return lifecyclepb.AgentPage(&page), nil
+}
+
+func (a agents) unregisterHook(ctx context.Context, m *v1.UnregisterHookRequest) (*v1.UnregisterHookResponse, error) {
+	if err := a.svc.UnregisterHook(ctx, m.GetHookId()); err != nil {
+		return nil, err
+	}
+	return &v1.UnregisterHookResponse{}, nil
+}
+
+func (a agents) listHooks(ctx context.Context, _ *v1.ListHooksRequest) (*v1.ListHooksResponse, error) {
+	hooks, err := a.svc.ListHooks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pb := &v1.ListHooksResponse{Hooks: make([]*v1.Hook, len(hooks))}
+	for i := range hooks {
+		pb.Hooks[i] = lifecyclepb.HookStatus(&hooks[i])
+	}
+	return pb, nil
+}
