@@ -1,0 +1,41 @@
+package ffi_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+
+	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/plugin"
+	"github.com/hms-lifecycle/lifecycle/server"
+	"github.com/hms-lifecycle/lifecycle/store/memory"
+)
+
+// startServer serves a fresh manager on the memory store (and a plugin manager of repo,
+// if any) on a loopback port, until the test ends; it returns the base URL.
+func startServer(t testing.TB, repo string) string {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	m, err := lifecycle.New(ctx, memory.New(), &lifecycle.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugins, err := plugin.New(ctx, memory.New(), &plugin.Options{Repository: repo, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(m, server.WithLogger(log), server.WithPlugins(plugins))
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		srv.Close()
+		m.Close()
+		plugins.Close()
+	})
+	return "http://" + ln.Addr().String()
+}
