@@ -362,58 +362,101 @@ func (s *scanner) item(fd protoreflect.FieldDescriptor, path string, depth int) 
 }
 
 // checkMessage refuses what a decoded message may hold that its encoding does not: enum
-// numbers that name no value, and timestamps out of range.
+// numbers that name no value, and timestamps out of range. Paths are built only for an
+// error (checkError), so that the common case allocates nothing.
 func checkMessage(m protoreflect.Message, path string) error {
-	var err error
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	if err := check(m); err != nil {
+		if path != "" {
+			err.path = path + "." + err.path
+		}
+		return err
+	}
+	return nil
+}
+
+// checkError is a failed check; path grows as check unwinds.
+type checkError struct {
+	path string
+	err  func(path string) error
+}
+
+func (e *checkError) Error() string { return e.err(e.path).Error() }
+
+func (e *checkError) within(prefix string) *checkError {
+	if e.path == "" || strings.HasPrefix(e.path, "[") {
+		e.path = prefix + e.path
+	} else {
+		e.path = prefix + "." + e.path
+	}
+	return e
+}
+
+func check(m protoreflect.Message) *checkError {
+	// A loop over the descriptor rather than m.Range: no closure to allocate per message.
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
 		vd := fd
 		if fd.IsMap() {
 			vd = fd.MapValue()
 		}
-		if k := vd.Kind(); k != protoreflect.EnumKind && k != protoreflect.MessageKind && k != protoreflect.GroupKind {
-			return true
+		if k := vd.Kind(); k != protoreflect.EnumKind && k != protoreflect.MessageKind && k != protoreflect.GroupKind || !m.Has(fd) {
+			continue
 		}
-		fpath := fd.JSONName()
-		if path != "" {
-			fpath = path + "." + fpath
-		}
+		var bad *checkError
+		v := m.Get(fd)
 		switch {
 		case fd.IsList():
 			l := v.List()
-			for i := 0; i < l.Len() && err == nil; i++ {
-				err = checkValue(fd, l.Get(i), fpath+"["+strconv.Itoa(i)+"]")
+			for i := 0; i < l.Len() && bad == nil; i++ {
+				if bad = checkValue(fd, l.Get(i)); bad != nil {
+					bad = bad.within("[" + strconv.Itoa(i) + "]")
+				}
 			}
 		case fd.IsMap():
-			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				err = checkValue(vd, mv, fpath+"["+k.String()+"]")
-				return err == nil
-			})
+			bad = checkMap(vd, v.Map())
 		default:
-			err = checkValue(fd, v, fpath)
+			bad = checkValue(fd, v)
 		}
-		return err == nil
-	})
-	return err
+		if bad != nil {
+			return bad.within(fd.JSONName())
+		}
+	}
+	return nil
 }
 
-func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, path string) error {
+// checkMap checks the values of a map; apart, so that only maps pay for the closure.
+func checkMap(vd protoreflect.FieldDescriptor, m protoreflect.Map) (bad *checkError) {
+	m.Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+		if bad = checkValue(vd, mv); bad != nil {
+			bad = bad.within("[" + k.String() + "]")
+		}
+		return bad == nil
+	})
+	return bad
+}
+
+// checkValue checks one value of field fd; its error's path is relative to the value.
+func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) *checkError {
 	if fd.Kind() == protoreflect.EnumKind {
 		if e := fd.Enum(); e.Values().ByNumber(v.Enum()) == nil && e.FullName() != "google.protobuf.NullValue" {
-			return pbcbor.EnumError(e, path, strconv.Itoa(int(v.Enum())))
+			n := v.Enum()
+			return &checkError{err: func(path string) error { return pbcbor.EnumError(e, path, strconv.Itoa(int(n))) }}
 		}
 		return nil
 	}
 	msg := v.Message()
 	if msg.Descriptor().FullName() == timestampName {
-		ts, ok := msg.Interface().(*timestamppb.Timestamp)
-		if ok {
+		if ts, ok := msg.Interface().(*timestamppb.Timestamp); ok {
 			if err := ts.CheckValid(); err != nil {
-				return fmt.Errorf("%s: not a valid timestamp (seconds %d, nanos %d): %w", path, ts.GetSeconds(), ts.GetNanos(), err)
+				return &checkError{err: func(path string) error {
+					return fmt.Errorf("%s: not a valid timestamp (seconds %d, nanos %d): %w", path, ts.GetSeconds(), ts.GetNanos(), err)
+				}}
 			}
 		}
 		return nil
 	}
-	return checkMessage(msg, path)
+	return check(msg)
 }
 
 func fieldPath(path string) string {

@@ -260,3 +260,27 @@ func FuzzUnmarshalJSON(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkUnmarshalProtobuf: the enum and timestamp check after proto.Unmarshal.
+//
+//	go test -run NONE -bench UnmarshalProtobuf -benchmem ./wire
+func BenchmarkUnmarshalProtobuf(b *testing.B) {
+	data, _ := proto.Marshal(&v1.TransitionRequest{AgentId: "agent-001", TargetState: 2, Reason: "Starting agent for task processing",
+		ExpectedState: 1, TimeoutMs: 5000, ErrorInfo: &v1.ErrorInfo{Message: "m", Timestamp: &timestamp{Seconds: 1}}})
+	b.Run("proto", func(b *testing.B) {
+		for b.Loop() {
+			var m v1.TransitionRequest
+			if err := proto.Unmarshal(data, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("wire", func(b *testing.B) {
+		for b.Loop() {
+			var m v1.TransitionRequest
+			if err := Unmarshal(Protobuf, data, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
