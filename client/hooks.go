@@ -117,7 +117,11 @@ func (c *Client) serveHooksOnce(ctx context.Context, name string, fn lifecycle.H
 			cctx, cancel := context.WithDeadline(ctx, call.Deadline)
 			defer cancel()
 			reply := &v1.HookWorkerReply{InvocationId: inv.GetInvocationId()}
-			if d, err := safeCall(cctx, fn, call); err != nil {
+			d, err := safeCall(cctx, fn, call)
+			if cctx.Err() != nil && ctx.Err() == nil {
+				return // past the deadline: the server times the invocation out, as embedded
+			}
+			if err != nil {
 				reply.Error = err.Error()
 			} else {
 				reply.Veto, reply.Reason = d.Veto, d.Reason

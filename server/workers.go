@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
-
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hms-lifecycle/lifecycle"
 	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
@@ -41,7 +40,7 @@ func (w *worker) send(inv *v1.HookInvocation) error {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
 	if w.closed {
-		return errors.New("the hook worker disconnected")
+		return errWorkerGone
 	}
 	return w.stream.Send(inv)
 }
@@ -125,30 +124,40 @@ func (s *service) removeWorker(w *worker, names []string) {
 	}
 }
 
-// invoke sends one invocation to a worker serving name and waits for its reply.
+// invoke sends one invocation to a worker serving name and waits for its reply. A worker
+// that leaves before answering (a client replacing its worker, say) hands the invocation
+// to the next one, each tried once.
 func (s *service) invoke(ctx context.Context, name string, call lifecycle.HookCall) (lifecycle.HookDecision, error) {
 	s.workers.mu.Lock()
-	ws := s.workers.byName[name]
+	ws := slices.Clone(s.workers.byName[name])
+	n := s.workers.next.Add(1)
+	s.workers.mu.Unlock()
 	if len(ws) == 0 {
-		s.workers.mu.Unlock()
 		return lifecycle.HookDecision{}, fmt.Errorf("no worker serves callback %q", name)
 	}
-	n := s.workers.next.Add(1)
-	w := ws[n%uint64(len(ws))]
-	s.workers.mu.Unlock()
-
 	id := fmt.Sprintf("inv-%d", n)
+	inv := lifecyclepb.HookInvocation(id, name, &call)
+	var err error
+	for i := range ws {
+		w := ws[(n+uint64(i))%uint64(len(ws))]
+		var d lifecycle.HookDecision
+		if d, err = w.invoke(ctx, id, inv); !errors.Is(err, errWorkerGone) {
+			return d, err
+		}
+	}
+	return lifecycle.HookDecision{}, err
+}
+
+var errWorkerGone = errors.New("the hook worker disconnected")
+
+func (w *worker) invoke(ctx context.Context, id string, inv *v1.HookInvocation) (lifecycle.HookDecision, error) {
 	reply := make(chan *v1.HookWorkerReply, 1)
 	w.mu.Lock()
 	w.pending[id] = reply
 	w.mu.Unlock()
 	defer func() { w.mu.Lock(); delete(w.pending, id); w.mu.Unlock() }()
-	err := w.send(&v1.HookInvocation{InvocationId: id, Callback: name, Request: &v1.WebhookRequest{
-		HookId: call.HookID, HookName: call.HookName, Blocking: call.Blocking, Event: lifecyclepb.Event(&call.Event),
-		IdempotencyKey: call.IdempotencyKey, Attempt: int32(call.Attempt), Deadline: timestamppb.New(call.Deadline),
-	}})
-	if err != nil {
-		return lifecycle.HookDecision{}, fmt.Errorf("send to hook worker: %w", err)
+	if err := w.send(inv); err != nil {
+		return lifecycle.HookDecision{}, fmt.Errorf("send to hook worker: %w: %w", errWorkerGone, err)
 	}
 	select {
 	case r := <-reply:
@@ -157,7 +166,7 @@ func (s *service) invoke(ctx context.Context, name string, call lifecycle.HookCa
 		}
 		return lifecycle.HookDecision{Veto: r.GetVeto(), Reason: r.GetReason()}, nil
 	case <-w.gone:
-		return lifecycle.HookDecision{}, errors.New("the hook worker disconnected")
+		return lifecycle.HookDecision{}, errWorkerGone
 	case <-ctx.Done():
 		return lifecycle.HookDecision{}, ctx.Err()
 	}
