@@ -139,7 +139,6 @@ func pluginRepoCopy(t *testing.T, rel string) string {
 	return dst
 }
 
-
 type runner struct {
 	t       *testing.T
 	lib     *ffi.Library
