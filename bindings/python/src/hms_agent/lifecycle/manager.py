@@ -8,7 +8,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from json.encoder import encode_basestring_ascii as _q  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii as _q
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,8 @@ from ._types import (
     AgentPage,
     ErrorInfo,
     GetStateResponse,
-    Hook,
     HistoryPage,
+    Hook,
     LifecycleEvent,
     LifecycleState,
     RegisterAgentResponse,
@@ -141,7 +141,7 @@ class LifecycleManager:
         if "/" not in method.lstrip("/"):
             method = AGENTS + method
         res = self._lib.call(self._h, method.encode(), json.dumps(request or {}).encode())
-        return json.loads(res) if res else {}  # type: ignore[no-any-return]
+        return json.loads(res) if res else {}
 
     def close(self) -> None:
         """Stop the callback workers, close every stream, release the manager (idempotent)."""
