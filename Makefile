@@ -18,13 +18,20 @@ lib:
 	rm -f $(LIB)/libhms_lifecycle.h
 	cp capi/hms_lifecycle.h $(LIB)/hms_lifecycle.h
 
-## test-c: the C tests of the library, built with -Wall -Wextra -Werror against a library
-## made with GOEXPERIMENT=cgocheck2 (Go checks every pointer that crosses the boundary)
+## test-c: the C tests of the library (every entry point; the shared scenarios, embedded and
+## against a real server), built with -Wall -Wextra -Werror against a library made with
+## GOEXPERIMENT=cgocheck2 (Go checks every pointer that crosses the boundary)
 TESTLIB   := $(CURDIR)/build/test
 test-c:
+	scripts/ensure-c-deps.sh
 	GOEXPERIMENT=cgocheck2 $(GO) build -buildmode=c-shared -o $(TESTLIB)/libhms_lifecycle.so ./capi
+	$(GO) build -o $(TESTLIB)/hms-lifecycle ./cmd/hms-lifecycle
 	$(CC) -Wall -Wextra -Werror -O1 -o $(TESTLIB)/capi_test capi/test/capi_test.c -Icapi -L$(TESTLIB) -lhms_lifecycle -lpthread -Wl,-rpath,'$$ORIGIN'
-	$(TESTLIB)/capi_test
+	$(CC) -Wall -Wextra -Werror -O1 -o $(TESTLIB)/scenarios capi/test/scenarios.c -Icapi -L$(TESTLIB) -lhms_lifecycle -lcjson -lpthread -Wl,-rpath,'$$ORIGIN'
+	@tmp="$${TMPDIR:-/tmp}/hms-test-$(HMS_TEST_RUN).c"; mkdir -p "$$tmp" || exit 1; \
+	export HMS_TEST_RUN=$(HMS_TEST_RUN).c TMPDIR="$$tmp"; \
+	$(TESTLIB)/capi_test && $(TESTLIB)/scenarios testdata/scenarios $(TESTLIB)/hms-lifecycle; status=$$?; \
+	scripts/check-leftovers.sh $(HMS_TEST_RUN).c || status=1; exit $$status
 
 ## run: the main job — the server on the embedded SQLite store (./hms-data), on loopback
 run:
@@ -32,7 +39,7 @@ run:
 
 ## test: the whole suite — generated code up to date, lint, every test under -race; then
 ## nothing it started may be left running or in the temporary directory (check-leftovers)
-test: check-generated lint unit
+test: check-generated lint unit test-c
 	scripts/check-leftovers.sh
 
 ## unit: go test with the race detector (HMS_TEST_FLAGS=-short for a quicker local run),

@@ -82,6 +82,10 @@ func (c *Client) serveHooks(ctx context.Context, name string, fn lifecycle.HookF
 
 func (c *Client) serveHooksOnce(ctx context.Context, name string, fn lifecycle.HookFunc, onReady func()) error {
 	stream := c.hooks.ServeHooks(ctx)
+	// Canceling ctx alone does not end a bidirectional stream over net/http's HTTP/2 (a
+	// Receive waits on): closing the response sends the server the reset.
+	stop := context.AfterFunc(ctx, func() { stream.CloseRequest(); stream.CloseResponse() })
+	defer stop()
 	defer stream.CloseResponse()
 	defer stream.CloseRequest()
 	var sendMu sync.Mutex

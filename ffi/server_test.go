@@ -4,6 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"runtime/pprof"
+	"strings"
+	"time"
 	"testing"
 
 	"github.com/hms-lifecycle/lifecycle"
@@ -33,7 +36,14 @@ func startServer(t testing.TB, repo string) string {
 	srv := server.New(m, server.WithLogger(log), server.WithPlugins(plugins))
 	go srv.Serve(ln)
 	t.Cleanup(func() {
-		srv.Close()
+		// Shutdown, not Close: a stream the client left open would keep it waiting.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			var b strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&b, 1)
+			t.Errorf("server shutdown: %v: a client left a stream open\n%s", err, b.String())
+		}
 		m.Close()
 		plugins.Close()
 	})
