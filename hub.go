@@ -17,9 +17,9 @@ type hub struct {
 	// head when events were published out of order; each such one has overwritten an
 	// event a ring older, which is no longer retained.
 	head, base, top uint64
-	watchers   []*Watcher
-	closed     bool
-	tap        tap
+	watchers        []*Watcher
+	closed          bool
+	tap             tap
 }
 
 // tap hands the supervisor, in sequence order, the published events into the states it
