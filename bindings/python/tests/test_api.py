@@ -18,8 +18,8 @@ from hms_agent.lifecycle import (
     LifecycleState,
     NotFoundError,
     RefusalReason,
-    SupervisionPolicy,
     RestartPolicy,
+    SupervisionPolicy,
     TransitionType,
 )
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from hms_agent.lifecycle import LifecycleError, LifecycleManager
-from hms_agent.lifecycle import _ffi
+from hms_agent.lifecycle import LifecycleError, LifecycleManager, _ffi
 from hms_agent.lifecycle._stream import decode_batch
 from hms_agent.lifecycle.errors import NotFoundError
 
@@ -99,7 +98,7 @@ def match(want: Any, got: Any, path: str = "") -> str:
         g = got if isinstance(got, list) else []
         if len(g) != len(want):
             return f"{path}: {len(g)} elements, want {len(want)}"
-        for i, (w, x) in enumerate(zip(want, g)):
+        for i, (w, x) in enumerate(zip(want, g, strict=False)):
             why = match(w, x, f"{path}[{i}]")
             if why:
                 return why

@@ -1,0 +1,229 @@
+"""Benchmarks of the Python binding, in one run (make bench-python):
+
+- embedded get_state / transition_state through the binding (memory store);
+- a bare ctypes round trip into the same library (hms_call of GetState with a prepared
+  request, the response freed, no decoding) — the floor a binding can reach;
+- the same two calls against a local server through the binding's remote mode;
+- the same two calls through a plain grpcio client generated from proto/ at bench time;
+- watch: events/s delivered into Python as LifecycleEvent objects;
+- 16 Python threads transitioning on SQLite (synchronous=full) versus 16 goroutines on the
+  same store through the Go API (bench/sqlite16), in the same run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hms_agent.lifecycle import LifecycleEvent, LifecycleManager, LifecycleState, _ffi
+
+HERE = Path(__file__).resolve().parent
+REPO = Path(os.environ.get("HMS_REPO", HERE.parent.parent.parent)).resolve()
+RESULTS: dict[str, float] = {}
+
+
+def rate(name: str, n: int, fn: Callable[[int], None]) -> float:
+    """Runs fn(i) n times (after a warm-up) and prints calls/s and µs/call."""
+    for i in range(min(n // 10, 2000)):
+        fn(i)
+    t = time.perf_counter()
+    for i in range(n):
+        fn(i)
+    dt = time.perf_counter() - t
+    per_s = n / dt
+    RESULTS[name] = per_s
+    print(f"{name:<44} {per_s:>12,.0f} /s {1e6 * dt / n:>9.2f} µs/op", flush=True)
+    return per_s
+
+
+def bench_manager(label: str, m: LifecycleManager, n: int) -> None:
+    m.register_agent("bench-1")
+    rate(f"{label} get_state", n, lambda i: m.get_state("bench-1"))
+    targets = [LifecycleState.ACTIVE, LifecycleState.PAUSED]
+    rate(f"{label} transition_state", n, lambda i: m.transition_state("bench-1", targets[i % 2]))
+
+
+def bench_bare_ctypes(m: LifecycleManager, n: int) -> None:
+    lib = _ffi.lib()
+    call = lib.dll.hms_call
+    free = lib.dll.hms_free
+    method = b"hms.agent.lifecycle.v1.LifecycleManager/GetState"
+    req = b'{"agentId":"bench-1"}'
+    out = ctypes.c_void_p()
+    size = ctypes.c_size_t()
+    st = _ffi.Status()
+    h = m.handle
+    ro, rs, rst = ctypes.byref(out), ctypes.byref(size), ctypes.byref(st)
+
+    def once(i: int) -> None:
+        call(h, method, 1, req, len(req), ro, rs, rst)
+        free(out.value)
+
+    rate("bare ctypes hms_call GetState", n, once)
+
+
+def server(binary: str) -> tuple[subprocess.Popen[str], str]:
+    p = subprocess.Popen([binary, "serve", "--store", "memory", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    assert p.stdout is not None
+    line = p.stdout.readline()
+    return p, line.split("listening on ", 1)[1].strip()
+
+
+def bench_grpcio(url: str, n: int, tmp: Path) -> None:
+    import grpc  # type: ignore[import-untyped]
+    from grpc_tools import protoc  # type: ignore[import-untyped]
+
+    out = tmp / "gen"
+    out.mkdir()
+    protos = [str(p.relative_to(REPO / "proto")) for p in (REPO / "proto" / "hms" / "agent").rglob("*.proto")]
+    include = str(Path(protoc.__file__).parent / "_proto")
+    rc = protoc.main(["protoc", f"-I{REPO / 'proto'}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}",
+                      *protos])
+    assert rc == 0, "protoc failed"
+    sys.path.insert(0, str(out))
+    from hms.agent.lifecycle.v1 import lifecycle_event_pb2 as ev  # type: ignore[import-not-found]
+    from hms.agent.lifecycle.v1 import lifecycle_manager_pb2 as pb  # type: ignore[import-not-found]
+    from hms.agent.lifecycle.v1 import lifecycle_manager_pb2_grpc as pbg  # type: ignore[import-not-found]
+
+    channel = grpc.insecure_channel(url.removeprefix("http://"))
+    stub = pbg.LifecycleManagerStub(channel)
+    stub.RegisterAgent(pb.RegisterAgentRequest(agent_id="bench-1"))
+    req = pb.GetStateRequest(agent_id="bench-1")
+    rate("grpcio get_state", n, lambda i: stub.GetState(req))
+    reqs = [ev.TransitionRequest(agent_id="bench-1", target_state=2), ev.TransitionRequest(agent_id="bench-1", target_state=3)]
+    rate("grpcio transition_state", n, lambda i: stub.TransitionState(reqs[i % 2]))
+    channel.close()
+
+
+def bench_watch(n_events: int) -> None:
+    with LifecycleManager() as m:
+        agents = [f"w-{i}" for i in range(100)]
+        for a in agents:
+            m.register_agent(a)
+        per = n_events // len(agents)
+        for k in range(per):
+            target = LifecycleState.ACTIVE if k % 2 == 0 else LifecycleState.PAUSED
+            for a in agents:
+                m.transition_state(a, target)
+        total = len(agents) * (per + 1)
+        t = time.perf_counter()
+        got = 0
+        with m.watch_events(from_sequence=1) as stream:
+            for ev in stream:
+                assert isinstance(ev, LifecycleEvent)
+                got += 1
+                if got == total:
+                    break
+        dt = time.perf_counter() - t
+        RESULTS["watch events/s"] = got / dt
+        print(f"{'watch: events into Python (replay)':<44} {got / dt:>12,.0f} /s  ({got} LifecycleEvent objects)")
+        # Live: a producer thread transitions while the consumer iterates.
+        m.register_agent("live")
+        live = 20000
+        stream = m.watch_events(agent_id="live")
+        def produce() -> None:
+            for k in range(live):
+                m.transition_state("live", LifecycleState.ACTIVE if k % 2 == 0 else LifecycleState.PAUSED)
+        th = threading.Thread(target=produce)
+        t = time.perf_counter()
+        th.start()
+        got = 0
+        for _ in stream:
+            got += 1
+            if got == live:
+                break
+        dt = time.perf_counter() - t
+        th.join()
+        stream.close()
+        print(f"{'watch: live, producer in the same process':<44} {got / dt:>12,.0f} /s  (bounded by the producer)")
+
+
+def bench_sqlite_threads(seconds: float, workers: int, tmp: Path) -> None:
+    d = tmp / "py-sqlite"
+    m = LifecycleManager(data_dir=str(d), sqlite_sync="full")
+    for i in range(workers):
+        m.register_agent(f"t-{i}")
+    stop = time.perf_counter() + seconds
+    counts = [0] * workers
+
+    def work(i: int) -> None:
+        a = f"t-{i}"
+        k = 0
+        while time.perf_counter() < stop:
+            r = m.transition_state(a, LifecycleState.ACTIVE if k % 2 == 0 else LifecycleState.PAUSED)
+            assert r.success
+            k += 1
+        counts[i] = k
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    dt = time.perf_counter() - t
+    m.close()
+    py = sum(counts) / dt
+    RESULTS["sqlite python threads"] = py
+    go_dir = tmp / "go-sqlite"
+    res = subprocess.run(["go", "run", "./bindings/python/bench/sqlite16", "-dir", str(go_dir), "-workers", str(workers),
+                          "-seconds", str(seconds)], cwd=REPO, check=True, capture_output=True, text=True)
+    go = json.loads(res.stdout.strip().splitlines()[-1])["per_second"]
+    RESULTS["sqlite goroutines"] = go
+    print(f"{f'SQLite full, {workers} Python threads':<44} {py:>12,.0f} transitions/s")
+    print(f"{f'SQLite full, {workers} goroutines (Go API)':<44} {go:>12,.0f} transitions/s  (Python/Go = {py / go:.2f})")
+
+
+def main() -> None:
+    n = int(os.environ.get("BENCH_N", "20000"))
+    binary = os.environ.get("HMS_SERVER_BIN") or shutil.which("hms-lifecycle") or ""
+    tmp = Path(tempfile.mkdtemp(prefix="hms-py-bench-"))
+    try:
+        print(f"library {_ffi.library_path()}; {n} calls each; Python {sys.version.split()[0]}", flush=True)
+        with LifecycleManager() as m:
+            bench_manager("embedded", m, n)
+            bench_bare_ctypes(m, n * 5)
+        proc, url = server(binary)
+        try:
+            with LifecycleManager(endpoint=url) as m:
+                bench_manager("remote (binding, Connect)", m, n // 4)
+            with LifecycleManager(endpoint=url, protocol="grpc") as m:
+                m.register_agent("bench-2")
+                rate("remote (binding, gRPC) get_state", n // 4, lambda i: m.get_state("bench-2"))
+            try:
+                bench_grpcio(url, n // 4, tmp)
+            except ImportError:
+                print("grpcio not installed: pip install grpcio grpcio-tools (make bench-python does)")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+        bench_watch(int(os.environ.get("BENCH_EVENTS", "100000")))
+        bench_sqlite_threads(float(os.environ.get("BENCH_SECONDS", "3")), 16, tmp)
+        r = RESULTS
+        print("\nratios:")
+        if "grpcio get_state" in r:
+            print(f"  embedded get_state / grpcio get_state        = {r['embedded get_state'] / r['grpcio get_state']:.1f}x"
+                  " (target >= 10x)")
+        bare = r["bare ctypes hms_call GetState"] / r["embedded get_state"]
+        print(f"  embedded get_state time / bare ctypes time   = {bare:.2f}x"
+              " (target <= 4x)")
+        print(f"  watch events/s                               = {r['watch events/s']:,.0f} (target >= 100,000)")
+        print(f"  SQLite Python threads / goroutines           = {r['sqlite python threads'] / r['sqlite goroutines']:.2f}"
+              " (target >= 0.5)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
