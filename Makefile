@@ -7,7 +7,7 @@ BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
 TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK) $(BIN)/grpcurl
 
-.PHONY: lib test-c run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
+.PHONY: lib test-c bench-capi run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
 
 LIB       := $(CURDIR)/build/lib
 
@@ -32,6 +32,15 @@ test-c:
 	export HMS_TEST_RUN=$(HMS_TEST_RUN).c TMPDIR="$$tmp"; \
 	$(TESTLIB)/capi_test && $(TESTLIB)/scenarios testdata/scenarios $(TESTLIB)/hms-lifecycle; status=$$?; \
 	scripts/check-leftovers.sh $(HMS_TEST_RUN).c || status=1; exit $$status
+
+## bench-capi: the C ABI's figures in one run: the Go call on the Manager, the library's Go
+## layer and gRPC on loopback (Go benchmarks), then hms_call from C, embedded and remote over
+## gRPC, and a watch drained in batches (capi/bench/bench.c)
+bench-capi: lib
+	$(GO) test -run '^$$' -bench 'GetState|TransitionState|WatchDrain' -benchtime=2s -count=3 ./ffi
+	$(GO) build -o $(LIB)/hms-lifecycle ./cmd/hms-lifecycle
+	$(CC) -O2 -Wall -Wextra -Werror -o $(LIB)/bench capi/bench/bench.c -Icapi -L$(LIB) -lhms_lifecycle -Wl,-rpath,'$$ORIGIN'
+	$(LIB)/bench $(LIB)/hms-lifecycle
 
 ## run: the main job — the server on the embedded SQLite store (./hms-data), on loopback
 run:
