@@ -13,11 +13,13 @@ type hub struct {
 	ring []Event
 	mask uint64
 	// head: every event up to head has been published. base: head when the hub started; the
-	// ring never holds events at or below it.
-	head, base uint64
-	watchers   []*Watcher
-	closed     bool
-	tap        tap
+	// ring never holds events at or below it. top: the newest event in the ring, beyond
+	// head when events were published out of order; each such one has overwritten an
+	// event a ring older, which is no longer retained.
+	head, base, top uint64
+	watchers        []*Watcher
+	closed          bool
+	tap             tap
 }
 
 // tap hands the supervisor, in sequence order, the published events into the states it
@@ -38,7 +40,7 @@ func newHub(size int, head uint64) *hub {
 	for n < size {
 		n <<= 1
 	}
-	return &hub{ring: make([]Event, n), mask: uint64(n - 1), head: head, base: head, tap: tap{notify: make(chan struct{}, 1)}}
+	return &hub{ring: make([]Event, n), mask: uint64(n - 1), head: head, base: head, top: head, tap: tap{notify: make(chan struct{}, 1)}}
 }
 
 // publish adds a committed event. Concurrent committers may publish out of sequence
@@ -52,6 +54,7 @@ func (h *hub) publish(ev *Event) {
 		return
 	}
 	h.ring[ev.Sequence&h.mask] = *ev
+	h.top = max(h.top, ev.Sequence)
 	old := h.head
 	for h.ring[(h.head+1)&h.mask].Sequence == h.head+1 {
 		h.head++
@@ -103,8 +106,8 @@ func (h *hub) wakes(w *Watcher, old, lapping uint64) bool {
 // oldest is the oldest sequence the ring still holds. Call with mu held.
 func (h *hub) oldest() uint64 {
 	o := h.base + 1
-	if n := uint64(len(h.ring)); h.head >= n && h.head-n+1 > o {
-		o = h.head - n + 1
+	if n := uint64(len(h.ring)); h.top >= n && h.top-n+1 > o {
+		o = h.top - n + 1
 	}
 	return o
 }

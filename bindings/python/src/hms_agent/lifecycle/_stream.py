@@ -66,6 +66,8 @@ class Stream(Generic[T]):
     def _end(self, e: LifecycleError) -> None:
         if e.resume_sequence:
             self._next_sequence = e.resume_sequence
+        else:
+            e.resume_sequence = self._next_sequence
         self._ended = e
         self._release()
 

@@ -90,6 +90,8 @@ class AsyncStream(Generic[T]):
         except LifecycleError as e:
             if e.resume_sequence:
                 self._next_sequence = e.resume_sequence
+            else:
+                e.resume_sequence = self._next_sequence
             self._ended = e
             self._release()
             raise
