@@ -7,7 +7,7 @@ BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
 TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK) $(BIN)/grpcurl
 
-.PHONY: lib test-c run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
+.PHONY: lib test-c bench-capi run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
 
 LIB       := $(CURDIR)/build/lib
 
@@ -28,10 +28,22 @@ test-c:
 	$(GO) build -o $(TESTLIB)/hms-lifecycle ./cmd/hms-lifecycle
 	$(CC) -Wall -Wextra -Werror -O1 -o $(TESTLIB)/capi_test capi/test/capi_test.c -Icapi -L$(TESTLIB) -lhms_lifecycle -lpthread -Wl,-rpath,'$$ORIGIN'
 	$(CC) -Wall -Wextra -Werror -O1 -o $(TESTLIB)/scenarios capi/test/scenarios.c -Icapi -L$(TESTLIB) -lhms_lifecycle -lcjson -lpthread -Wl,-rpath,'$$ORIGIN'
+	$(CC) -Wall -Wextra -Werror -O1 -o $(TESTLIB)/example capi/example/example.c -Icapi -L$(TESTLIB) -lhms_lifecycle -lpthread -Wl,-rpath,'$$ORIGIN'
 	@tmp="$${TMPDIR:-/tmp}/hms-test-$(HMS_TEST_RUN).c"; mkdir -p "$$tmp" || exit 1; \
 	export HMS_TEST_RUN=$(HMS_TEST_RUN).c TMPDIR="$$tmp"; \
-	$(TESTLIB)/capi_test && $(TESTLIB)/scenarios testdata/scenarios $(TESTLIB)/hms-lifecycle; status=$$?; \
+	$(TESTLIB)/capi_test && $(TESTLIB)/scenarios testdata/scenarios $(TESTLIB)/hms-lifecycle && \
+	$(TESTLIB)/example > $$tmp/example.out && grep -q 'vetoed the transition: change freeze' $$tmp/example.out && \
+	grep -q '^2 events; handles open: 0$$' $$tmp/example.out && rm $$tmp/example.out && echo "the docs' C example: 1 passed, 0 failed"; status=$$?; \
 	scripts/check-leftovers.sh $(HMS_TEST_RUN).c || status=1; exit $$status
+
+## bench-capi: the C ABI's figures in one run: the Go call on the Manager, the library's Go
+## layer and gRPC on loopback (Go benchmarks), then hms_call from C, embedded and remote over
+## gRPC, and a watch drained in batches (capi/bench/bench.c)
+bench-capi: lib
+	$(GO) test -run '^$$' -bench 'GetState|TransitionState|WatchDrain' -benchtime=2s -count=3 ./ffi
+	$(GO) build -o $(LIB)/hms-lifecycle ./cmd/hms-lifecycle
+	$(CC) -O2 -Wall -Wextra -Werror -o $(LIB)/bench capi/bench/bench.c -Icapi -L$(LIB) -lhms_lifecycle -Wl,-rpath,'$$ORIGIN'
+	$(LIB)/bench $(LIB)/hms-lifecycle
 
 ## run: the main job — the server on the embedded SQLite store (./hms-data), on loopback
 run:

@@ -7,6 +7,7 @@ package main
 
 /*
 #include <stdlib.h>
+#include <string.h>
 #include "hms_lifecycle.h"
 
 static void hms_set_status(hms_status *st, int32_t code, char *msg, uint64_t resume) {
@@ -50,6 +51,11 @@ func bytes(p *C.uint8_t, n C.size_t) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
 }
 
+// cAlloc allocates n bytes of C memory, which the caller frees with hms_free.
+func cAlloc(n int) []byte {
+	return unsafe.Slice((*byte)(C.malloc(C.size_t(n))), n)
+}
+
 // out copies b into C memory owned by the caller (NULL for no bytes).
 func out(b []byte, p **C.uint8_t, n *C.size_t) {
 	if p == nil || n == nil {
@@ -82,11 +88,18 @@ func hmsgo_call(handle C.uint64_t, method *C.char, format C.int32_t, req *C.uint
 	if method == nil {
 		return status(st, invalidArg("method is NULL"))
 	}
-	b, err := lib.Call(uint64(handle), C.GoString(method), wire.Format(format), bytes(req, n))
-	if err == nil {
-		out(b, resp, respLen)
+	// The method name is only looked up, never kept: borrow it instead of copying it.
+	b, err := lib.Call(uint64(handle), unsafe.String((*byte)(unsafe.Pointer(method)), C.strlen(method)), wire.Format(format), bytes(req, n), cAlloc)
+	if err != nil {
+		C.free(unsafe.Pointer(unsafe.SliceData(b)))
+		return status(st, err)
 	}
-	return status(st, err)
+	if resp != nil && respLen != nil {
+		*resp, *respLen = (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(b))), C.size_t(len(b))
+	} else {
+		C.free(unsafe.Pointer(unsafe.SliceData(b)))
+	}
+	return status(st, nil)
 }
 
 //export hmsgo_watch

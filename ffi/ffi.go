@@ -156,8 +156,8 @@ func (m *manager) endStreams() {
 }
 
 // Call calls a unary RPC by its full name on a request in format f, returning the
-// response in the same format.
-func (l *Library) Call(h uint64, method string, f wire.Format, req []byte) ([]byte, error) {
+// response in the same format, in memory from alloc (nil: the Go heap).
+func (l *Library) Call(h uint64, method string, f wire.Format, req []byte, alloc Alloc) ([]byte, error) {
 	m, err := l.manager(h)
 	if err != nil {
 		return nil, err
@@ -178,7 +178,37 @@ func (l *Library) Call(h uint64, method string, f wire.Format, req []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
-	return wire.Marshal(f, out)
+	return encode(f, out, alloc)
+}
+
+// Alloc returns n bytes of memory the host will own (the C library's: malloc).
+type Alloc func(n int) []byte
+
+// encode marshals m into memory from alloc: protobuf straight into it (sized first),
+// JSON and CBOR by a copy. On an error, what it returns (if anything) came from alloc.
+func encode(f wire.Format, m proto.Message, alloc Alloc) ([]byte, error) {
+	if alloc == nil {
+		return wire.Marshal(f, m)
+	}
+	if f == wire.Protobuf {
+		n := proto.Size(m)
+		if n == 0 {
+			return nil, nil
+		}
+		buf := alloc(n)
+		out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf[:0], m)
+		if err != nil || len(out) != n || &out[0] != &buf[0] {
+			return buf[:0], lifecycle.Errorf(lifecycle.CodeInternal, "encode %s: size changed while encoding (%v)", m.ProtoReflect().Descriptor().FullName(), err)
+		}
+		return out, nil
+	}
+	b, err := wire.Marshal(f, m)
+	if err != nil || len(b) == 0 {
+		return nil, err
+	}
+	out := alloc(len(b))
+	copy(out, b)
+	return out, nil
 }
 
 func (m *manager) unknownMethod(method string) error {

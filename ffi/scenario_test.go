@@ -253,7 +253,7 @@ func (r *runner) run(st *step) {
 	switch {
 	case st.Call != "":
 		req, _ := json.Marshal(r.value(st.Request))
-		res, err := r.lib.Call(r.h, service(st.Service)+st.Call, wire.JSON, req)
+		res, err := r.lib.Call(r.h, service(st.Service)+st.Call, wire.JSON, req, nil)
 		if st.ExpectError != "" {
 			r.checkError(err, st.ExpectError, st.ExpectErrorContains)
 			return

@@ -6,8 +6,8 @@ import (
 	"net"
 	"runtime/pprof"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/plugin"
