@@ -83,7 +83,7 @@ impl<T: Item> RawStream<T> {
             Some(Ok(range)) => {
                 let item = T::decode(&bytes[range]);
                 if let Ok(v) = &item {
-                    self.next_sequence = self.next_sequence.max(v.sequence() + 1);
+                    self.next_sequence = self.next_sequence.max(v.sequence().saturating_add(1));
                 }
                 Some(item)
             }
@@ -106,9 +106,7 @@ impl<T: Item> RawStream<T> {
             Ok(None) => Pull::Nothing,
             Err(e) => {
                 self.done = true;
-                if let Some(seq) = e.resume_sequence() {
-                    self.next_sequence = seq;
-                }
+                let e = self.ended(e);
                 // Closed by us: the end, not an error.
                 if e.code() == Code::Cancelled || self.closed.load(Ordering::Acquire) {
                     Pull::End(None)
@@ -116,6 +114,19 @@ impl<T: Item> RawStream<T> {
                     Pull::End(Some(e))
                 }
             }
+        }
+    }
+
+    /// The error that ended the stream, with the resume point: the library's, or (when the
+    /// library gives none, as for a closed manager) the one after the last item delivered.
+    fn ended(&mut self, e: Error) -> Error {
+        match e.resume_sequence() {
+            Some(seq) => {
+                self.next_sequence = seq;
+                e
+            }
+            None if self.next_sequence > 0 => e.with_resume(self.next_sequence),
+            None => e,
         }
     }
 
@@ -215,9 +226,7 @@ impl<T: Item> RawStream<T> {
                 Ok(None) => {}
                 Err(e) => {
                     self.done = true;
-                    if let Some(seq) = e.resume_sequence() {
-                        self.next_sequence = seq;
-                    }
+                    let e = self.ended(e);
                     if e.code() == Code::Cancelled || self.closed.load(Ordering::Acquire) {
                         return Poll::Ready(None);
                     }
@@ -346,6 +355,46 @@ impl EventStream {
         self.raw.closer()
     }
 
+    /// The next event, awaited without blocking the executor's thread (the `tokio` feature;
+    /// inside a tokio runtime). The same as `futures::StreamExt::next`, under a name that
+    /// does not clash with `Iterator::next`.
+    ///
+    /// ```
+    /// # use hms_agent::lifecycle::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let manager = LifecycleManagerFFI::new();
+    /// manager.register_agent("a1").unwrap();
+    /// let mut events = manager.watch_events(WatchEventsRequest { from_sequence: 1, ..Default::default() }).unwrap();
+    /// let event = events.next_async().await.unwrap().unwrap();
+    /// assert_eq!(event.agent_id, "a1");
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn next_async(&mut self) -> Option<Result<LifecycleEvent, Error>> {
+        std::future::poll_fn(|cx| self.raw.poll_item(cx)).await
+    }
+
+    /// This stream as a plain `futures::Stream` (the `tokio` feature), whose methods do not
+    /// clash with `Iterator`'s when `futures::StreamExt` is in scope.
+    ///
+    /// ```
+    /// # use hms_agent::lifecycle::*;
+    /// use futures::StreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let manager = LifecycleManagerFFI::new();
+    /// manager.register_agent("a1").unwrap();
+    /// let req = WatchEventsRequest { from_sequence: 1, ..Default::default() };
+    /// let mut events = manager.watch_events(req).unwrap().into_stream();
+    /// assert_eq!(events.next().await.unwrap().unwrap().agent_id, "a1");
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn into_stream(self) -> AsyncEventStream {
+        AsyncEventStream { inner: self }
+    }
+
     /// Whether the stream has ended.
     ///
     /// ```
@@ -444,5 +493,24 @@ impl Iterator for RawEventStream {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.raw.next_timeout(None).transpose()
+    }
+}
+
+/// An [`EventStream`] as a plain `futures::Stream` ([`EventStream::into_stream`]).
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub struct AsyncEventStream {
+    inner: EventStream,
+}
+
+#[cfg(feature = "tokio")]
+impl futures_core::Stream for AsyncEventStream {
+    type Item = Result<LifecycleEvent, Error>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.get_mut().inner.raw.poll_item(cx)
     }
 }
