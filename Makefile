@@ -51,7 +51,7 @@ run:
 
 ## test: the whole suite — generated code up to date, lint, every test under -race; then
 ## nothing it started may be left running or in the temporary directory (check-leftovers)
-test: check-generated lint unit test-c
+test: check-generated lint unit test-c test-python
 	scripts/check-leftovers.sh
 
 ## unit: go test with the race detector (HMS_TEST_FLAGS=-short for a quicker local run),
