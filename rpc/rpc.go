@@ -103,20 +103,20 @@ func (c cursor[E]) Close() error { return c.w.Close() }
 
 // Agents returns the agent service's RPCs on svc (embedded Manager or remote Client).
 func Agents(svc lifecycle.AgentService) Methods {
-	a := agents{svc}
+	a := AgentRPCs{svc}
 	p := AgentService + "/"
 	return Methods{
 		Unary: map[string]Unary{
-			p + "GetState":             unary(func() *v1.GetStateRequest { return new(v1.GetStateRequest) }, a.getState),
-			p + "TransitionState":      unary(func() *v1.TransitionRequest { return new(v1.TransitionRequest) }, a.transitionState),
-			p + "GetTransitionHistory": unary(func() *v1.GetHistoryRequest { return new(v1.GetHistoryRequest) }, a.getTransitionHistory),
-			p + "RegisterHook":         unary(func() *v1.RegisterHookRequest { return new(v1.RegisterHookRequest) }, a.registerHook),
-			p + "RegisterAgent":        unary(func() *v1.RegisterAgentRequest { return new(v1.RegisterAgentRequest) }, a.registerAgent),
-			p + "ListAgents":           unary(func() *v1.ListAgentsRequest { return new(v1.ListAgentsRequest) }, a.listAgents),
-			p + "UnregisterHook":       unary(func() *v1.UnregisterHookRequest { return new(v1.UnregisterHookRequest) }, a.unregisterHook),
-			p + "ListHooks":            unary(func() *v1.ListHooksRequest { return new(v1.ListHooksRequest) }, a.listHooks),
-			p + "SetSupervisionPolicy": unary(func() *v1.SetSupervisionPolicyRequest { return new(v1.SetSupervisionPolicyRequest) }, a.setSupervisionPolicy),
-			p + "Heartbeat":            unary(func() *v1.HeartbeatRequest { return new(v1.HeartbeatRequest) }, a.heartbeat),
+			p + "GetState":             unary(func() *v1.GetStateRequest { return new(v1.GetStateRequest) }, a.GetState),
+			p + "TransitionState":      unary(func() *v1.TransitionRequest { return new(v1.TransitionRequest) }, a.TransitionState),
+			p + "GetTransitionHistory": unary(func() *v1.GetHistoryRequest { return new(v1.GetHistoryRequest) }, a.GetTransitionHistory),
+			p + "RegisterHook":         unary(func() *v1.RegisterHookRequest { return new(v1.RegisterHookRequest) }, a.RegisterHook),
+			p + "RegisterAgent":        unary(func() *v1.RegisterAgentRequest { return new(v1.RegisterAgentRequest) }, a.RegisterAgent),
+			p + "ListAgents":           unary(func() *v1.ListAgentsRequest { return new(v1.ListAgentsRequest) }, a.ListAgents),
+			p + "UnregisterHook":       unary(func() *v1.UnregisterHookRequest { return new(v1.UnregisterHookRequest) }, a.UnregisterHook),
+			p + "ListHooks":            unary(func() *v1.ListHooksRequest { return new(v1.ListHooksRequest) }, a.ListHooks),
+			p + "SetSupervisionPolicy": unary(func() *v1.SetSupervisionPolicyRequest { return new(v1.SetSupervisionPolicyRequest) }, a.SetSupervisionPolicy),
+			p + "Heartbeat":            unary(func() *v1.HeartbeatRequest { return new(v1.HeartbeatRequest) }, a.Heartbeat),
 		},
 		Streams: map[string]Stream{
 			p + "WatchEvents": {
@@ -133,42 +133,44 @@ func Agents(svc lifecycle.AgentService) Methods {
 	}
 }
 
-type agents struct{ svc lifecycle.AgentService }
+// AgentRPCs are the agent service's unary RPCs on protobuf messages, for transports that
+// want them typed (the server); Agents has them by name.
+type AgentRPCs struct{ Svc lifecycle.AgentService }
 
-func (a agents) getState(ctx context.Context, m *v1.GetStateRequest) (*v1.GetStateResponse, error) {
-	st, err := a.svc.GetState(ctx, m.GetAgentId(), m.GetIncludeDetails())
+func (a AgentRPCs) GetState(ctx context.Context, m *v1.GetStateRequest) (*v1.GetStateResponse, error) {
+	st, err := a.Svc.GetState(ctx, m.GetAgentId(), m.GetIncludeDetails())
 	if err != nil {
 		return nil, err
 	}
 	return lifecyclepb.AgentState(&st), nil
 }
 
-func (a agents) transitionState(ctx context.Context, m *v1.TransitionRequest) (*v1.TransitionResponse, error) {
-	res, err := a.svc.Transition(ctx, lifecyclepb.FromTransitionRequest(m))
+func (a AgentRPCs) TransitionState(ctx context.Context, m *v1.TransitionRequest) (*v1.TransitionResponse, error) {
+	res, err := a.Svc.Transition(ctx, lifecyclepb.FromTransitionRequest(m))
 	if err != nil {
 		return nil, err
 	}
 	return lifecyclepb.TransitionResult(&res), nil
 }
 
-func (a agents) getTransitionHistory(ctx context.Context, m *v1.GetHistoryRequest) (*v1.GetHistoryResponse, error) {
-	page, err := a.svc.History(ctx, lifecyclepb.FromHistoryRequest(m))
+func (a AgentRPCs) GetTransitionHistory(ctx context.Context, m *v1.GetHistoryRequest) (*v1.GetHistoryResponse, error) {
+	page, err := a.Svc.History(ctx, lifecyclepb.FromHistoryRequest(m))
 	if err != nil {
 		return nil, err
 	}
 	return lifecyclepb.HistoryPage(&page), nil
 }
 
-func (a agents) registerHook(ctx context.Context, m *v1.RegisterHookRequest) (*v1.RegisterHookResponse, error) {
-	res, err := a.svc.RegisterHook(ctx, lifecyclepb.FromHookSpec(m))
+func (a AgentRPCs) RegisterHook(ctx context.Context, m *v1.RegisterHookRequest) (*v1.RegisterHookResponse, error) {
+	res, err := a.Svc.RegisterHook(ctx, lifecyclepb.FromHookSpec(m))
 	if err != nil {
 		return nil, err
 	}
 	return &v1.RegisterHookResponse{Success: res.Success, HookId: res.HookID, ErrorMessage: res.Message}, nil
 }
 
-func (a agents) registerAgent(ctx context.Context, m *v1.RegisterAgentRequest) (*v1.RegisterAgentResponse, error) {
-	st, ev, err := a.svc.RegisterAgent(ctx, lifecycle.RegisterRequest{
+func (a AgentRPCs) RegisterAgent(ctx context.Context, m *v1.RegisterAgentRequest) (*v1.RegisterAgentResponse, error) {
+	st, ev, err := a.Svc.RegisterAgent(ctx, lifecycle.RegisterRequest{
 		AgentID: m.GetAgentId(), Metadata: m.GetMetadata(), Labels: m.GetLabels(),
 		Policy: lifecyclepb.FromSupervisionPolicy(m.GetSupervisionPolicy())})
 	if err != nil {
@@ -177,39 +179,39 @@ func (a agents) registerAgent(ctx context.Context, m *v1.RegisterAgentRequest) (
 	return &v1.RegisterAgentResponse{Agent: lifecyclepb.AgentState(&st), Event: lifecyclepb.Event(&ev)}, nil
 }
 
-func (a agents) setSupervisionPolicy(ctx context.Context, m *v1.SetSupervisionPolicyRequest) (*v1.SetSupervisionPolicyResponse, error) {
-	sup, err := a.svc.SetPolicy(ctx, m.GetAgentId(), lifecyclepb.FromSupervisionPolicy(m.GetPolicy()))
+func (a AgentRPCs) SetSupervisionPolicy(ctx context.Context, m *v1.SetSupervisionPolicyRequest) (*v1.SetSupervisionPolicyResponse, error) {
+	sup, err := a.Svc.SetPolicy(ctx, m.GetAgentId(), lifecyclepb.FromSupervisionPolicy(m.GetPolicy()))
 	if err != nil {
 		return nil, err
 	}
 	return &v1.SetSupervisionPolicyResponse{Supervision: lifecyclepb.Supervision(&sup)}, nil
 }
 
-func (a agents) heartbeat(ctx context.Context, m *v1.HeartbeatRequest) (*v1.HeartbeatResponse, error) {
-	unknown, err := a.svc.Heartbeat(ctx, m.GetAgentIds())
+func (a AgentRPCs) Heartbeat(ctx context.Context, m *v1.HeartbeatRequest) (*v1.HeartbeatResponse, error) {
+	unknown, err := a.Svc.Heartbeat(ctx, m.GetAgentIds())
 	if err != nil {
 		return nil, err
 	}
 	return &v1.HeartbeatResponse{UnknownAgentIds: unknown}, nil
 }
 
-func (a agents) listAgents(ctx context.Context, m *v1.ListAgentsRequest) (*v1.ListAgentsResponse, error) {
-	page, err := a.svc.ListAgents(ctx, lifecyclepb.FromListAgentsRequest(m))
+func (a AgentRPCs) ListAgents(ctx context.Context, m *v1.ListAgentsRequest) (*v1.ListAgentsResponse, error) {
+	page, err := a.Svc.ListAgents(ctx, lifecyclepb.FromListAgentsRequest(m))
 	if err != nil {
 		return nil, err
 	}
 	return lifecyclepb.AgentPage(&page), nil
 }
 
-func (a agents) unregisterHook(ctx context.Context, m *v1.UnregisterHookRequest) (*v1.UnregisterHookResponse, error) {
-	if err := a.svc.UnregisterHook(ctx, m.GetHookId()); err != nil {
+func (a AgentRPCs) UnregisterHook(ctx context.Context, m *v1.UnregisterHookRequest) (*v1.UnregisterHookResponse, error) {
+	if err := a.Svc.UnregisterHook(ctx, m.GetHookId()); err != nil {
 		return nil, err
 	}
 	return &v1.UnregisterHookResponse{}, nil
 }
 
-func (a agents) listHooks(ctx context.Context, _ *v1.ListHooksRequest) (*v1.ListHooksResponse, error) {
-	hooks, err := a.svc.ListHooks(ctx)
+func (a AgentRPCs) ListHooks(ctx context.Context, _ *v1.ListHooksRequest) (*v1.ListHooksResponse, error) {
+	hooks, err := a.Svc.ListHooks(ctx)
 	if err != nil {
 		return nil, err
 	}

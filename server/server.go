@@ -26,6 +26,7 @@ import (
 	"github.com/hms-lifecycle/lifecycle/gen/hms/plugin/lifecycle/v1/pluginv1connect"
 	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
 	"github.com/hms-lifecycle/lifecycle/plugin"
+	"github.com/hms-lifecycle/lifecycle/rpc"
 	"github.com/hms-lifecycle/lifecycle/wire"
 )
 
@@ -76,7 +77,7 @@ type handlers struct {
 
 func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	h := &handlers{metrics: newMetrics()}
-	h.agents = &service{svc: svc, log: o.log, metrics: h.metrics, writeTimeout: o.writeTimeout}
+	h.agents = &service{svc: svc, rpc: rpc.AgentRPCs{Svc: svc}, log: o.log, metrics: h.metrics, writeTimeout: o.writeTimeout}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", h.metrics.handler())
 	hopts := []connect.HandlerOption{
@@ -94,7 +95,7 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	mux.Handle(lifecyclev1connect.NewLifecycleManagerHandler(connectService{h.agents}, hopts...))
 	services := []string{lifecyclev1connect.LifecycleManagerName}
 	if o.plugins != nil {
-		h.plugins = &pluginService{svc: o.plugins, log: o.log, writeTimeout: o.writeTimeout}
+		h.plugins = &pluginService{svc: o.plugins, rpc: rpc.PluginRPCs{Svc: o.plugins}, log: o.log, writeTimeout: o.writeTimeout}
 		mux.Handle(pluginv1connect.NewPluginLifecycleManagerHandler(connectPlugins{h.plugins}, hopts...))
 		services = append(services, pluginv1connect.PluginLifecycleManagerName)
 	}
@@ -193,6 +194,7 @@ func connectError(log *slog.Logger, err error) error {
 
 type service struct {
 	svc          lifecycle.AgentService
+	rpc          rpc.AgentRPCs // the RPCs on protobuf messages, shared with the C library
 	log          *slog.Logger
 	metrics      *metrics
 	workers      workers
@@ -203,16 +205,9 @@ type service struct {
 // return it as it is rather than map it.
 type transportError struct{ error }
 
-// The RPCs of the agent service on protobuf messages, answering domain errors; the Connect
-// handler methods below and the grpc-go service (grpc.go) both wrap them.
-
-func (s *service) getState(ctx context.Context, m *v1.GetStateRequest) (*v1.GetStateResponse, error) {
-	st, err := s.svc.GetState(ctx, m.GetAgentId(), m.GetIncludeDetails())
-	if err != nil {
-		return nil, err
-	}
-	return lifecyclepb.AgentState(&st), nil
-}
+// The RPCs of the agent service on protobuf messages, answering domain errors, are
+// rpc.AgentRPCs; the Connect handler methods below and the grpc-go service (grpc.go) wrap
+// them, and these two, which the server measures.
 
 func (s *service) transitionState(ctx context.Context, m *v1.TransitionRequest) (*v1.TransitionResponse, error) {
 	start := time.Now()
@@ -222,14 +217,6 @@ func (s *service) transitionState(ctx context.Context, m *v1.TransitionRequest) 
 	}
 	s.metrics.transition(&res, m.GetTargetState(), time.Since(start))
 	return lifecyclepb.TransitionResult(&res), nil
-}
-
-func (s *service) getTransitionHistory(ctx context.Context, m *v1.GetHistoryRequest) (*v1.GetHistoryResponse, error) {
-	page, err := s.svc.History(ctx, lifecyclepb.FromHistoryRequest(m))
-	if err != nil {
-		return nil, err
-	}
-	return lifecyclepb.HistoryPage(&page), nil
 }
 
 // watchEvents streams events until the client goes away or the watch ends; an ended watch
@@ -270,67 +257,6 @@ func pump[E, M any](ctx context.Context, w interface {
 	}
 }
 
-func (s *service) registerHook(ctx context.Context, m *v1.RegisterHookRequest) (*v1.RegisterHookResponse, error) {
-	res, err := s.svc.RegisterHook(ctx, lifecyclepb.FromHookSpec(m))
-	if err != nil {
-		return nil, err
-	}
-	return &v1.RegisterHookResponse{Success: res.Success, HookId: res.HookID, ErrorMessage: res.Message}, nil
-}
-
-func (s *service) registerAgent(ctx context.Context, m *v1.RegisterAgentRequest) (*v1.RegisterAgentResponse, error) {
-	st, ev, err := s.svc.RegisterAgent(ctx, lifecycle.RegisterRequest{
-		AgentID: m.GetAgentId(), Metadata: m.GetMetadata(), Labels: m.GetLabels(),
-		Policy: lifecyclepb.FromSupervisionPolicy(m.GetSupervisionPolicy())})
-	if err != nil {
-		return nil, err
-	}
-	return &v1.RegisterAgentResponse{Agent: lifecyclepb.AgentState(&st), Event: lifecyclepb.Event(&ev)}, nil
-}
-
-func (s *service) setSupervisionPolicy(ctx context.Context, m *v1.SetSupervisionPolicyRequest) (*v1.SetSupervisionPolicyResponse, error) {
-	sup, err := s.svc.SetPolicy(ctx, m.GetAgentId(), lifecyclepb.FromSupervisionPolicy(m.GetPolicy()))
-	if err != nil {
-		return nil, err
-	}
-	return &v1.SetSupervisionPolicyResponse{Supervision: lifecyclepb.Supervision(&sup)}, nil
-}
-
-func (s *service) heartbeat(ctx context.Context, m *v1.HeartbeatRequest) (*v1.HeartbeatResponse, error) {
-	unknown, err := s.svc.Heartbeat(ctx, m.GetAgentIds())
-	if err != nil {
-		return nil, err
-	}
-	return &v1.HeartbeatResponse{UnknownAgentIds: unknown}, nil
-}
-
-func (s *service) listAgents(ctx context.Context, m *v1.ListAgentsRequest) (*v1.ListAgentsResponse, error) {
-	page, err := s.svc.ListAgents(ctx, lifecyclepb.FromListAgentsRequest(m))
-	if err != nil {
-		return nil, err
-	}
-	return lifecyclepb.AgentPage(&page), nil
-}
-
-func (s *service) unregisterHook(ctx context.Context, m *v1.UnregisterHookRequest) (*v1.UnregisterHookResponse, error) {
-	if err := s.svc.UnregisterHook(ctx, m.GetHookId()); err != nil {
-		return nil, err
-	}
-	return &v1.UnregisterHookResponse{}, nil
-}
-
-func (s *service) listHooks(ctx context.Context, _ *v1.ListHooksRequest) (*v1.ListHooksResponse, error) {
-	hooks, err := s.svc.ListHooks(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pb := &v1.ListHooksResponse{Hooks: make([]*v1.Hook, len(hooks))}
-	for i := range hooks {
-		pb.Hooks[i] = lifecyclepb.HookStatus(&hooks[i])
-	}
-	return pb, nil
-}
-
 // connectService is the agent service as a Connect handler.
 type connectService struct{ *service }
 
@@ -346,7 +272,7 @@ func unary[Req, Res any](ctx context.Context, log *slog.Logger, req *connect.Req
 }
 
 func (c connectService) GetState(ctx context.Context, req *connect.Request[v1.GetStateRequest]) (*connect.Response[v1.GetStateResponse], error) {
-	return unary(ctx, c.log, req, c.getState)
+	return unary(ctx, c.log, req, c.rpc.GetState)
 }
 
 func (c connectService) TransitionState(ctx context.Context, req *connect.Request[v1.TransitionRequest]) (*connect.Response[v1.TransitionResponse], error) {
@@ -354,7 +280,7 @@ func (c connectService) TransitionState(ctx context.Context, req *connect.Reques
 }
 
 func (c connectService) GetTransitionHistory(ctx context.Context, req *connect.Request[v1.GetHistoryRequest]) (*connect.Response[v1.GetHistoryResponse], error) {
-	return unary(ctx, c.log, req, c.getTransitionHistory)
+	return unary(ctx, c.log, req, c.rpc.GetTransitionHistory)
 }
 
 func (c connectService) WatchEvents(ctx context.Context, req *connect.Request[v1.WatchEventsRequest], stream *connect.ServerStream[v1.LifecycleEvent]) error {
@@ -363,31 +289,31 @@ func (c connectService) WatchEvents(ctx context.Context, req *connect.Request[v1
 }
 
 func (c connectService) RegisterHook(ctx context.Context, req *connect.Request[v1.RegisterHookRequest]) (*connect.Response[v1.RegisterHookResponse], error) {
-	return unary(ctx, c.log, req, c.registerHook)
+	return unary(ctx, c.log, req, c.rpc.RegisterHook)
 }
 
 func (c connectService) RegisterAgent(ctx context.Context, req *connect.Request[v1.RegisterAgentRequest]) (*connect.Response[v1.RegisterAgentResponse], error) {
-	return unary(ctx, c.log, req, c.registerAgent)
+	return unary(ctx, c.log, req, c.rpc.RegisterAgent)
 }
 
 func (c connectService) SetSupervisionPolicy(ctx context.Context, req *connect.Request[v1.SetSupervisionPolicyRequest]) (*connect.Response[v1.SetSupervisionPolicyResponse], error) {
-	return unary(ctx, c.log, req, c.setSupervisionPolicy)
+	return unary(ctx, c.log, req, c.rpc.SetSupervisionPolicy)
 }
 
 func (c connectService) Heartbeat(ctx context.Context, req *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
-	return unary(ctx, c.log, req, c.heartbeat)
+	return unary(ctx, c.log, req, c.rpc.Heartbeat)
 }
 
 func (c connectService) ListAgents(ctx context.Context, req *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error) {
-	return unary(ctx, c.log, req, c.listAgents)
+	return unary(ctx, c.log, req, c.rpc.ListAgents)
 }
 
 func (c connectService) UnregisterHook(ctx context.Context, req *connect.Request[v1.UnregisterHookRequest]) (*connect.Response[v1.UnregisterHookResponse], error) {
-	return unary(ctx, c.log, req, c.unregisterHook)
+	return unary(ctx, c.log, req, c.rpc.UnregisterHook)
 }
 
 func (c connectService) ListHooks(ctx context.Context, req *connect.Request[v1.ListHooksRequest]) (*connect.Response[v1.ListHooksResponse], error) {
-	return unary(ctx, c.log, req, c.listHooks)
+	return unary(ctx, c.log, req, c.rpc.ListHooks)
 }
 
 func (c connectService) ServeHooks(ctx context.Context, stream *connect.BidiStream[v1.HookWorkerMessage, v1.HookInvocation]) error {
