@@ -66,9 +66,12 @@ type shard struct {
 
 // eventLog is the store-wide sequence and the retained events. A commit takes the next
 // sequence and its slot under mu, copies the event into the slot outside it (the copy
-// writes memory long out of cache, the slowest step of a commit), then publishes it by
-// advancing committed, in sequence order: readers see every event up to committed and
-// nothing after. Padded on both sides: these are the lines every commit writes.
+// writes memory long out of cache, the slowest step of a commit), marks it written, and
+// returns once committed has reached it. Whichever committer finds the events after
+// committed written moves committed over them, in sequence order, and wakes their
+// committers if they sleep: readers see every event up to committed and nothing after,
+// and no commit waits for another's goroutine to be scheduled, only for its copy.
+// Padded: these are the lines every commit writes.
 type eventLog struct {
 	_  [128]byte
 	mu sync.Mutex
@@ -78,15 +81,19 @@ type eventLog struct {
 	reserved uint64 // newest sequence handed out
 	_        [128 - 40]byte
 	// committed is the newest sequence whose event, and every one before it, is in the
-	// log. Written by the committer of that sequence, after its predecessor's.
+	// log.
 	committed atomic.Uint64
 	_         [128 - 8]byte
-	// A committer whose predecessor is slow (its thread descheduled) stops spinning and
-	// waits on turn; waiters tells committers to signal it.
-	waiters atomic.Int32
-	turnMu  sync.Mutex
-	turn    *sync.Cond
-	_       [128 - 24]byte
+	// The commits in flight, by sequence modulo shardCount: each holds its shard's lock,
+	// so fewer than shardCount are in flight, with consecutive sequences.
+	flight [shardCount]inFlight
+}
+
+type inFlight struct {
+	written atomic.Uint64 // the newest sequence of this slot whose event is in the log
+	waiting atomic.Uint64 // the sequence whose committer sleeps on wake, if any
+	wake    chan struct{} // one token; a stale one only causes a re-check
+	_       [64 - 24]byte
 }
 
 type agentRecord struct {
@@ -111,7 +118,9 @@ func NewWithOptions(opts *Options) *Store {
 		hooks: make(map[string]lifecycle.Hook),
 	}
 	s.log.chunks = make([][]lifecycle.Event, (maxEvents+chunkSize-1)/chunkSize)
-	s.log.turn = sync.NewCond(&s.log.turnMu)
+	for i := range s.log.flight {
+		s.log.flight[i].wake = make(chan struct{}, 1)
+	}
 	for i := range s.shards {
 		s.shards[i].agents = make(map[string]*agentRecord)
 	}
@@ -152,36 +161,53 @@ func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 	l.mu.Unlock()
 	// No reader touches the slot: readers hold mu, see events up to committed (< seq) and
 	// none older than oldest (> seq - ring size, the event the slot held). Nor does another
-	// committer: each holds its shard's lock, so fewer than shardCount are in flight, far
-	// fewer than the slots.
+	// committer: fewer than shardCount are in flight, far fewer than the slots.
 	ev.Sequence = seq
 	*slot = *ev
-	l.await(seq - 1)
-	l.committed.Store(seq)
-	if l.waiters.Load() > 0 {
-		l.turnMu.Lock()
-		l.turn.Broadcast()
-		l.turnMu.Unlock()
-	}
+	l.flight[seq%shardCount].written.Store(seq)
+	l.advance()
+	l.await(seq)
 	return seq, oldest
 }
 
-// await returns once seq is committed. Its committer is at most a copy behind, well
-// under a microsecond, unless its thread was descheduled: spin briefly, then sleep (spinning
-// on a thread that does not run would only take its processor).
+// advance moves committed over the written events that follow it, waking their
+// committers. Each committer calls it after marking its event written, so the last of a
+// run of consecutive events to be written finds the others written.
+func (l *eventLog) advance() {
+	for {
+		c := l.committed.Load()
+		f := &l.flight[(c+1)%shardCount]
+		if f.written.Load() != c+1 {
+			return
+		}
+		// A committer sets waiting before its last look at committed, and this looks at
+		// waiting after moving committed: one of the two sees the other.
+		if l.committed.CompareAndSwap(c, c+1) && f.waiting.Load() == c+1 {
+			select {
+			case f.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// await returns once seq is committed. The events before it are at most a copy away from
+// being written, well under a microsecond, unless a goroutine or thread was descheduled:
+// spin briefly, then sleep (spinning on a thread that does not run would only take its
+// processor).
 func (l *eventLog) await(seq uint64) {
 	for range 256 {
 		if l.committed.Load() >= seq {
 			return
 		}
 	}
-	l.waiters.Add(1)
-	l.turnMu.Lock()
+	f := &l.flight[seq%shardCount]
+	f.waiting.Store(seq)
 	for l.committed.Load() < seq {
-		l.turn.Wait()
+		<-f.wake
 	}
-	l.turnMu.Unlock()
-	l.waiters.Add(-1)
+	// Unless the committer of seq+shardCount, reserved since, has taken the slot.
+	f.waiting.CompareAndSwap(seq, 0)
 }
 
 // event returns the retained event with sequence seq. Call with l.mu held.

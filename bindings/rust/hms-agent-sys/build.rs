@@ -75,7 +75,8 @@ fn watch_go_sources(root: &Path, dir: &Path) {
         let name = name.to_string_lossy();
         if path.is_dir() {
             let skip = name.starts_with('.')
-                || ["bindings", "build", "testdata", "node_modules", "target", "docs", "hms-data"].contains(&name.as_ref());
+                || ["bindings", "build", "testdata", "node_modules", "target", "docs", "hms-data"]
+                    .contains(&name.as_ref());
             if !skip {
                 watch_go_sources(root, &path);
             }

@@ -61,7 +61,7 @@ fn header_functions(h: &str) -> BTreeMap<String, (Vec<String>, String)> {
             continue;
         }
         let head = &stmt[..paren];
-        let name_start = head.rfind(|c: char| c == ' ' || c == '*').map_or(0, |i| i + 1);
+        let name_start = head.rfind([' ', '*']).map_or(0, |i| i + 1);
         let name = head[name_start..].to_string();
         let ret = rust_type(head[..name_start].trim());
         let params = &stmt[paren + 1..stmt.rfind(')').unwrap()];
@@ -72,7 +72,7 @@ fn header_functions(h: &str) -> BTreeMap<String, (Vec<String>, String)> {
                 .split(',')
                 .map(|p| {
                     let p = p.trim();
-                    let i = p.rfind(|c: char| c == ' ' || c == '*').unwrap();
+                    let i = p.rfind([' ', '*']).unwrap();
                     rust_type(&p[..=i])
                 })
                 .collect()

@@ -48,7 +48,8 @@ fn check(rc: i32, st: &mut sys::hms_status) -> Result<(), Error> {
         return Ok(());
     }
     let code = if st.code != 0 { st.code } else { rc };
-    Err(Error::new(Code::from_i32(code), msg.unwrap_or_else(|| format!("status {code}"))).with_resume(st.resume_sequence))
+    Err(Error::new(Code::from_i32(code), msg.unwrap_or_else(|| format!("status {code}")))
+        .with_resume(st.resume_sequence))
 }
 
 /// Refuses a library of another ABI version, once per process.

@@ -37,7 +37,7 @@ pub mod plugins;
 
 /// The protobuf messages of `proto/` (generated with prost): `hms.agent.lifecycle.v1` as
 /// [`proto::agent`], `hms.plugin.lifecycle.v1` as [`proto::plugin`].
-#[allow(missing_docs, clippy::all)]
+#[allow(missing_docs, clippy::all, rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
 pub mod proto {
     mod hms {
         pub mod agent {

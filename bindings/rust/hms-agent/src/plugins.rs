@@ -42,7 +42,8 @@ impl<'a> Plugins<'a> {
     }
 
     fn call<Req: Message, Resp: Message + Default>(&self, method: &str, req: &Req) -> Result<Resp, Error> {
-        let name = CString::new(format!("{PLUGINS}{method}")).map_err(|_| Error::new(Code::InvalidArgument, "method"))?;
+        let name =
+            CString::new(format!("{PLUGINS}{method}")).map_err(|_| Error::new(Code::InvalidArgument, "method"))?;
         self.manager.call(&name, req)
     }
 

@@ -104,7 +104,8 @@ fn gatekeeper(m: &LifecycleManagerFFI) {
         .unwrap();
     assert!(h.success);
     m.register_agent("h1").unwrap();
-    let go = |reason: &str| m.transition_state(TransitionRequest::new("h1", LifecycleState::Active).reason(reason)).unwrap();
+    let go =
+        |reason: &str| m.transition_state(TransitionRequest::new("h1", LifecycleState::Active).reason(reason)).unwrap();
 
     let r = go("");
     assert!(!r.success);
@@ -304,7 +305,8 @@ fn history_pages_and_agent_lists() {
     for i in 0..30 {
         m.transition_state(TransitionRequest::new(format!("a{i:02}"), LifecycleState::Active)).unwrap();
     }
-    let all: Vec<_> = m.history(GetHistoryRequest { limit: 7, ..Default::default() }).collect::<Result<_, _>>().unwrap();
+    let all: Vec<_> =
+        m.history(GetHistoryRequest { limit: 7, ..Default::default() }).collect::<Result<_, _>>().unwrap();
     assert_eq!(all.len(), 60);
     assert!(all.windows(2).all(|w| w[1].sequence == w[0].sequence + 1));
     let page = m.get_transition_history(GetHistoryRequest { limit: 7, ..Default::default() }).unwrap();
@@ -315,7 +317,9 @@ fn history_pages_and_agent_lists() {
     sel.insert("pool".to_string(), "blue".to_string());
     let blue = m.list_agents(ListAgentsRequest { label_selector: sel, ..Default::default() }).unwrap();
     assert_eq!(blue.agents.len(), 10);
-    let active = m.list_agents(ListAgentsRequest { states: vec![LifecycleState::Active], page_size: 25, ..Default::default() }).unwrap();
+    let active = m
+        .list_agents(ListAgentsRequest { states: vec![LifecycleState::Active], page_size: 25, ..Default::default() })
+        .unwrap();
     assert_eq!(active.agents.len(), 25);
     assert!(!active.next_page_token.is_empty());
     assert_eq!(m.heartbeat(&["a00", "zz"]).unwrap(), vec!["zz".to_string()]);
@@ -360,7 +364,11 @@ fn check_vector(name: &str, message: &str) {
     // Protobuf map entries have no fixed order: protobuf output is compared as what it says.
     let pb = convert(&full, Format::Json, &json, Format::Protobuf).unwrap();
     assert_eq!(as_json(&full, &pb), want, "{name}: json → protobuf");
-    assert_eq!(convert(&full, Format::Protobuf, &bin, Format::Cbor).unwrap(), cbor, "{name}: protobuf → cbor (deterministic)");
+    assert_eq!(
+        convert(&full, Format::Protobuf, &bin, Format::Cbor).unwrap(),
+        cbor,
+        "{name}: protobuf → cbor (deterministic)"
+    );
     let pb = convert(&full, Format::Cbor, &cbor, Format::Protobuf).unwrap();
     assert_eq!(as_json(&full, &pb), want, "{name}: cbor → protobuf");
     assert_eq!(as_json(&full, &bin), want, "{name}: protobuf → json");
@@ -470,19 +478,25 @@ mod async_stream {
 
     async fn watch_async(m: Arc<LifecycleManagerFFI>) {
         m.register_agent("s1").unwrap();
-        let mut events = m.watch_events(WatchEventsRequest { agent_id: "s1".into(), from_sequence: 1, ..Default::default() }).unwrap();
+        let mut events = m
+            .watch_events(WatchEventsRequest { agent_id: "s1".into(), from_sequence: 1, ..Default::default() })
+            .unwrap();
         let first = events.next_async().await.unwrap().unwrap();
         assert_eq!(first.new_state, LifecycleState::Initialized);
         // Live events arrive while the executor thread stays free.
         let m2 = m.clone();
         let writer = tokio::spawn(async move {
-            for (i, s) in [LifecycleState::Active, LifecycleState::Paused, LifecycleState::Active].into_iter().enumerate() {
+            for (i, s) in
+                [LifecycleState::Active, LifecycleState::Paused, LifecycleState::Active].into_iter().enumerate()
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 let m = m2.clone();
-                tokio::task::spawn_blocking(move || m.transition_state(TransitionRequest::new("s1", s).reason(format!("{i}"))))
-                    .await
-                    .unwrap()
-                    .unwrap();
+                tokio::task::spawn_blocking(move || {
+                    m.transition_state(TransitionRequest::new("s1", s).reason(format!("{i}")))
+                })
+                .await
+                .unwrap()
+                .unwrap();
             }
         });
         let got: Vec<_> = StreamExt::take(&mut events, 3).map(|e| e.unwrap().reason).collect().await;

@@ -38,7 +38,8 @@ fn cycle(i: usize) {
         m.register_hook(RegisterHookRequest { is_blocking: true, ..RegisterHookRequest::callback("h", "cb") }).unwrap();
         m.transition_state(TransitionRequest::new(&id, LifecycleState::Paused)).unwrap();
     }
-    let _ = convert("hms.agent.lifecycle.v1.GetStateRequest", Format::Json, b"{\"agentId\":\"a\"}", Format::Protobuf).unwrap();
+    let _ = convert("hms.agent.lifecycle.v1.GetStateRequest", Format::Json, b"{\"agentId\":\"a\"}", Format::Protobuf)
+        .unwrap();
     let _ = convert("hms.agent.lifecycle.v1.GetStateRequest", Format::Json, b"{bad", Format::Protobuf).unwrap_err();
     m.close().unwrap();
 }

@@ -294,7 +294,11 @@ fn matches(want: &Value, got: &Value, path: &str) -> Result<(), String> {
                 }
                 if let Some(l) = w.get("$len") {
                     let n = got.as_array().map_or(0, Vec::len);
-                    return if n.to_string() == scalar(l) { Ok(()) } else { Err(format!("{path}: {n} elements, want {l}")) };
+                    return if n.to_string() == scalar(l) {
+                        Ok(())
+                    } else {
+                        Err(format!("{path}: {n} elements, want {l}"))
+                    };
                 }
             }
             let empty = Map::new();

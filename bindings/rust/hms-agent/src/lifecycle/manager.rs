@@ -209,7 +209,11 @@ impl LifecycleManagerFFI {
     /// let r = manager.register_agent_with("a1", o).unwrap();
     /// assert_eq!(r.agent.metadata["owner"], "ops");
     /// ```
-    pub fn register_agent_with(&self, agent_id: &str, options: RegisterAgentOptions) -> Result<RegisterAgentResponse, Error> {
+    pub fn register_agent_with(
+        &self,
+        agent_id: &str,
+        options: RegisterAgentOptions,
+    ) -> Result<RegisterAgentResponse, Error> {
         let req = pb::RegisterAgentRequest {
             agent_id: agent_id.to_string(),
             metadata: options.metadata,
@@ -241,7 +245,10 @@ impl LifecycleManagerFFI {
             page_token: request.page_token,
         };
         let r: pb::ListAgentsResponse = self.call(method!("ListAgents"), &req)?;
-        Ok(ListAgentsResponse { agents: r.agents.into_iter().map(Into::into).collect(), next_page_token: r.next_page_token })
+        Ok(ListAgentsResponse {
+            agents: r.agents.into_iter().map(Into::into).collect(),
+            next_page_token: r.next_page_token,
+        })
     }
 
     /// A transition with preconditions (`expected_state`, `expected_revision`) or error
@@ -259,7 +266,11 @@ impl LifecycleManagerFFI {
     ///     .unwrap();
     /// assert!(r.success);
     /// ```
-    pub fn transition_state_with(&self, request: TransitionRequest, options: TransitionOptions) -> Result<TransitionResponse, Error> {
+    pub fn transition_state_with(
+        &self,
+        request: TransitionRequest,
+        options: TransitionOptions,
+    ) -> Result<TransitionResponse, Error> {
         let r: pb::TransitionResponse = self.call(method!("TransitionState"), &request.into_proto(options))?;
         Ok(r.into())
     }
@@ -336,7 +347,11 @@ impl LifecycleManagerFFI {
     /// let status = manager.set_supervision_policy("a1", Some(policy)).unwrap();
     /// assert_eq!(status.policy.unwrap().heartbeat_timeout_ms, 30_000);
     /// ```
-    pub fn set_supervision_policy(&self, agent_id: &str, policy: Option<pb::SupervisionPolicy>) -> Result<pb::SupervisionStatus, Error> {
+    pub fn set_supervision_policy(
+        &self,
+        agent_id: &str,
+        policy: Option<pb::SupervisionPolicy>,
+    ) -> Result<pb::SupervisionStatus, Error> {
         let req = pb::SetSupervisionPolicyRequest { agent_id: agent_id.to_string(), policy };
         let r: pb::SetSupervisionPolicyResponse = self.call(method!("SetSupervisionPolicy"), &req)?;
         Ok(r.supervision.unwrap_or_default())
@@ -426,7 +441,8 @@ impl LifecycleManager for LifecycleManagerFFI {
     }
 
     fn get_transition_history(&self, request: GetHistoryRequest) -> Result<GetHistoryResponse, Error> {
-        let r: pb::GetHistoryResponse = self.call(method!("GetTransitionHistory"), &pb::GetHistoryRequest::from(request))?;
+        let r: pb::GetHistoryResponse =
+            self.call(method!("GetTransitionHistory"), &pb::GetHistoryRequest::from(request))?;
         Ok(r.into())
     }
 
@@ -438,7 +454,8 @@ impl LifecycleManager for LifecycleManagerFFI {
     }
 
     fn register_hook(&self, request: RegisterHookRequest) -> Result<RegisterHookResponse, Error> {
-        let r: pb::RegisterHookResponse = self.call(method!("RegisterHook"), &pb::RegisterHookRequest::from(request))?;
+        let r: pb::RegisterHookResponse =
+            self.call(method!("RegisterHook"), &pb::RegisterHookRequest::from(request))?;
         Ok(r.into())
     }
 }
@@ -616,21 +633,23 @@ impl Builder {
         self.set("protocol", protocol)
     }
 
-    /// History retention by age (`"720h"`); each agent keeps its last event.
+    /// History retention by age (`"720h"`) on the durable stores; each agent keeps its last event.
     ///
     /// ```
     /// # use hms_agent::lifecycle::LifecycleManagerFFI;
-    /// LifecycleManagerFFI::builder().retain_age("720h").open().unwrap();
+    /// let b = LifecycleManagerFFI::builder().sqlite("/var/lib/hms").retain_age("720h");
+    /// assert!(b.to_json().contains(r#""retain_age":"720h""#));
     /// ```
     pub fn retain_age(self, age: &str) -> Self {
         self.set("retain_age", age)
     }
 
-    /// History retention: the last `n` events per agent.
+    /// History retention on the durable stores: the last `n` events per agent.
     ///
     /// ```
     /// # use hms_agent::lifecycle::LifecycleManagerFFI;
-    /// LifecycleManagerFFI::builder().retain_per_agent(100).open().unwrap();
+    /// let b = LifecycleManagerFFI::builder().sqlite("/var/lib/hms").retain_per_agent(100);
+    /// assert!(b.to_json().contains(r#""retain_per_agent":100"#));
     /// ```
     pub fn retain_per_agent(self, n: u64) -> Self {
         self.set("retain_per_agent", n)

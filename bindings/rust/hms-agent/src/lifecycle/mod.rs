@@ -29,9 +29,9 @@ pub use crate::error::{Code, Error};
 pub use crate::proto::agent::{SupervisionPolicy, SupervisionStatus};
 pub use hooks::{HookDecision, HookInvocation};
 pub use manager::{Builder, History, LifecycleManagerFFI};
-pub use stream::{EventStream, RawEventStream, StreamCloser};
 #[cfg(feature = "tokio")]
 pub use stream::AsyncEventStream;
+pub use stream::{EventStream, RawEventStream, StreamCloser};
 pub use types::*;
 
 /// The lifecycle manager client of the specification (§3.1): the same five methods,

@@ -195,7 +195,10 @@ impl<T: Item> RawStream<T> {
                     Ok(a) => self.async_fd = Some(a),
                     Err(e) => {
                         self.done = true;
-                        return Poll::Ready(Some(Err(Error::new(Code::Internal, format!("waiting on the stream: {e}")))));
+                        return Poll::Ready(Some(Err(Error::new(
+                            Code::Internal,
+                            format!("waiting on the stream: {e}"),
+                        ))));
                     }
                 }
             }

@@ -584,7 +584,10 @@ pub struct GetHistoryResponse {
 
 impl From<pb::GetHistoryResponse> for GetHistoryResponse {
     fn from(r: pb::GetHistoryResponse) -> Self {
-        GetHistoryResponse { events: r.events.into_iter().map(Into::into).collect(), next_page_token: r.next_page_token }
+        GetHistoryResponse {
+            events: r.events.into_iter().map(Into::into).collect(),
+            next_page_token: r.next_page_token,
+        }
     }
 }
 

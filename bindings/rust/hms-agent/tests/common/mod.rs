@@ -51,7 +51,8 @@ impl Server {
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("starting the server");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("server said {line:?}")).to_string();
+        let url =
+            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("server said {line:?}")).to_string();
         Server { child, url }
     }
 }
