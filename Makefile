@@ -7,7 +7,7 @@ BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
 TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK) $(BIN)/grpcurl
 
-.PHONY: lib test-c bench-capi run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
+.PHONY: install lib test-c bench-capi run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
 
 LIB       := $(CURDIR)/build/lib
 
@@ -44,6 +44,10 @@ bench-capi: lib
 	$(GO) build -o $(LIB)/hms-lifecycle ./cmd/hms-lifecycle
 	$(CC) -O2 -Wall -Wextra -Werror -o $(LIB)/bench capi/bench/bench.c -Icapi -L$(LIB) -lhms_lifecycle -Wl,-rpath,'$$ORIGIN'
 	$(LIB)/bench $(LIB)/hms-lifecycle
+
+## install: the hms-lifecycle command into $(go env GOPATH)/bin (or GOBIN)
+install:
+	$(GO) install ./cmd/hms-lifecycle
 
 ## run: the main job — the server on the embedded SQLite store (./hms-data), on loopback
 run:
@@ -92,8 +96,9 @@ check-generated: generate
 	@git diff --exit-code --stat -- gen || { echo "gen/ is out of date: run 'make generate' and commit it"; exit 1; }
 	@test -z "$$(git status --porcelain -- gen)" || { echo "gen/ has files not committed: run 'make generate' and commit it"; git status --porcelain -- gen; exit 1; }
 
-## lint: gofmt, go vet, staticcheck
+## lint: no tracked file over 1 MB, gofmt, go vet, staticcheck
 lint: $(STATICCHECK)
+	scripts/check-large-files.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$unformatted" || { echo "not gofmt-ed: $$unformatted"; exit 1; }
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
