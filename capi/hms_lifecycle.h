@@ -121,9 +121,10 @@ void hms_free(void *ptr);
  * On success *handle is the manager's handle. */
 int32_t hms_open(const uint8_t *config, size_t config_len, uint64_t *handle, hms_status *status);
 
-/* Closes a manager and every stream and hook worker opened on it (their blocked
- * hms_next calls return HMS_UNAVAILABLE). Idempotent: closing a closed handle is HMS_OK.
- * Blocks until in-flight calls on the handle have returned. */
+/* Closes a manager. Its calls in flight end (HMS_CANCELLED); its streams and hook workers
+ * end: hms_next returns their remaining items, then HMS_UNAVAILABLE — close them with
+ * hms_stream_close as usual. Blocks until in-flight calls on the handle have returned.
+ * Idempotent: closing a closed handle is HMS_OK. */
 int32_t hms_close(uint64_t handle, hms_status *status);
 
 /* Calls a unary RPC. `method` is its full name, NUL-terminated:

@@ -264,7 +264,7 @@ func (c *Client) Watch(ctx context.Context, req lifecycle.WatchRequest) (lifecyc
 		cancel()
 		return nil, domainError(err)
 	}
-	return newWatch(stream, cancel, lifecyclepb.FromEvent), nil
+	return newWatch(stream, cancel, lifecyclepb.FromEvent, (*v1.LifecycleEvent).GetSequence, req.FromSequence), nil
 }
 
 // watch is a server stream of events of type E (an agent's or a plugin's) from messages
@@ -281,15 +281,21 @@ type received[E any] struct {
 	err error
 }
 
-func newWatch[M, E any](stream *connect.ServerStreamForClient[M], cancel context.CancelFunc, conv func(*M) E) *watch[M, E] {
+// newWatch starts receiving; seq gives a message's sequence and from is the request's
+// resume point, so that a stream the server's going away cut short still says where to
+// resume.
+func newWatch[M, E any](stream *connect.ServerStreamForClient[M], cancel context.CancelFunc, conv func(*M) E, seq func(*M) uint64, from uint64) *watch[M, E] {
 	w := &watch[M, E]{stream: stream, cancel: cancel, events: make(chan received[E], 1)}
-	go w.receive(conv)
+	go w.receive(conv, seq, from)
 	return w
 }
 
-func (w *watch[M, E]) receive(conv func(*M) E) {
+func (w *watch[M, E]) receive(conv func(*M) E, seq func(*M) uint64, resume uint64) {
 	defer close(w.events)
 	for w.stream.Receive() {
+		if s := seq(w.stream.Msg()); s != 0 {
+			resume = s + 1
+		}
 		w.events <- received[E]{ev: conv(w.stream.Msg())}
 	}
 	err := w.stream.Err()
@@ -301,6 +307,10 @@ func (w *watch[M, E]) receive(conv func(*M) E) {
 	if e, ok := err.(*lifecycle.Error); ok && e.ResumeSequence == 0 {
 		if v := w.stream.ResponseTrailer().Get(server.ResumeHeader); v != "" {
 			e.ResumeSequence, _ = strconv.ParseUint(v, 10, 64)
+		} else if e.Code == lifecycle.CodeInternal || e.Code == lifecycle.CodeUnavailable {
+			// The connection broke (a killed server ends no stream properly): the server is
+			// gone, and the watch resumes after the last event received.
+			err = &lifecycle.Error{Code: lifecycle.CodeUnavailable, Message: "the server went away: " + e.Message, ResumeSequence: resume, Err: e.Err}
 		}
 	}
 	w.events <- received[E]{err: err}

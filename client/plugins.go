@@ -109,5 +109,6 @@ func (p pluginClient) Watch(ctx context.Context, req plugin.WatchRequest) (plugi
 		cancel()
 		return nil, domainError(err)
 	}
-	return newWatch(s, cancel, func(m *pluginv1.WatchPluginEventsResponse) plugin.Event { return pluginpb.FromEvent(m.GetEvent()) }), nil
+	return newWatch(s, cancel, func(m *pluginv1.WatchPluginEventsResponse) plugin.Event { return pluginpb.FromEvent(m.GetEvent()) },
+		func(m *pluginv1.WatchPluginEventsResponse) uint64 { return m.GetEvent().GetSequence() }, req.FromSequence), nil
 }

@@ -196,7 +196,7 @@ func encode(f wire.Format, m proto.Message, alloc Alloc) ([]byte, error) {
 			return nil, nil
 		}
 		buf := alloc(n)
-		out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf[:0], m)
+		out, err := proto.MarshalOptions{UseCachedSize: true, Deterministic: true}.MarshalAppend(buf[:0], m)
 		if err != nil || len(out) != n || &out[0] != &buf[0] {
 			return buf[:0], lifecycle.Errorf(lifecycle.CodeInternal, "encode %s: size changed while encoding (%v)", m.ProtoReflect().Descriptor().FullName(), err)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hms-lifecycle/lifecycle"
 	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
@@ -26,8 +27,14 @@ type worker struct {
 	next   atomic.Uint64
 
 	mu      sync.Mutex
-	pending map[string]chan *v1.HookWorkerReply
+	pending map[string]pending
 	stopped bool
+}
+
+// pending is an invocation waiting for the host's reply until its deadline.
+type pending struct {
+	reply    chan *v1.HookWorkerReply
+	deadline time.Time
 }
 
 // HooksOpen opens a hook worker for the callbacks named in hello (a HookWorkerHello).
@@ -51,7 +58,7 @@ func (l *Library) HooksOpen(h uint64, f wire.Format, hello []byte) (uint64, erro
 	if err != nil {
 		return 0, err
 	}
-	w := &worker{m: m, s: s, format: f, pending: map[string]chan *v1.HookWorkerReply{}}
+	w := &worker{m: m, s: s, format: f, pending: map[string]pending{}}
 	s.worker = w
 	m.streamsMu.Lock()
 	for _, name := range msg.GetCallbacks() {
@@ -65,16 +72,14 @@ func (l *Library) HooksOpen(h uint64, f wire.Format, hello []byte) (uint64, erro
 		m.served[name] = true
 	}
 	m.streamsMu.Unlock()
-	for _, name := range msg.GetCallbacks() {
-		name := name
+	w.names = msg.GetCallbacks()
+	for _, name := range w.names {
 		if err := m.agents.HandleCallback(name, func(ctx context.Context, call lifecycle.HookCall) (lifecycle.HookDecision, error) {
 			return w.invoke(ctx, name, &call)
 		}); err != nil {
-			w.stop()
-			s.close()
+			s.close() // stops the worker: its callbacks are no longer served
 			return 0, err
 		}
-		w.names = append(w.names, name)
 	}
 	return m.register(s), nil
 }
@@ -92,7 +97,7 @@ func (w *worker) invoke(ctx context.Context, name string, call *lifecycle.HookCa
 		w.mu.Unlock()
 		return lifecycle.HookDecision{}, errors.New("the hook worker was closed")
 	}
-	w.pending[id] = reply
+	w.pending[id] = pending{reply, call.Deadline}
 	w.mu.Unlock()
 	defer func() { w.mu.Lock(); delete(w.pending, id); w.mu.Unlock() }()
 	if !w.s.push(b) {
@@ -119,11 +124,11 @@ func (w *worker) stop() {
 		return
 	}
 	w.stopped = true
-	pending := w.pending
-	w.pending = map[string]chan *v1.HookWorkerReply{}
+	waiting := w.pending
+	w.pending = map[string]pending{}
 	w.mu.Unlock()
-	for _, ch := range pending {
-		ch <- &v1.HookWorkerReply{Error: "the hook worker was closed"}
+	for _, p := range waiting {
+		p.reply <- &v1.HookWorkerReply{Error: "the hook worker was closed"}
 	}
 	m := w.m
 	for _, name := range w.names {
@@ -154,12 +159,12 @@ func (l *Library) Complete(h uint64, reply []byte) error {
 		return invalid("reply: invocation_id is empty")
 	}
 	w.mu.Lock()
-	ch, ok := w.pending[r.GetInvocationId()]
+	p, ok := w.pending[r.GetInvocationId()]
 	delete(w.pending, r.GetInvocationId())
 	w.mu.Unlock()
-	if !ok {
+	if !ok || (!p.deadline.IsZero() && time.Now().After(p.deadline)) {
 		return lifecycle.Errorf(lifecycle.CodeNotFound, "invocation %q is not pending: completed already, past its deadline, or never sent", r.GetInvocationId())
 	}
-	ch <- &r
+	p.reply <- &r
 	return nil
 }

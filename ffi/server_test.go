@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -48,4 +50,33 @@ func startServer(t testing.TB, repo string) string {
 		plugins.Close()
 	})
 	return "http://" + ln.Addr().String()
+}
+
+// startStoppableServer is startServer with a function that stops the server at once.
+func startStoppableServer(t testing.TB) (string, func()) {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	m, err := lifecycle.New(ctx, memory.New(), &lifecycle.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(m, server.WithLogger(log))
+	go srv.Serve(ln)
+	stop := func() { srv.Close(); m.Close() } // abruptly, as a killed server
+	t.Cleanup(stop)
+	return "http://" + ln.Addr().String(), stop
+}
+
+func readVector(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "vectors", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -40,11 +40,15 @@ func (f Format) String() string {
 // Valid reports whether f is one of the formats.
 func (f Format) Valid() bool { return f >= Protobuf && f <= CBOR }
 
+// deterministic sorts map entries, so that a message always encodes to the same bytes
+// (the shared test vectors compare them across languages).
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
 // Marshal encodes m in format f.
 func Marshal(f Format, m proto.Message) ([]byte, error) {
 	switch f {
 	case Protobuf:
-		return proto.Marshal(m)
+		return deterministic.Marshal(m)
 	case JSON:
 		return protojson.Marshal(m)
 	case CBOR:
