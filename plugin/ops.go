@@ -208,6 +208,14 @@ func (m *Manager) monitor(e *entry, proc *process, activeRevision int64) {
 	if m.ctx.Err() != nil {
 		return // Close stops the plugin and records it
 	}
+	if reason, failed := m.recordRuntimeFailure(e, proc, activeRevision, why); failed {
+		m.failover(e, proc.generation, reason)
+	}
+}
+
+// recordRuntimeFailure records that proc, e's activation, failed at runtime (unless it was
+// deactivated meanwhile); it reports whether it did, and the reason recorded.
+func (m *Manager) recordRuntimeFailure(e *entry, proc *process, activeRevision int64, why string) (string, bool) {
 	e.opMu.Lock()
 	defer e.opMu.Unlock()
 	m.mu.Lock()
@@ -217,13 +225,16 @@ func (m *Manager) monitor(e *entry, proc *process, activeRevision int64) {
 	}
 	m.mu.Unlock()
 	if !current {
-		return // deactivated meanwhile
+		return "", false // deactivated meanwhile
 	}
 	proc.stop(0)
-	if _, err := m.transition(m.ctx, e, activeRevision, StateFailed, OpOnRuntimeError, why+proc.tail(), InitiatorRuntime,
+	reason := why + proc.tail()
+	if _, err := m.transition(m.ctx, e, activeRevision, StateFailed, OpOnRuntimeError, reason, InitiatorRuntime,
 		map[string]string{"generation": strconv.FormatUint(proc.generation, 10)}); err != nil {
 		m.log.Error("record plugin failure", "plugin", e.ref.String(), "err", err)
+		return "", false
 	}
+	return reason, true
 }
 
 // Deactivate stops an Active plugin: Deactivating, SIGTERM to its process group, the
@@ -391,7 +402,9 @@ func matchManifest(man *manifest.Manifest, typ, port string) bool {
 // Resolve returns the preferred instance of plugin id for a semantic version constraint
 // (empty: any): the highest Active, non-deprecated version satisfying it. With
 // Options.ActivateOnDemand, when none is active, it activates the highest Inactive one
-// satisfying it and returns that. CodeNotFound when no version satisfies the constraint,
+// satisfying it and returns that — unless the host is under pressure (PressureThreshold):
+// then it waits up to PressureWait for the pressure to fall, and beyond answers
+// CodeResourceExhausted naming the reading. CodeNotFound when no version satisfies the constraint,
 // CodeFailedPrecondition when none is active (the message lists the versions and states).
 func (m *Manager) Resolve(ctx context.Context, id, constraint string) (Plugin, error) {
 	if len(constraint) > MaxConstraintLength {
@@ -433,8 +446,15 @@ func (m *Manager) Resolve(ctx context.Context, id, constraint string) (Plugin, e
 	if best == nil && m.opts.ActivateOnDemand {
 		if in := pick(StateInactive); in != nil {
 			e, _ := m.entryFor(in.Ref)
-			p, err := m.activate(ctx, e, fmt.Sprintf("resolve %s %q found no active version", id, orAny(constraint)), InitiatorPolicy,
-				map[string]string{"policy": "activate-on-demand", "constraint": orAny(constraint)})
+			inputs := map[string]string{"policy": policyOnDemand, "constraint": orAny(constraint)}
+			if m.opts.PressureThreshold > 0 {
+				p, err := m.awaitPressure(ctx, fmt.Sprintf("plugin %s is not activated on demand", in.Ref))
+				if err != nil {
+					return Plugin{}, err
+				}
+				p.metadata(m.opts.PressureThreshold, inputs)
+			}
+			p, err := m.activate(ctx, e, fmt.Sprintf("resolve %s %q found no active version", id, orAny(constraint)), InitiatorPolicy, inputs)
 			if err != nil {
 				return Plugin{}, err
 			}
@@ -463,48 +483,4 @@ func orAny(constraint string) string {
 		return "*"
 	}
 	return constraint
-}
-
-// idle deactivates active plugins that Resolve has not returned for IdleTimeout, recording
-// the inputs of each decision.
-func (m *Manager) idle(ctx context.Context) {
-	defer m.workers.Done()
-	t := time.NewTicker(min(m.opts.IdleTimeout/4, 10*time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		m.deactivateIdle(ctx)
-	}
-}
-
-func (m *Manager) deactivateIdle(ctx context.Context) {
-	now := m.now()
-	m.mu.Lock()
-	var idle []*entry
-	var since []time.Time
-	for _, e := range m.entries {
-		if e.generation > 0 && now.Sub(e.lastUsed) >= m.opts.IdleTimeout {
-			idle, since = append(idle, e), append(since, e.lastUsed)
-		}
-	}
-	m.mu.Unlock()
-	for i, e := range idle {
-		st, err := m.engine.GetState(ctx, e.ref.key(), false)
-		if err != nil || State(st.State) != StateActive || now.Sub(st.EnteredAt) < m.opts.IdleTimeout {
-			continue // not active, or not active for long enough to be idle
-		}
-		last := "never"
-		if !since[i].IsZero() {
-			last = since[i].UTC().Format(time.RFC3339Nano)
-		}
-		_, err = m.deactivate(ctx, e, fmt.Sprintf("idle: not resolved for %v", m.opts.IdleTimeout), InitiatorPolicy,
-			map[string]string{"policy": "idle-deactivation", "idle_timeout": m.opts.IdleTimeout.String(), "last_used": last})
-		if err != nil && lifecycle.ErrorCode(err) != lifecycle.CodeFailedPrecondition {
-			m.log.Error("idle deactivation", "plugin", e.ref.String(), "err", err)
-		}
-	}
 }

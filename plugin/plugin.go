@@ -122,6 +122,9 @@ type Plugin struct {
 	LastUsed time.Time
 	// AllowedOperations are the operations its state allows.
 	AllowedOperations []string
+	// Policy is what the automatic policies decided about it, and the pressure reading
+	// they act on.
+	Policy PolicyState
 }
 
 // Options configure a Manager. The zero value gives the defaults documented on each field.
@@ -143,6 +146,36 @@ type Options struct {
 	// IdleTimeout deactivates an active plugin that Resolve has not returned for this
 	// long. Zero: never.
 	IdleTimeout time.Duration
+	// Failover: when the active version of a plugin fails at runtime (its process exits or
+	// fails its health checks), activate the best other version of the same id — the
+	// highest Inactive one (so never a Failed or Deprecated one) satisfying
+	// FailoverConstraint — unless another version satisfying it is still Active. The failed
+	// version stays Failed until an administrator resets it.
+	Failover bool
+	// FailoverConstraint limits the versions failover may activate (a semantic version
+	// constraint such as "^1"); empty: any.
+	FailoverConstraint string
+	// FailoverRate limits failovers per plugin id: at most N in any window of Per (the
+	// Now clock). A failure beyond it is not failed over (noted in the failed version's
+	// PolicyState). Zero: 3 per 10 minutes.
+	FailoverRate Rate
+	// PressureThreshold, in percent of Pressure.Max: above it the host is under pressure,
+	// and an on-demand activation waits up to PressureWait for the pressure to fall, then
+	// is refused (CodeResourceExhausted naming the reading); idle plugins are deactivated
+	// after PressureIdleTimeout, least recently resolved first, until the pressure falls.
+	// Zero: the host's pressure is not read.
+	PressureThreshold float64
+	// PressureWait is how long an on-demand activation under pressure waits for it to
+	// fall. Zero: it is refused at once.
+	PressureWait time.Duration
+	// PressureIdleTimeout is the idle timeout while the host is under pressure (shorter
+	// than IdleTimeout, or on its own). Zero: IdleTimeout applies under pressure too.
+	PressureIdleTimeout time.Duration
+	// PressureInterval is how often the pressure is read, for PolicyState and metrics,
+	// and while an activation waits. Zero: 5s.
+	PressureInterval time.Duration
+	// Pressure is where readings come from; nil means HostPressure().
+	Pressure PressureSource
 	// Now is the clock; nil means the system's.
 	Now func() time.Time
 	// Logger: nil means slog.Default().
@@ -183,6 +216,8 @@ type Manager struct {
 	entries map[string]*entry // by Ref.key()
 	scanMu  sync.Mutex        // one scan at a time
 
+	policy policyState // failover and pressure (policy.go)
+
 	ctx       context.Context // canceled by Close
 	cancel    context.CancelFunc
 	workers   sync.WaitGroup
@@ -205,6 +240,9 @@ type entry struct {
 	started    bool     // (from the stored events) its last event recorded a started process
 	activation string   // the last activation's marker (EnvActivation)
 	owner      string   // the processIdentity of the manager that ran the last activation
+	failoverTo string   // the version failover activated when this one failed
+	foNote     string   // why failover did not act when this one failed
+	deactivate string   // who deactivated it last, and why (until it is activated again)
 	proc       *process // while Activating, Active or Deactivating with a runtime
 	opMu       sync.Mutex
 }
@@ -224,6 +262,10 @@ func New(ctx context.Context, store lifecycle.Store, opts *Options) (*Manager, e
 		Machine: statemachine.MustCompile(definition), GenericStates: true, Now: opts.Now, Logger: opts.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("open plugin manager: %w", err)
+	}
+	if err := checkPolicyOptions(opts); err != nil {
+		engine.Close()
+		return nil, err
 	}
 	m := &Manager{engine: engine, store: store, validator: v, repo: opts.Repository, opts: *opts,
 		now: opts.Now, log: opts.Logger, entries: map[string]*entry{}, spawner: newSpawner(), self: processIdentity()}
@@ -250,10 +292,7 @@ func New(ctx context.Context, store lifecycle.Store, opts *Options) (*Manager, e
 			return nil, fmt.Errorf("open plugin manager: %w", err)
 		}
 	}
-	if m.opts.IdleTimeout > 0 {
-		m.workers.Add(1)
-		go m.idle(m.ctx)
-	}
+	m.startPolicies()
 	return m, nil
 }
 
@@ -387,6 +426,14 @@ func (m *Manager) fold(ev *lifecycle.Event) {
 	case op == OpActivate:
 		e.generation = uint64(ev.Revision)
 		e.activation, e.owner = ev.Metadata["activation"], ev.Metadata["manager"]
+		e.failoverTo, e.foNote, e.deactivate = "", "", ""
+		if ev.Metadata["policy"] == policyFailover {
+			if f := m.entries[Ref{e.ref.ID, ev.Metadata["failed_version"]}.key()]; f != nil {
+				f.failoverTo, f.foNote = e.ref.Version, ""
+			}
+		}
+	case op == OpDeactivate:
+		e.deactivate = ev.InitiatedBy + ": " + ev.Reason
 	case State(ev.To) == StateFailed:
 		e.lastError = ev.Reason
 	case op == OpDeprecate:
@@ -488,7 +535,9 @@ func (m *Manager) view(ctx context.Context, e *entry) (Plugin, error) {
 func (m *Manager) viewLocked(e *entry, st *lifecycle.AgentState) Plugin {
 	p := Plugin{Ref: e.ref, State: State(st.State), Revision: st.Revision, StateSince: st.EnteredAt, LastSequence: st.LastSequence,
 		Path: e.path, Manifest: e.manifest, Errors: e.errors, PackageMissing: e.missing, ReplacedBy: e.replacedBy,
-		Generation: e.generation, LastError: e.lastError, LastUsed: e.lastUsed, AllowedOperations: AllowedOperations(State(st.State))}
+		Generation: e.generation, LastError: e.lastError, LastUsed: e.lastUsed, AllowedOperations: AllowedOperations(State(st.State)),
+		Policy: PolicyState{FailoverTarget: e.failoverTo, FailoverNote: e.foNote, Deactivation: e.deactivate,
+			Pressure: m.policy.pressure, PressureThreshold: m.opts.PressureThreshold}}
 	if e.proc != nil && p.State == StateActive {
 		p.Endpoint = e.proc.endpoint
 	}

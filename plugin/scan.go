@@ -231,12 +231,12 @@ func (m *Manager) autoActivate(ctx context.Context, e *entry) {
 	if err != nil || State(st.State) != StateRegistered {
 		return
 	}
-	inputs := map[string]string{"policy": "auto-activate"}
+	inputs := map[string]string{"policy": policyAutoActivate}
 	if _, err := m.transition(ctx, e, st.Revision, StateInactive, OpLoad, "auto-activate on registration", InitiatorPolicy, inputs); err != nil {
 		m.log.Error("auto-activate", "plugin", e.ref.String(), "err", err)
 		return
 	}
-	if _, err := m.activate(ctx, e, "auto-activate on registration", InitiatorPolicy, map[string]string{"policy": "auto-activate"}); err != nil {
+	if _, err := m.activate(ctx, e, "auto-activate on registration", InitiatorPolicy, map[string]string{"policy": policyAutoActivate}); err != nil {
 		m.log.Error("auto-activate", "plugin", e.ref.String(), "err", err)
 	}
 }

@@ -6,6 +6,7 @@
 //	TESTPLUGIN_IGNORE_TERM=1       ignore SIGTERM
 //	TESTPLUGIN_READY_FILE=path     write when main began and when it started listening (Unix ns)
 //	TESTPLUGIN_GRPC=1              serve the gRPC health service instead (service "testplugin")
+//	TESTPLUGIN_EXIT_AFTER_HEALTHY_MS=n  exit with status 4 n ms after answering /healthz the first time
 //	GET /fail                      fail the health check from now on
 //	GET /crash                     exit with status 3
 package main
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -41,6 +43,7 @@ func main() {
 		go func() { <-c; fmt.Println("SIGTERM: stopping"); os.Exit(0) }()
 	}
 	var failing atomic.Bool
+	var exitOnce sync.Once
 	failing.Store(os.Getenv("TESTPLUGIN_MODE") == "never-healthy")
 	http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if failing.Load() {
@@ -48,6 +51,11 @@ func main() {
 			return
 		}
 		fmt.Fprintln(w, "ok")
+		if ms, err := strconv.Atoi(os.Getenv("TESTPLUGIN_EXIT_AFTER_HEALTHY_MS")); err == nil {
+			exitOnce.Do(func() {
+				time.AfterFunc(time.Duration(ms)*time.Millisecond, func() { fmt.Println("exiting as told"); os.Exit(4) })
+			})
+		}
 	})
 	http.HandleFunc("/fail", func(w http.ResponseWriter, _ *http.Request) { failing.Store(true); fmt.Println("told to fail") })
 	http.HandleFunc("/crash", func(w http.ResponseWriter, _ *http.Request) { fmt.Println("told to crash"); os.Exit(3) })
