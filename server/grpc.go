@@ -72,8 +72,8 @@ func New(svc lifecycle.AgentService, opts ...Option) *Server {
 		grpc.Creds(tlsInfoCreds{insecure.NewCredentials()}),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		grpc.ForceServerCodecV2(frameCodec{}), // the handlers decode, strictly (codec.go)
-		grpc.ChainUnaryInterceptor(ec.grpcUnary, a.grpcUnary),
-		grpc.ChainStreamInterceptor(ec.grpcStream, a.grpcStream),
+		grpc.ChainUnaryInterceptor(h.metrics.red.grpcUnary, ec.grpcUnary, a.grpcUnary),
+		grpc.ChainStreamInterceptor(h.metrics.red.grpcStream, ec.grpcStream, a.grpcStream),
 	)
 	s.grpc.RegisterService(h.agents.grpcDesc(), struct{}{})
 	s.health = health.NewServer()

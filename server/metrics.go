@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ type metrics struct {
 	hooks       *prometheus.HistogramVec
 	watchers    prometheus.Gauge
 	errors      *prometheus.CounterVec
+	red         red
 }
 
 func newMetrics() *metrics {
@@ -49,13 +51,21 @@ func newMetrics() *metrics {
 			Help: "Requests answered with an error status, by method and code.",
 		}, []string{"method", "code"}),
 	}
-	m.registry.MustRegister(m.transitions, m.latency, m.hooks, m.watchers, m.errors,
+	m.red = newRED(m.registry)
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hms_build_info",
+		Help: "Always 1; the labels say which version of the server this is and the Go release it was built with.",
+	}, []string{"version", "goversion"})
+	build.WithLabelValues(Version(), runtime.Version()).Set(1)
+	m.registry.MustRegister(m.transitions, m.latency, m.hooks, m.watchers, m.errors, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+	// OpenMetrics when the scraper asks for it (Accept: application/openmetrics-text),
+	// Prometheus' text format otherwise.
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry, EnableOpenMetrics: true})
 }
 
 func lower(s string, prefix string) string { return strings.ToLower(strings.TrimPrefix(s, prefix)) }

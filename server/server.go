@@ -83,7 +83,7 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	hopts := []connect.HandlerOption{
 		// Small messages are not worth compressing (connect-go gzips everything by default).
 		connect.WithCompressMinBytes(4096),
-		connect.WithInterceptors(errorCounter{h.metrics}, clientErrors{}, authorizer{o.tokens}),
+		connect.WithInterceptors(h.metrics.red, errorCounter{h.metrics}, clientErrors{}, authorizer{o.tokens}),
 		// Strict decoding (wire), in place of connect-go's codecs (its JSON one drops
 		// unknown fields and turns unknown enum names into zero).
 		connect.WithCodec(wireCodec{"proto", wire.Protobuf}),
@@ -103,7 +103,7 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	reflector := grpcreflect.NewStaticReflector(append(services, grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName)...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	h.mux = withClientCert(withStreamController(mux))
+	h.mux = withVersion(withClientCert(withStreamController(mux)))
 	return h
 }
 
