@@ -1,0 +1,85 @@
+// Node's side of what differs between Node and browsers (package.json's "browser" field
+// maps this file to platform-browser.js for bundlers): loading the WebAssembly module with
+// node:wasi, and the remote transports of @connectrpc/connect-node.
+import type { Transport } from "@connectrpc/connect";
+import { LifecycleError } from "./errors.js";
+
+/** Where the WebAssembly module comes from: its bytes, a compiled module, or a URL or path
+ * (default: hms_lifecycle.wasm beside this file). */
+export type WasmSource = BufferSource | WebAssembly.Module | URL | string;
+
+export const platformName = "node";
+
+let wasiCtor: Promise<typeof import("node:wasi").WASI> | undefined;
+
+/** node:wasi, imported without its "experimental" warning (Node 20 prints one). */
+function loadWasi(): Promise<typeof import("node:wasi").WASI> {
+  wasiCtor ??= (async () => {
+    const emit = process.emitWarning;
+    process.emitWarning = ((w: string | Error, ...rest: unknown[]) => {
+      const text = typeof w === "string" ? w : w.message;
+      if (text.includes("WASI")) return;
+      (emit as (...a: unknown[]) => void).call(process, w, ...rest);
+    }) as typeof process.emitWarning;
+    try {
+      return (await import("node:wasi")).WASI;
+    } finally {
+      process.emitWarning = emit;
+    }
+  })();
+  return wasiCtor;
+}
+
+export async function instantiateWasi(source: WasmSource | undefined): Promise<WebAssembly.Instance> {
+  const WASI = await loadWasi();
+  const wasi = new WASI({ version: "preview1", returnOnExit: true, args: [], env: {} });
+  let mod: WebAssembly.Module;
+  if (source instanceof WebAssembly.Module) {
+    mod = source;
+  } else if (source === undefined || typeof source === "string" || source instanceof URL) {
+    const { readFile } = await import("node:fs/promises");
+    const where = source ?? new URL("./hms_lifecycle.wasm", import.meta.url);
+    mod = await WebAssembly.compile(await readFile(where));
+  } else {
+    mod = await WebAssembly.compile(source);
+  }
+  const inst = await WebAssembly.instantiate(mod, wasi.getImportObject() as WebAssembly.Imports);
+  wasi.initialize(inst);
+  return inst;
+}
+
+/** Remote transport options. */
+export interface TransportOptions {
+  endpoint: string;
+  transport: "connect" | "grpc" | "grpc-web";
+  token?: string | undefined;
+}
+
+export interface RemoteTransport {
+  transport: Transport;
+  /** Whether ServeHooks (a stream both ways) works over it. */
+  bidi: boolean;
+  close(): void;
+}
+
+export async function createTransport(o: TransportOptions, interceptors: import("@connectrpc/connect").Interceptor[]): Promise<RemoteTransport> {
+  const node = await import("@connectrpc/connect-node");
+  // HTTP/2 (cleartext with prior knowledge for http://): streams both ways, for ServeHooks.
+  const sessions = new node.Http2SessionManager(o.endpoint, { idleConnectionTimeoutMs: 1000 });
+  const common = { baseUrl: o.endpoint, interceptors, httpVersion: "2" as const, sessionManager: sessions };
+  let transport: Transport;
+  switch (o.transport) {
+    case "connect":
+      transport = node.createConnectTransport(common);
+      break;
+    case "grpc":
+      transport = node.createGrpcTransport(common);
+      break;
+    case "grpc-web":
+      transport = node.createGrpcWebTransport(common);
+      break;
+    default:
+      throw new LifecycleError(3, `transport ${String(o.transport)}: use "connect", "grpc" or "grpc-web"`);
+  }
+  return { transport, bidi: true, close: () => sessions.abort() };
+}
