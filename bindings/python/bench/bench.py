@@ -98,10 +98,10 @@ def bench_grpcio(url: str, n: int, tmp: Path) -> None:
 
     channel = grpc.insecure_channel(url.removeprefix("http://"))
     stub = pbg.LifecycleManagerStub(channel)
-    stub.RegisterAgent(pb.RegisterAgentRequest(agent_id="bench-1"))
-    req = pb.GetStateRequest(agent_id="bench-1")
+    stub.RegisterAgent(pb.RegisterAgentRequest(agent_id="bench-g"))
+    req = pb.GetStateRequest(agent_id="bench-g")
     rate("grpcio get_state", n, lambda i: stub.GetState(req))
-    reqs = [ev.TransitionRequest(agent_id="bench-1", target_state=2), ev.TransitionRequest(agent_id="bench-1", target_state=3)]
+    reqs = [ev.TransitionRequest(agent_id="bench-g", target_state=2), ev.TransitionRequest(agent_id="bench-g", target_state=3)]
     rate("grpcio transition_state", n, lambda i: stub.TransitionState(reqs[i % 2]))
     channel.close()
 

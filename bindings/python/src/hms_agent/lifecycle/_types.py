@@ -382,27 +382,22 @@ class SupervisionPolicy(_Record):
         return d
 
 
-_POLICY_FIELDS = [f.name for f in dataclasses.fields(SupervisionPolicy)]
-
-
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.capitalize() for p in rest)
 
 
+_POLICY_INTS = [(f.name, _camel(f.name)) for f in dataclasses.fields(SupervisionPolicy)
+                if f.name not in ("restart", "on_give_up")]
+
+
 def _policy(d: dict[str, Any] | None) -> SupervisionPolicy | None:
     if d is None:
         return None
-    p = SupervisionPolicy()
-    for name in _POLICY_FIELDS:
-        v = d.get(_camel(name))
-        if v is None:
-            continue
-        if name == "restart":
-            p.restart = enum_in(RestartPolicy, v)
-        elif name == "on_give_up":
-            p.on_give_up = enum_in(GiveUpAction, v)
-        else:
+    p = SupervisionPolicy(enum_in(RestartPolicy, d.get("restart")), on_give_up=enum_in(GiveUpAction, d.get("onGiveUp")))
+    for name, key in _POLICY_INTS:
+        v = d.get(key)
+        if v is not None:
             setattr(p, name, int(v))
     return p
 
