@@ -108,6 +108,10 @@ void hms_free(void *ptr);
  *   "initiator":  the principal recorded as initiated_by (default "ffi")
  *   "plugin_repo", "plugin_auto_activate", "plugin_activate_on_demand",
  *   "plugin_idle_timeout" (e.g. "10m"), "core_ports": ["…"]: the plugin manager
+ *   "plugin_failover" (true: activate another version when the active one fails),
+ *   "plugin_failover_constraint" (e.g. "^1"), "plugin_failover_rate" (e.g. "3/10m"),
+ *   "plugin_pressure_threshold" (percent, e.g. 80), "plugin_pressure_wait" (e.g. "5s"),
+ *   "plugin_pressure_idle_timeout" (e.g. "1m"): the plugin policies (docs/plugins.md)
  * Remote settings (the presence of "endpoint" selects remote mode):
  *   "endpoint":   "http://127.0.0.1:7460" or "https://…"
  *   "token":      a bearer token

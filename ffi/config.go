@@ -32,18 +32,24 @@ import (
 // Config is hms_open's JSON configuration (documented in hms_lifecycle.h).
 type Config struct {
 	// Embedded.
-	Store                  string          `json:"store"`
-	DataDir                string          `json:"data_dir"`
-	SQLiteSync             string          `json:"sqlite_sync"`
-	RetainAge              string          `json:"retain_age"`
-	RetainPerAgent         int             `json:"retain_per_agent"`
-	Supervision            json.RawMessage `json:"supervision"`
-	Initiator              string          `json:"initiator"`
-	PluginRepo             string          `json:"plugin_repo"`
-	PluginAutoActivate     bool            `json:"plugin_auto_activate"`
-	PluginActivateOnDemand bool            `json:"plugin_activate_on_demand"`
-	PluginIdleTimeout      string          `json:"plugin_idle_timeout"`
-	CorePorts              []string        `json:"core_ports"`
+	Store                     string          `json:"store"`
+	DataDir                   string          `json:"data_dir"`
+	SQLiteSync                string          `json:"sqlite_sync"`
+	RetainAge                 string          `json:"retain_age"`
+	RetainPerAgent            int             `json:"retain_per_agent"`
+	Supervision               json.RawMessage `json:"supervision"`
+	Initiator                 string          `json:"initiator"`
+	PluginRepo                string          `json:"plugin_repo"`
+	PluginAutoActivate        bool            `json:"plugin_auto_activate"`
+	PluginActivateOnDemand    bool            `json:"plugin_activate_on_demand"`
+	PluginIdleTimeout         string          `json:"plugin_idle_timeout"`
+	PluginFailover            bool            `json:"plugin_failover"`
+	PluginFailoverConstraint  string          `json:"plugin_failover_constraint"`
+	PluginFailoverRate        string          `json:"plugin_failover_rate"`
+	PluginPressureThreshold   float64         `json:"plugin_pressure_threshold"`
+	PluginPressureWait        string          `json:"plugin_pressure_wait"`
+	PluginPressureIdleTimeout string          `json:"plugin_pressure_idle_timeout"`
+	CorePorts                 []string        `json:"core_ports"`
 	// Remote.
 	Endpoint string `json:"endpoint"`
 	Token    string `json:"token"`
@@ -81,7 +87,8 @@ func parseConfig(data []byte) (*Config, error) {
 	remoteOnly := c.Token != "" || c.TLSCA != "" || c.TLSCert != "" || c.TLSKey != "" || c.Protocol != ""
 	embeddedOnly := c.Store != "" || c.DataDir != "" || c.SQLiteSync != "" || c.RetainAge != "" || c.RetainPerAgent != 0 ||
 		len(c.Supervision) != 0 || c.Initiator != "" || c.PluginRepo != "" || c.PluginAutoActivate || c.PluginActivateOnDemand ||
-		c.PluginIdleTimeout != "" || c.CorePorts != nil
+		c.PluginIdleTimeout != "" || c.CorePorts != nil || c.PluginFailover || c.PluginFailoverConstraint != "" ||
+		c.PluginFailoverRate != "" || c.PluginPressureThreshold != 0 || c.PluginPressureWait != "" || c.PluginPressureIdleTimeout != ""
 	switch {
 	case c.Endpoint == "" && remoteOnly:
 		return nil, invalid("config: token, tls_* and protocol are settings of remote mode: give an endpoint too")
@@ -89,6 +96,25 @@ func parseConfig(data []byte) (*Config, error) {
 		return nil, invalid("config: endpoint selects remote mode, where the server has the store, supervision, retention and plugin settings; leave them out")
 	}
 	return &c, nil
+}
+
+// pluginPolicies are the plugin_failover… and plugin_pressure… settings.
+func (c *Config) pluginPolicies() (plugin.Options, error) {
+	o := plugin.Options{Failover: c.PluginFailover, FailoverConstraint: c.PluginFailoverConstraint, PressureThreshold: c.PluginPressureThreshold}
+	if err := o.FailoverRate.Set(c.PluginFailoverRate); err != nil {
+		return o, invalid("config: plugin_failover_rate: %v", err)
+	}
+	if o.PressureThreshold < 0 {
+		return o, invalid("config: plugin_pressure_threshold %g: want a percentage, 0 (off) or more", o.PressureThreshold)
+	}
+	var err error
+	if o.PressureWait, err = duration("plugin_pressure_wait", c.PluginPressureWait); err != nil {
+		return o, err
+	}
+	if o.PressureIdleTimeout, err = duration("plugin_pressure_idle_timeout", c.PluginPressureIdleTimeout); err != nil {
+		return o, err
+	}
+	return o, nil
 }
 
 func duration(name, v string) (time.Duration, error) {
@@ -176,6 +202,10 @@ func (c *Config) open(ctx context.Context) (agents lifecycle.AgentService, metho
 	if err != nil {
 		return nil, rpc.Methods{}, nil, cl, err
 	}
+	popts, err := c.pluginPolicies()
+	if err != nil {
+		return nil, rpc.Methods{}, nil, cl, err
+	}
 	var policy *lifecycle.SupervisionPolicy
 	if len(c.Supervision) != 0 {
 		var pb v1.SupervisionPolicy
@@ -239,8 +269,9 @@ func (c *Config) open(ctx context.Context) (agents lifecycle.AgentService, metho
 		return nil, rpc.Methods{}, nil, cl, err
 	}
 	cl = append(cl, m.Close)
-	plugins, err := plugin.New(ctx, pstore, &plugin.Options{Repository: c.PluginRepo, CorePorts: c.CorePorts,
-		AutoActivate: c.PluginAutoActivate, ActivateOnDemand: c.PluginActivateOnDemand, IdleTimeout: idle, Logger: log})
+	popts.Repository, popts.CorePorts, popts.Logger = c.PluginRepo, c.CorePorts, log
+	popts.AutoActivate, popts.ActivateOnDemand, popts.IdleTimeout = c.PluginAutoActivate, c.PluginActivateOnDemand, idle
+	plugins, err := plugin.New(ctx, pstore, &popts)
 	if err != nil {
 		return nil, rpc.Methods{}, nil, cl, err
 	}

@@ -433,7 +433,10 @@ func (m *Manager) fold(ev *lifecycle.Event) {
 			}
 		}
 	case op == OpDeactivate:
-		e.deactivate = ev.InitiatedBy + ": " + ev.Reason
+		e.deactivate = ev.InitiatedBy
+		if ev.Reason != "" {
+			e.deactivate += ": " + ev.Reason
+		}
 	case State(ev.To) == StateFailed:
 		e.lastError = ev.Reason
 	case op == OpDeprecate:

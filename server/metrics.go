@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/plugin"
 )
 
 // metrics are recorded at the server's edge, so the core and the C library need no
@@ -81,5 +82,62 @@ func (m *metrics) transition(res *lifecycle.TransitionResult, target lifecycle.S
 		lower(lifecycle.TypeName(typ), ""), result).Inc()
 	for _, h := range res.Hooks {
 		m.hooks.WithLabelValues(h.HookName, lower(h.Result.String(), "RESULT_")).Observe(h.Latency.Seconds())
+	}
+}
+
+// pluginPolicies is what the plugin metrics read: the embedded plugin manager's policy
+// counters (a remote plugin service has none here).
+type pluginPolicies interface{ PolicyStats() plugin.PolicyStats }
+
+// pluginCollector exports the plugin policies' decisions and the host's pressure as
+// their manager last read it, at scrape time.
+type pluginCollector struct {
+	svc         pluginPolicies
+	failovers   *prometheus.Desc
+	refusals    *prometheus.Desc
+	deactivated *prometheus.Desc
+	pressure    *prometheus.Desc
+}
+
+// watchPlugins adds the plugin policy metrics for svc, when it is an embedded manager.
+func (m *metrics) watchPlugins(svc plugin.Service) {
+	p, ok := svc.(pluginPolicies)
+	if !ok {
+		return
+	}
+	m.registry.MustRegister(&pluginCollector{svc: p,
+		failovers: prometheus.NewDesc("hms_plugin_failovers_total",
+			"Plugin failovers decided by the failover policy, by result (activated, rate_limited, no_candidate, activation_failed).", []string{"result"}, nil),
+		refusals: prometheus.NewDesc("hms_plugin_pressure_refusals_total",
+			"On-demand plugin activations refused because the host was under pressure.", nil, nil),
+		deactivated: prometheus.NewDesc("hms_plugin_policy_deactivations_total",
+			"Plugins deactivated by a policy, by policy (idle-deactivation, idle-deactivation-under-pressure).", []string{"policy"}, nil),
+		pressure: prometheus.NewDesc("hms_plugin_pressure",
+			"The host's pressure in percent as the plugin policies last read it (PSI some avg10, or load average per core), by resource; and the threshold.", []string{"resource"}, nil),
+	})
+}
+
+func (c *pluginCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.failovers
+	ch <- c.refusals
+	ch <- c.deactivated
+	ch <- c.pressure
+}
+
+func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.svc.PolicyStats()
+	for _, r := range []string{"activated", "rate_limited", "no_candidate", "activation_failed"} {
+		ch <- prometheus.MustNewConstMetric(c.failovers, prometheus.CounterValue, float64(s.Failovers[r]), r)
+	}
+	ch <- prometheus.MustNewConstMetric(c.refusals, prometheus.CounterValue, float64(s.PressureRefusals))
+	for _, p := range []string{"idle-deactivation", "idle-deactivation-under-pressure"} {
+		ch <- prometheus.MustNewConstMetric(c.deactivated, prometheus.CounterValue, float64(s.Deactivations[p]), p)
+	}
+	if s.Threshold > 0 {
+		ch <- prometheus.MustNewConstMetric(c.pressure, prometheus.GaugeValue, s.Threshold, "threshold")
+		if !s.Pressure.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.pressure, prometheus.GaugeValue, s.Pressure.CPU, "cpu")
+			ch <- prometheus.MustNewConstMetric(c.pressure, prometheus.GaugeValue, s.Pressure.Memory, "memory")
+		}
 	}
 }

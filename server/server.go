@@ -96,6 +96,7 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	services := []string{lifecyclev1connect.LifecycleManagerName}
 	if o.plugins != nil {
 		h.plugins = &pluginService{svc: o.plugins, rpc: rpc.PluginRPCs{Svc: o.plugins}, log: o.log, writeTimeout: o.writeTimeout}
+		h.metrics.watchPlugins(o.plugins)
 		mux.Handle(pluginv1connect.NewPluginLifecycleManagerHandler(connectPlugins{h.plugins}, hopts...))
 		services = append(services, pluginv1connect.PluginLifecycleManagerName)
 	}

@@ -74,7 +74,60 @@ func printPlugin(w *tabwriter.Writer, p *plugin.Plugin) {
 	if p.LastError != "" {
 		fmt.Fprintf(w, "last error\t%s\n", p.LastError)
 	}
+	if p.Policy.FailoverTarget != "" {
+		fmt.Fprintf(w, "failover\tto %s %s (by system:plugin-policy)\n", p.ID, p.Policy.FailoverTarget)
+	}
+	if p.Policy.FailoverNote != "" {
+		fmt.Fprintf(w, "failover\t%s\n", p.Policy.FailoverNote)
+	}
+	if p.Policy.Deactivation != "" {
+		fmt.Fprintf(w, "deactivated\t%s\n", p.Policy.Deactivation)
+	}
+	if pr := pressureLine(&p.Policy); pr != "" {
+		fmt.Fprintf(w, "pressure\t%s\n", pr)
+	}
 	fmt.Fprintf(w, "operations\t%s\n", orNone(p.AllowedOperations))
+}
+
+// pressureLine is the host's pressure as the policies last read it, with the threshold;
+// "" when the pressure policies are off.
+func pressureLine(s *plugin.PolicyState) string {
+	if s.PressureThreshold <= 0 {
+		return ""
+	}
+	line := fmt.Sprintf("%s; threshold %g%%", s.Pressure, s.PressureThreshold)
+	if !s.Pressure.IsZero() && s.Pressure.Max() > s.PressureThreshold {
+		line += " (under pressure)"
+	}
+	if !s.Pressure.Time.IsZero() {
+		line += ", read " + s.Pressure.Time.Format(time.RFC3339)
+	}
+	return line
+}
+
+// policySummary is a plugin's policy state in a few words, for tables.
+func policySummary(s *plugin.PolicyState) string {
+	var parts []string
+	if s.FailoverTarget != "" {
+		parts = append(parts, "failed over to "+s.FailoverTarget)
+	}
+	if s.FailoverNote != "" {
+		note := s.FailoverNote
+		if i := strings.IndexByte(note, '('); i > 0 {
+			note = strings.TrimSpace(note[:i])
+		}
+		parts = append(parts, note)
+	}
+	if s.Deactivation != "" {
+		d := s.Deactivation
+		if i := strings.IndexByte(d, ':'); i > 0 && i+1 < len(d) {
+			if j := strings.IndexByte(d[i+1:], ':'); j > 0 {
+				d = d[:i+1+j] // "system:plugin-policy: idle under pressure"
+			}
+		}
+		parts = append(parts, "deactivated by "+d)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func orNone(s []string) string {
@@ -162,9 +215,14 @@ func pluginsList(g *globals) *cobra.Command {
 				res.Plugins = append(res.Plugins, pluginpb.Plugin(&all[i]))
 			}
 			g.print(cmd.OutOrStdout(), res, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "ID\tVERSION\tSTATE\tENDPOINT\tPATH")
+				if len(all) > 0 {
+					if pr := pressureLine(&all[0].Policy); pr != "" {
+						fmt.Fprintf(w, "pressure: %s\n", pr)
+					}
+				}
+				fmt.Fprintln(w, "ID\tVERSION\tSTATE\tENDPOINT\tPATH\tPOLICY")
 				for _, p := range all {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Version, pluginState(p.State), p.Endpoint, p.Path)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Version, pluginState(p.State), p.Endpoint, p.Path, policySummary(&p.Policy))
 				}
 			})
 			return nil
@@ -180,7 +238,7 @@ func pluginsList(g *globals) *cobra.Command {
 func pluginsGet(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID VERSION",
-		Short: "Show a plugin version: state, manifest, errors, endpoint",
+		Short: "Show a plugin version: state, manifest, errors, endpoint, what the policies decided",
 		Args:  args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			svc, err := g.plugins()

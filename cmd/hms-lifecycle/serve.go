@@ -112,6 +112,12 @@ func (f *pluginFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.opts.ActivateOnDemand, "plugin-activate-on-demand", false, "let resolve activate the best inactive version")
 	fs.DurationVar(&f.opts.IdleTimeout, "plugin-idle-timeout", 0, "deactivate plugins not resolved for this long (0: never)")
 	fs.DurationVar(&f.opts.Rescan, "plugin-rescan", 30*time.Second, "rescan the plugin repository this often, besides file-system notifications")
+	fs.BoolVar(&f.opts.Failover, "plugin-failover", false, "when a plugin's active version fails at runtime, activate its highest inactive version")
+	fs.StringVar(&f.opts.FailoverConstraint, "plugin-failover-constraint", "", "only fail over to versions satisfying this constraint, e.g. ^1 (empty: any)")
+	fs.Var(&f.opts.FailoverRate, "plugin-failover-rate", "at most N failovers per plugin in any window D, as N/D (default 3/10m)")
+	fs.Float64Var(&f.opts.PressureThreshold, "plugin-pressure-threshold", 0, "host pressure in percent (PSI some avg10, or load average per core) above which on-demand activation is refused (0: pressure not read)")
+	fs.DurationVar(&f.opts.PressureWait, "plugin-pressure-wait", 0, "how long an on-demand activation under pressure waits for it to fall before it is refused")
+	fs.DurationVar(&f.opts.PressureIdleTimeout, "plugin-pressure-idle-timeout", 0, "the idle timeout while the host is under pressure, least recently resolved first (0: --plugin-idle-timeout)")
 }
 
 func serveCommand() *cobra.Command {

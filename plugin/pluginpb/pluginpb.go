@@ -35,7 +35,40 @@ func Plugin(p *plugin.Plugin) *pluginv1.Plugin {
 		LastSequence: p.LastSequence, Path: p.Path, Manifest: Manifest(p.Manifest), Errors: Errors(p.Errors),
 		PackageMissing: p.PackageMissing, ReplacedBy: p.ReplacedBy, Generation: p.Generation, Endpoint: p.Endpoint,
 		LastError: p.LastError, AllowedOperations: p.AllowedOperations, LastUsed: timestamp(p.LastUsed),
+		Policy: PolicyState(&p.Policy),
 	}
+}
+
+// PolicyState maps what the policies decided about a plugin version; nil when there is
+// nothing to say.
+func PolicyState(s *plugin.PolicyState) *pluginv1.PluginPolicyState {
+	if *s == (plugin.PolicyState{}) {
+		return nil
+	}
+	return &pluginv1.PluginPolicyState{FailoverTarget: s.FailoverTarget, FailoverNote: s.FailoverNote,
+		Deactivation: s.Deactivation, Pressure: Pressure(s.Pressure), PressureThreshold: s.PressureThreshold}
+}
+
+// FromPolicyState maps a policy state back.
+func FromPolicyState(pb *pluginv1.PluginPolicyState) plugin.PolicyState {
+	return plugin.PolicyState{FailoverTarget: pb.GetFailoverTarget(), FailoverNote: pb.GetFailoverNote(),
+		Deactivation: pb.GetDeactivation(), Pressure: FromPressure(pb.GetPressure()), PressureThreshold: pb.GetPressureThreshold()}
+}
+
+// Pressure maps a pressure reading; no reading is nil.
+func Pressure(p plugin.Pressure) *pluginv1.PressureReading {
+	if p.IsZero() {
+		return nil
+	}
+	return &pluginv1.PressureReading{Cpu: p.CPU, Memory: p.Memory, Source: p.Source, Time: timestamp(p.Time)}
+}
+
+// FromPressure maps a pressure reading back.
+func FromPressure(pb *pluginv1.PressureReading) plugin.Pressure {
+	if pb == nil {
+		return plugin.Pressure{}
+	}
+	return plugin.Pressure{CPU: pb.GetCpu(), Memory: pb.GetMemory(), Source: pb.GetSource(), Time: fromTimestamp(pb.GetTime())}
 }
 
 // FromPlugin maps a plugin version back.
@@ -46,6 +79,7 @@ func FromPlugin(pb *pluginv1.Plugin) plugin.Plugin {
 		Manifest: FromManifest(pb.GetManifest()), Errors: FromErrors(pb.GetErrors()), PackageMissing: pb.GetPackageMissing(),
 		ReplacedBy: pb.GetReplacedBy(), Generation: pb.GetGeneration(), Endpoint: pb.GetEndpoint(), LastError: pb.GetLastError(),
 		AllowedOperations: pb.GetAllowedOperations(), LastUsed: fromTimestamp(pb.GetLastUsed()),
+		Policy: FromPolicyState(pb.GetPolicy()),
 	}
 }
 

@@ -119,7 +119,9 @@ type Plugin struct {
 	// The operations allowed in its state.
 	AllowedOperations []string `protobuf:"bytes,15,rep,name=allowed_operations,json=allowedOperations,proto3" json:"allowed_operations,omitempty"`
 	// Last time resolve returned it.
-	LastUsed      *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=last_used,json=lastUsed,proto3" json:"last_used,omitempty"`
+	LastUsed *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=last_used,json=lastUsed,proto3" json:"last_used,omitempty"`
+	// What the automatic policies decided about it, and the pressure reading they act on.
+	Policy        *PluginPolicyState `protobuf:"bytes,17,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -266,6 +268,168 @@ func (x *Plugin) GetLastUsed() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Plugin) GetPolicy() *PluginPolicyState {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// What the automatic policies (failover, pressure, idle deactivation) decided about a
+// plugin version.
+type PluginPolicyState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version failover activated when this one failed at runtime.
+	FailoverTarget string `protobuf:"bytes,1,opt,name=failover_target,json=failoverTarget,proto3" json:"failover_target,omitempty"`
+	// Why failover did not act when this one failed (rate limit, no version to fail over to).
+	FailoverNote string `protobuf:"bytes,2,opt,name=failover_note,json=failoverNote,proto3" json:"failover_note,omitempty"`
+	// Who last deactivated it and why ("system:plugin-policy: idle under pressure ..."),
+	// until it is activated again.
+	Deactivation string `protobuf:"bytes,3,opt,name=deactivation,proto3" json:"deactivation,omitempty"`
+	// The manager's last reading of the host's pressure (absent without a pressure threshold).
+	Pressure *PressureReading `protobuf:"bytes,4,opt,name=pressure,proto3" json:"pressure,omitempty"`
+	// The pressure threshold, in percent (0: the pressure policies are off).
+	PressureThreshold float64 `protobuf:"fixed64,5,opt,name=pressure_threshold,json=pressureThreshold,proto3" json:"pressure_threshold,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *PluginPolicyState) Reset() {
+	*x = PluginPolicyState{}
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PluginPolicyState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PluginPolicyState) ProtoMessage() {}
+
+func (x *PluginPolicyState) ProtoReflect() protoreflect.Message {
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PluginPolicyState.ProtoReflect.Descriptor instead.
+func (*PluginPolicyState) Descriptor() ([]byte, []int) {
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PluginPolicyState) GetFailoverTarget() string {
+	if x != nil {
+		return x.FailoverTarget
+	}
+	return ""
+}
+
+func (x *PluginPolicyState) GetFailoverNote() string {
+	if x != nil {
+		return x.FailoverNote
+	}
+	return ""
+}
+
+func (x *PluginPolicyState) GetDeactivation() string {
+	if x != nil {
+		return x.Deactivation
+	}
+	return ""
+}
+
+func (x *PluginPolicyState) GetPressure() *PressureReading {
+	if x != nil {
+		return x.Pressure
+	}
+	return nil
+}
+
+func (x *PluginPolicyState) GetPressureThreshold() float64 {
+	if x != nil {
+		return x.PressureThreshold
+	}
+	return 0
+}
+
+// A reading of the host's pressure, in percent: Linux PSI "some avg10" of cpu and memory,
+// or the load average per core where PSI is absent.
+type PressureReading struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Cpu    float64                `protobuf:"fixed64,1,opt,name=cpu,proto3" json:"cpu,omitempty"`
+	Memory float64                `protobuf:"fixed64,2,opt,name=memory,proto3" json:"memory,omitempty"`
+	// "psi" or "loadavg".
+	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PressureReading) Reset() {
+	*x = PressureReading{}
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PressureReading) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PressureReading) ProtoMessage() {}
+
+func (x *PressureReading) ProtoReflect() protoreflect.Message {
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PressureReading.ProtoReflect.Descriptor instead.
+func (*PressureReading) Descriptor() ([]byte, []int) {
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PressureReading) GetCpu() float64 {
+	if x != nil {
+		return x.Cpu
+	}
+	return 0
+}
+
+func (x *PressureReading) GetMemory() float64 {
+	if x != nil {
+		return x.Memory
+	}
+	return 0
+}
+
+func (x *PressureReading) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *PressureReading) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 // A plugin-manifest.json (section 5) and its runtime block.
 type PluginManifest struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -288,7 +452,7 @@ type PluginManifest struct {
 
 func (x *PluginManifest) Reset() {
 	*x = PluginManifest{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[1]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -300,7 +464,7 @@ func (x *PluginManifest) String() string {
 func (*PluginManifest) ProtoMessage() {}
 
 func (x *PluginManifest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[1]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -313,7 +477,7 @@ func (x *PluginManifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginManifest.ProtoReflect.Descriptor instead.
 func (*PluginManifest) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{1}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PluginManifest) GetManifestVersion() string {
@@ -404,7 +568,7 @@ type ManifestError struct {
 
 func (x *ManifestError) Reset() {
 	*x = ManifestError{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[2]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +580,7 @@ func (x *ManifestError) String() string {
 func (*ManifestError) ProtoMessage() {}
 
 func (x *ManifestError) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[2]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +593,7 @@ func (x *ManifestError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestError.ProtoReflect.Descriptor instead.
 func (*ManifestError) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{2}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ManifestError) GetPointer() string {
@@ -454,7 +618,7 @@ type ScanPluginsRequest struct {
 
 func (x *ScanPluginsRequest) Reset() {
 	*x = ScanPluginsRequest{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[3]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +630,7 @@ func (x *ScanPluginsRequest) String() string {
 func (*ScanPluginsRequest) ProtoMessage() {}
 
 func (x *ScanPluginsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[3]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +643,7 @@ func (x *ScanPluginsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanPluginsRequest.ProtoReflect.Descriptor instead.
 func (*ScanPluginsRequest) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{3}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{5}
 }
 
 type ScanPluginsResponse struct {
@@ -498,7 +662,7 @@ type ScanPluginsResponse struct {
 
 func (x *ScanPluginsResponse) Reset() {
 	*x = ScanPluginsResponse{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[4]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +674,7 @@ func (x *ScanPluginsResponse) String() string {
 func (*ScanPluginsResponse) ProtoMessage() {}
 
 func (x *ScanPluginsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[4]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +687,7 @@ func (x *ScanPluginsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanPluginsResponse.ProtoReflect.Descriptor instead.
 func (*ScanPluginsResponse) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{4}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ScanPluginsResponse) GetAdded() []*Plugin {
@@ -564,7 +728,7 @@ type RejectedPackage struct {
 
 func (x *RejectedPackage) Reset() {
 	*x = RejectedPackage{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[5]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +740,7 @@ func (x *RejectedPackage) String() string {
 func (*RejectedPackage) ProtoMessage() {}
 
 func (x *RejectedPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[5]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +753,7 @@ func (x *RejectedPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectedPackage.ProtoReflect.Descriptor instead.
 func (*RejectedPackage) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{5}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RejectedPackage) GetPath() string {
@@ -616,7 +780,7 @@ type GetPluginRequest struct {
 
 func (x *GetPluginRequest) Reset() {
 	*x = GetPluginRequest{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[6]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +792,7 @@ func (x *GetPluginRequest) String() string {
 func (*GetPluginRequest) ProtoMessage() {}
 
 func (x *GetPluginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[6]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +805,7 @@ func (x *GetPluginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPluginRequest.ProtoReflect.Descriptor instead.
 func (*GetPluginRequest) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{6}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetPluginRequest) GetId() string {
@@ -667,7 +831,7 @@ type GetPluginResponse struct {
 
 func (x *GetPluginResponse) Reset() {
 	*x = GetPluginResponse{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[7]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +843,7 @@ func (x *GetPluginResponse) String() string {
 func (*GetPluginResponse) ProtoMessage() {}
 
 func (x *GetPluginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[7]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +856,7 @@ func (x *GetPluginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPluginResponse.ProtoReflect.Descriptor instead.
 func (*GetPluginResponse) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{7}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetPluginResponse) GetPlugin() *Plugin {
@@ -719,7 +883,7 @@ type ListPluginsRequest struct {
 
 func (x *ListPluginsRequest) Reset() {
 	*x = ListPluginsRequest{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[8]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +895,7 @@ func (x *ListPluginsRequest) String() string {
 func (*ListPluginsRequest) ProtoMessage() {}
 
 func (x *ListPluginsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[8]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +908,7 @@ func (x *ListPluginsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPluginsRequest.ProtoReflect.Descriptor instead.
 func (*ListPluginsRequest) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{8}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListPluginsRequest) GetStates() []PluginState {
@@ -799,7 +963,7 @@ type ListPluginsResponse struct {
 
 func (x *ListPluginsResponse) Reset() {
 	*x = ListPluginsResponse{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[9]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +975,7 @@ func (x *ListPluginsResponse) String() string {
 func (*ListPluginsResponse) ProtoMessage() {}
 
 func (x *ListPluginsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[9]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +988,7 @@ func (x *ListPluginsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPluginsResponse.ProtoReflect.Descriptor instead.
 func (*ListPluginsResponse) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{9}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListPluginsResponse) GetPlugins() []*Plugin {
@@ -852,7 +1016,7 @@ type PluginOperationRequest struct {
 
 func (x *PluginOperationRequest) Reset() {
 	*x = PluginOperationRequest{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[10]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +1028,7 @@ func (x *PluginOperationRequest) String() string {
 func (*PluginOperationRequest) ProtoMessage() {}
 
 func (x *PluginOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[10]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1041,7 @@ func (x *PluginOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginOperationRequest.ProtoReflect.Descriptor instead.
 func (*PluginOperationRequest) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{10}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PluginOperationRequest) GetId() string {
@@ -910,7 +1074,7 @@ type PluginOperationResponse struct {
 
 func (x *PluginOperationResponse) Reset() {
 	*x = PluginOperationResponse{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[11]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1086,7 @@ func (x *PluginOperationResponse) String() string {
 func (*PluginOperationResponse) ProtoMessage() {}
 
 func (x *PluginOperationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[11]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1099,7 @@ func (x *PluginOperationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginOperationResponse.ProtoReflect.Descriptor instead.
 func (*PluginOperationResponse) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{11}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PluginOperationResponse) GetPlugin() *Plugin {
@@ -958,7 +1122,7 @@ type DeprecatePluginRequest struct {
 
 func (x *DeprecatePluginRequest) Reset() {
 	*x = DeprecatePluginRequest{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[12]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1134,7 @@ func (x *DeprecatePluginRequest) String() string {
 func (*DeprecatePluginRequest) ProtoMessage() {}
 
 func (x *DeprecatePluginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[12]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1147,7 @@ func (x *DeprecatePluginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeprecatePluginRequest.ProtoReflect.Descriptor instead.
 func (*DeprecatePluginRequest) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{12}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeprecatePluginRequest) GetId() string {
@@ -1025,7 +1189,7 @@ type ResolvePluginRequest struct {
 
 func (x *ResolvePluginRequest) Reset() {
 	*x = ResolvePluginRequest{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[13]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1201,7 @@ func (x *ResolvePluginRequest) String() string {
 func (*ResolvePluginRequest) ProtoMessage() {}
 
 func (x *ResolvePluginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[13]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1214,7 @@ func (x *ResolvePluginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolvePluginRequest.ProtoReflect.Descriptor instead.
 func (*ResolvePluginRequest) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{13}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResolvePluginRequest) GetId() string {
@@ -1078,7 +1242,7 @@ type ResolvePluginResponse struct {
 
 func (x *ResolvePluginResponse) Reset() {
 	*x = ResolvePluginResponse{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[14]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1254,7 @@ func (x *ResolvePluginResponse) String() string {
 func (*ResolvePluginResponse) ProtoMessage() {}
 
 func (x *ResolvePluginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[14]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1267,7 @@ func (x *ResolvePluginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolvePluginResponse.ProtoReflect.Descriptor instead.
 func (*ResolvePluginResponse) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{14}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResolvePluginResponse) GetPlugin() *Plugin {
@@ -1153,7 +1317,7 @@ type PluginEvent struct {
 
 func (x *PluginEvent) Reset() {
 	*x = PluginEvent{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[15]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1329,7 @@ func (x *PluginEvent) String() string {
 func (*PluginEvent) ProtoMessage() {}
 
 func (x *PluginEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[15]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1342,7 @@ func (x *PluginEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginEvent.ProtoReflect.Descriptor instead.
 func (*PluginEvent) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{15}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PluginEvent) GetSequence() uint64 {
@@ -1286,7 +1450,7 @@ type GetPluginHistoryRequest struct {
 
 func (x *GetPluginHistoryRequest) Reset() {
 	*x = GetPluginHistoryRequest{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[16]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1462,7 @@ func (x *GetPluginHistoryRequest) String() string {
 func (*GetPluginHistoryRequest) ProtoMessage() {}
 
 func (x *GetPluginHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[16]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1475,7 @@ func (x *GetPluginHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPluginHistoryRequest.ProtoReflect.Descriptor instead.
 func (*GetPluginHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{16}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetPluginHistoryRequest) GetId() string {
@@ -1352,7 +1516,7 @@ type GetPluginHistoryResponse struct {
 
 func (x *GetPluginHistoryResponse) Reset() {
 	*x = GetPluginHistoryResponse{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[17]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1528,7 @@ func (x *GetPluginHistoryResponse) String() string {
 func (*GetPluginHistoryResponse) ProtoMessage() {}
 
 func (x *GetPluginHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[17]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1541,7 @@ func (x *GetPluginHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPluginHistoryResponse.ProtoReflect.Descriptor instead.
 func (*GetPluginHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{17}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetPluginHistoryResponse) GetEvents() []*PluginEvent {
@@ -1409,7 +1573,7 @@ type WatchPluginEventsRequest struct {
 
 func (x *WatchPluginEventsRequest) Reset() {
 	*x = WatchPluginEventsRequest{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[18]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1585,7 @@ func (x *WatchPluginEventsRequest) String() string {
 func (*WatchPluginEventsRequest) ProtoMessage() {}
 
 func (x *WatchPluginEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[18]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1598,7 @@ func (x *WatchPluginEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPluginEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchPluginEventsRequest) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{18}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchPluginEventsRequest) GetId() string {
@@ -1481,7 +1645,7 @@ type WatchPluginEventsResponse struct {
 
 func (x *WatchPluginEventsResponse) Reset() {
 	*x = WatchPluginEventsResponse{}
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[19]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1657,7 @@ func (x *WatchPluginEventsResponse) String() string {
 func (*WatchPluginEventsResponse) ProtoMessage() {}
 
 func (x *WatchPluginEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[19]
+	mi := &file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1670,7 @@ func (x *WatchPluginEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPluginEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchPluginEventsResponse) Descriptor() ([]byte, []int) {
-	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{19}
+	return file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchPluginEventsResponse) GetEvent() *PluginEvent {
@@ -1520,7 +1684,7 @@ var File_hms_plugin_lifecycle_v1_plugin_lifecycle_proto protoreflect.FileDescrip
 
 const file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDesc = "" +
 	"\n" +
-	".hms/plugin/lifecycle/v1/plugin_lifecycle.proto\x12\x17hms.plugin.lifecycle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x05\n" +
+	".hms/plugin/lifecycle/v1/plugin_lifecycle.proto\x12\x17hms.plugin.lifecycle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x05\n" +
 	"\x06Plugin\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12:\n" +
@@ -1543,7 +1707,19 @@ const file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDesc = "" +
 	"\n" +
 	"last_error\x18\x0e \x01(\tR\tlastError\x12-\n" +
 	"\x12allowed_operations\x18\x0f \x03(\tR\x11allowedOperations\x127\n" +
-	"\tlast_used\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\blastUsed\"\xe8\x02\n" +
+	"\tlast_used\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\blastUsed\x12B\n" +
+	"\x06policy\x18\x11 \x01(\v2*.hms.plugin.lifecycle.v1.PluginPolicyStateR\x06policy\"\xfa\x01\n" +
+	"\x11PluginPolicyState\x12'\n" +
+	"\x0ffailover_target\x18\x01 \x01(\tR\x0efailoverTarget\x12#\n" +
+	"\rfailover_note\x18\x02 \x01(\tR\ffailoverNote\x12\"\n" +
+	"\fdeactivation\x18\x03 \x01(\tR\fdeactivation\x12D\n" +
+	"\bpressure\x18\x04 \x01(\v2(.hms.plugin.lifecycle.v1.PressureReadingR\bpressure\x12-\n" +
+	"\x12pressure_threshold\x18\x05 \x01(\x01R\x11pressureThreshold\"\x83\x01\n" +
+	"\x0fPressureReading\x12\x10\n" +
+	"\x03cpu\x18\x01 \x01(\x01R\x03cpu\x12\x16\n" +
+	"\x06memory\x18\x02 \x01(\x01R\x06memory\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xe8\x02\n" +
 	"\x0ePluginManifest\x12)\n" +
 	"\x10manifest_version\x18\x01 \x01(\tR\x0fmanifestVersion\x12\x1f\n" +
 	"\vhma_version\x18\x02 \x01(\tR\n" +
@@ -1683,84 +1859,89 @@ func file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDescGZIP() []byte {
 }
 
 var file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_goTypes = []any{
 	(PluginState)(0),                  // 0: hms.plugin.lifecycle.v1.PluginState
 	(*Plugin)(nil),                    // 1: hms.plugin.lifecycle.v1.Plugin
-	(*PluginManifest)(nil),            // 2: hms.plugin.lifecycle.v1.PluginManifest
-	(*ManifestError)(nil),             // 3: hms.plugin.lifecycle.v1.ManifestError
-	(*ScanPluginsRequest)(nil),        // 4: hms.plugin.lifecycle.v1.ScanPluginsRequest
-	(*ScanPluginsResponse)(nil),       // 5: hms.plugin.lifecycle.v1.ScanPluginsResponse
-	(*RejectedPackage)(nil),           // 6: hms.plugin.lifecycle.v1.RejectedPackage
-	(*GetPluginRequest)(nil),          // 7: hms.plugin.lifecycle.v1.GetPluginRequest
-	(*GetPluginResponse)(nil),         // 8: hms.plugin.lifecycle.v1.GetPluginResponse
-	(*ListPluginsRequest)(nil),        // 9: hms.plugin.lifecycle.v1.ListPluginsRequest
-	(*ListPluginsResponse)(nil),       // 10: hms.plugin.lifecycle.v1.ListPluginsResponse
-	(*PluginOperationRequest)(nil),    // 11: hms.plugin.lifecycle.v1.PluginOperationRequest
-	(*PluginOperationResponse)(nil),   // 12: hms.plugin.lifecycle.v1.PluginOperationResponse
-	(*DeprecatePluginRequest)(nil),    // 13: hms.plugin.lifecycle.v1.DeprecatePluginRequest
-	(*ResolvePluginRequest)(nil),      // 14: hms.plugin.lifecycle.v1.ResolvePluginRequest
-	(*ResolvePluginResponse)(nil),     // 15: hms.plugin.lifecycle.v1.ResolvePluginResponse
-	(*PluginEvent)(nil),               // 16: hms.plugin.lifecycle.v1.PluginEvent
-	(*GetPluginHistoryRequest)(nil),   // 17: hms.plugin.lifecycle.v1.GetPluginHistoryRequest
-	(*GetPluginHistoryResponse)(nil),  // 18: hms.plugin.lifecycle.v1.GetPluginHistoryResponse
-	(*WatchPluginEventsRequest)(nil),  // 19: hms.plugin.lifecycle.v1.WatchPluginEventsRequest
-	(*WatchPluginEventsResponse)(nil), // 20: hms.plugin.lifecycle.v1.WatchPluginEventsResponse
-	nil,                               // 21: hms.plugin.lifecycle.v1.PluginEvent.MetadataEntry
-	(*timestamppb.Timestamp)(nil),     // 22: google.protobuf.Timestamp
+	(*PluginPolicyState)(nil),         // 2: hms.plugin.lifecycle.v1.PluginPolicyState
+	(*PressureReading)(nil),           // 3: hms.plugin.lifecycle.v1.PressureReading
+	(*PluginManifest)(nil),            // 4: hms.plugin.lifecycle.v1.PluginManifest
+	(*ManifestError)(nil),             // 5: hms.plugin.lifecycle.v1.ManifestError
+	(*ScanPluginsRequest)(nil),        // 6: hms.plugin.lifecycle.v1.ScanPluginsRequest
+	(*ScanPluginsResponse)(nil),       // 7: hms.plugin.lifecycle.v1.ScanPluginsResponse
+	(*RejectedPackage)(nil),           // 8: hms.plugin.lifecycle.v1.RejectedPackage
+	(*GetPluginRequest)(nil),          // 9: hms.plugin.lifecycle.v1.GetPluginRequest
+	(*GetPluginResponse)(nil),         // 10: hms.plugin.lifecycle.v1.GetPluginResponse
+	(*ListPluginsRequest)(nil),        // 11: hms.plugin.lifecycle.v1.ListPluginsRequest
+	(*ListPluginsResponse)(nil),       // 12: hms.plugin.lifecycle.v1.ListPluginsResponse
+	(*PluginOperationRequest)(nil),    // 13: hms.plugin.lifecycle.v1.PluginOperationRequest
+	(*PluginOperationResponse)(nil),   // 14: hms.plugin.lifecycle.v1.PluginOperationResponse
+	(*DeprecatePluginRequest)(nil),    // 15: hms.plugin.lifecycle.v1.DeprecatePluginRequest
+	(*ResolvePluginRequest)(nil),      // 16: hms.plugin.lifecycle.v1.ResolvePluginRequest
+	(*ResolvePluginResponse)(nil),     // 17: hms.plugin.lifecycle.v1.ResolvePluginResponse
+	(*PluginEvent)(nil),               // 18: hms.plugin.lifecycle.v1.PluginEvent
+	(*GetPluginHistoryRequest)(nil),   // 19: hms.plugin.lifecycle.v1.GetPluginHistoryRequest
+	(*GetPluginHistoryResponse)(nil),  // 20: hms.plugin.lifecycle.v1.GetPluginHistoryResponse
+	(*WatchPluginEventsRequest)(nil),  // 21: hms.plugin.lifecycle.v1.WatchPluginEventsRequest
+	(*WatchPluginEventsResponse)(nil), // 22: hms.plugin.lifecycle.v1.WatchPluginEventsResponse
+	nil,                               // 23: hms.plugin.lifecycle.v1.PluginEvent.MetadataEntry
+	(*timestamppb.Timestamp)(nil),     // 24: google.protobuf.Timestamp
 }
 var file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_depIdxs = []int32{
 	0,  // 0: hms.plugin.lifecycle.v1.Plugin.state:type_name -> hms.plugin.lifecycle.v1.PluginState
-	22, // 1: hms.plugin.lifecycle.v1.Plugin.state_since:type_name -> google.protobuf.Timestamp
-	2,  // 2: hms.plugin.lifecycle.v1.Plugin.manifest:type_name -> hms.plugin.lifecycle.v1.PluginManifest
-	3,  // 3: hms.plugin.lifecycle.v1.Plugin.errors:type_name -> hms.plugin.lifecycle.v1.ManifestError
-	22, // 4: hms.plugin.lifecycle.v1.Plugin.last_used:type_name -> google.protobuf.Timestamp
-	1,  // 5: hms.plugin.lifecycle.v1.ScanPluginsResponse.added:type_name -> hms.plugin.lifecycle.v1.Plugin
-	1,  // 6: hms.plugin.lifecycle.v1.ScanPluginsResponse.changed:type_name -> hms.plugin.lifecycle.v1.Plugin
-	1,  // 7: hms.plugin.lifecycle.v1.ScanPluginsResponse.removed:type_name -> hms.plugin.lifecycle.v1.Plugin
-	6,  // 8: hms.plugin.lifecycle.v1.ScanPluginsResponse.rejected:type_name -> hms.plugin.lifecycle.v1.RejectedPackage
-	3,  // 9: hms.plugin.lifecycle.v1.RejectedPackage.errors:type_name -> hms.plugin.lifecycle.v1.ManifestError
-	1,  // 10: hms.plugin.lifecycle.v1.GetPluginResponse.plugin:type_name -> hms.plugin.lifecycle.v1.Plugin
-	0,  // 11: hms.plugin.lifecycle.v1.ListPluginsRequest.states:type_name -> hms.plugin.lifecycle.v1.PluginState
-	1,  // 12: hms.plugin.lifecycle.v1.ListPluginsResponse.plugins:type_name -> hms.plugin.lifecycle.v1.Plugin
-	1,  // 13: hms.plugin.lifecycle.v1.PluginOperationResponse.plugin:type_name -> hms.plugin.lifecycle.v1.Plugin
-	1,  // 14: hms.plugin.lifecycle.v1.ResolvePluginResponse.plugin:type_name -> hms.plugin.lifecycle.v1.Plugin
-	0,  // 15: hms.plugin.lifecycle.v1.PluginEvent.from_state:type_name -> hms.plugin.lifecycle.v1.PluginState
-	0,  // 16: hms.plugin.lifecycle.v1.PluginEvent.to_state:type_name -> hms.plugin.lifecycle.v1.PluginState
-	21, // 17: hms.plugin.lifecycle.v1.PluginEvent.metadata:type_name -> hms.plugin.lifecycle.v1.PluginEvent.MetadataEntry
-	22, // 18: hms.plugin.lifecycle.v1.PluginEvent.timestamp:type_name -> google.protobuf.Timestamp
-	16, // 19: hms.plugin.lifecycle.v1.GetPluginHistoryResponse.events:type_name -> hms.plugin.lifecycle.v1.PluginEvent
-	0,  // 20: hms.plugin.lifecycle.v1.WatchPluginEventsRequest.states:type_name -> hms.plugin.lifecycle.v1.PluginState
-	16, // 21: hms.plugin.lifecycle.v1.WatchPluginEventsResponse.event:type_name -> hms.plugin.lifecycle.v1.PluginEvent
-	4,  // 22: hms.plugin.lifecycle.v1.PluginLifecycleManager.ScanPlugins:input_type -> hms.plugin.lifecycle.v1.ScanPluginsRequest
-	7,  // 23: hms.plugin.lifecycle.v1.PluginLifecycleManager.GetPlugin:input_type -> hms.plugin.lifecycle.v1.GetPluginRequest
-	9,  // 24: hms.plugin.lifecycle.v1.PluginLifecycleManager.ListPlugins:input_type -> hms.plugin.lifecycle.v1.ListPluginsRequest
-	11, // 25: hms.plugin.lifecycle.v1.PluginLifecycleManager.ValidatePlugin:input_type -> hms.plugin.lifecycle.v1.PluginOperationRequest
-	11, // 26: hms.plugin.lifecycle.v1.PluginLifecycleManager.LoadPlugin:input_type -> hms.plugin.lifecycle.v1.PluginOperationRequest
-	11, // 27: hms.plugin.lifecycle.v1.PluginLifecycleManager.ActivatePlugin:input_type -> hms.plugin.lifecycle.v1.PluginOperationRequest
-	11, // 28: hms.plugin.lifecycle.v1.PluginLifecycleManager.DeactivatePlugin:input_type -> hms.plugin.lifecycle.v1.PluginOperationRequest
-	11, // 29: hms.plugin.lifecycle.v1.PluginLifecycleManager.ResetPlugin:input_type -> hms.plugin.lifecycle.v1.PluginOperationRequest
-	13, // 30: hms.plugin.lifecycle.v1.PluginLifecycleManager.DeprecatePlugin:input_type -> hms.plugin.lifecycle.v1.DeprecatePluginRequest
-	14, // 31: hms.plugin.lifecycle.v1.PluginLifecycleManager.ResolvePlugin:input_type -> hms.plugin.lifecycle.v1.ResolvePluginRequest
-	17, // 32: hms.plugin.lifecycle.v1.PluginLifecycleManager.GetPluginHistory:input_type -> hms.plugin.lifecycle.v1.GetPluginHistoryRequest
-	19, // 33: hms.plugin.lifecycle.v1.PluginLifecycleManager.WatchPluginEvents:input_type -> hms.plugin.lifecycle.v1.WatchPluginEventsRequest
-	5,  // 34: hms.plugin.lifecycle.v1.PluginLifecycleManager.ScanPlugins:output_type -> hms.plugin.lifecycle.v1.ScanPluginsResponse
-	8,  // 35: hms.plugin.lifecycle.v1.PluginLifecycleManager.GetPlugin:output_type -> hms.plugin.lifecycle.v1.GetPluginResponse
-	10, // 36: hms.plugin.lifecycle.v1.PluginLifecycleManager.ListPlugins:output_type -> hms.plugin.lifecycle.v1.ListPluginsResponse
-	12, // 37: hms.plugin.lifecycle.v1.PluginLifecycleManager.ValidatePlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
-	12, // 38: hms.plugin.lifecycle.v1.PluginLifecycleManager.LoadPlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
-	12, // 39: hms.plugin.lifecycle.v1.PluginLifecycleManager.ActivatePlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
-	12, // 40: hms.plugin.lifecycle.v1.PluginLifecycleManager.DeactivatePlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
-	12, // 41: hms.plugin.lifecycle.v1.PluginLifecycleManager.ResetPlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
-	12, // 42: hms.plugin.lifecycle.v1.PluginLifecycleManager.DeprecatePlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
-	15, // 43: hms.plugin.lifecycle.v1.PluginLifecycleManager.ResolvePlugin:output_type -> hms.plugin.lifecycle.v1.ResolvePluginResponse
-	18, // 44: hms.plugin.lifecycle.v1.PluginLifecycleManager.GetPluginHistory:output_type -> hms.plugin.lifecycle.v1.GetPluginHistoryResponse
-	20, // 45: hms.plugin.lifecycle.v1.PluginLifecycleManager.WatchPluginEvents:output_type -> hms.plugin.lifecycle.v1.WatchPluginEventsResponse
-	34, // [34:46] is the sub-list for method output_type
-	22, // [22:34] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	24, // 1: hms.plugin.lifecycle.v1.Plugin.state_since:type_name -> google.protobuf.Timestamp
+	4,  // 2: hms.plugin.lifecycle.v1.Plugin.manifest:type_name -> hms.plugin.lifecycle.v1.PluginManifest
+	5,  // 3: hms.plugin.lifecycle.v1.Plugin.errors:type_name -> hms.plugin.lifecycle.v1.ManifestError
+	24, // 4: hms.plugin.lifecycle.v1.Plugin.last_used:type_name -> google.protobuf.Timestamp
+	2,  // 5: hms.plugin.lifecycle.v1.Plugin.policy:type_name -> hms.plugin.lifecycle.v1.PluginPolicyState
+	3,  // 6: hms.plugin.lifecycle.v1.PluginPolicyState.pressure:type_name -> hms.plugin.lifecycle.v1.PressureReading
+	24, // 7: hms.plugin.lifecycle.v1.PressureReading.time:type_name -> google.protobuf.Timestamp
+	1,  // 8: hms.plugin.lifecycle.v1.ScanPluginsResponse.added:type_name -> hms.plugin.lifecycle.v1.Plugin
+	1,  // 9: hms.plugin.lifecycle.v1.ScanPluginsResponse.changed:type_name -> hms.plugin.lifecycle.v1.Plugin
+	1,  // 10: hms.plugin.lifecycle.v1.ScanPluginsResponse.removed:type_name -> hms.plugin.lifecycle.v1.Plugin
+	8,  // 11: hms.plugin.lifecycle.v1.ScanPluginsResponse.rejected:type_name -> hms.plugin.lifecycle.v1.RejectedPackage
+	5,  // 12: hms.plugin.lifecycle.v1.RejectedPackage.errors:type_name -> hms.plugin.lifecycle.v1.ManifestError
+	1,  // 13: hms.plugin.lifecycle.v1.GetPluginResponse.plugin:type_name -> hms.plugin.lifecycle.v1.Plugin
+	0,  // 14: hms.plugin.lifecycle.v1.ListPluginsRequest.states:type_name -> hms.plugin.lifecycle.v1.PluginState
+	1,  // 15: hms.plugin.lifecycle.v1.ListPluginsResponse.plugins:type_name -> hms.plugin.lifecycle.v1.Plugin
+	1,  // 16: hms.plugin.lifecycle.v1.PluginOperationResponse.plugin:type_name -> hms.plugin.lifecycle.v1.Plugin
+	1,  // 17: hms.plugin.lifecycle.v1.ResolvePluginResponse.plugin:type_name -> hms.plugin.lifecycle.v1.Plugin
+	0,  // 18: hms.plugin.lifecycle.v1.PluginEvent.from_state:type_name -> hms.plugin.lifecycle.v1.PluginState
+	0,  // 19: hms.plugin.lifecycle.v1.PluginEvent.to_state:type_name -> hms.plugin.lifecycle.v1.PluginState
+	23, // 20: hms.plugin.lifecycle.v1.PluginEvent.metadata:type_name -> hms.plugin.lifecycle.v1.PluginEvent.MetadataEntry
+	24, // 21: hms.plugin.lifecycle.v1.PluginEvent.timestamp:type_name -> google.protobuf.Timestamp
+	18, // 22: hms.plugin.lifecycle.v1.GetPluginHistoryResponse.events:type_name -> hms.plugin.lifecycle.v1.PluginEvent
+	0,  // 23: hms.plugin.lifecycle.v1.WatchPluginEventsRequest.states:type_name -> hms.plugin.lifecycle.v1.PluginState
+	18, // 24: hms.plugin.lifecycle.v1.WatchPluginEventsResponse.event:type_name -> hms.plugin.lifecycle.v1.PluginEvent
+	6,  // 25: hms.plugin.lifecycle.v1.PluginLifecycleManager.ScanPlugins:input_type -> hms.plugin.lifecycle.v1.ScanPluginsRequest
+	9,  // 26: hms.plugin.lifecycle.v1.PluginLifecycleManager.GetPlugin:input_type -> hms.plugin.lifecycle.v1.GetPluginRequest
+	11, // 27: hms.plugin.lifecycle.v1.PluginLifecycleManager.ListPlugins:input_type -> hms.plugin.lifecycle.v1.ListPluginsRequest
+	13, // 28: hms.plugin.lifecycle.v1.PluginLifecycleManager.ValidatePlugin:input_type -> hms.plugin.lifecycle.v1.PluginOperationRequest
+	13, // 29: hms.plugin.lifecycle.v1.PluginLifecycleManager.LoadPlugin:input_type -> hms.plugin.lifecycle.v1.PluginOperationRequest
+	13, // 30: hms.plugin.lifecycle.v1.PluginLifecycleManager.ActivatePlugin:input_type -> hms.plugin.lifecycle.v1.PluginOperationRequest
+	13, // 31: hms.plugin.lifecycle.v1.PluginLifecycleManager.DeactivatePlugin:input_type -> hms.plugin.lifecycle.v1.PluginOperationRequest
+	13, // 32: hms.plugin.lifecycle.v1.PluginLifecycleManager.ResetPlugin:input_type -> hms.plugin.lifecycle.v1.PluginOperationRequest
+	15, // 33: hms.plugin.lifecycle.v1.PluginLifecycleManager.DeprecatePlugin:input_type -> hms.plugin.lifecycle.v1.DeprecatePluginRequest
+	16, // 34: hms.plugin.lifecycle.v1.PluginLifecycleManager.ResolvePlugin:input_type -> hms.plugin.lifecycle.v1.ResolvePluginRequest
+	19, // 35: hms.plugin.lifecycle.v1.PluginLifecycleManager.GetPluginHistory:input_type -> hms.plugin.lifecycle.v1.GetPluginHistoryRequest
+	21, // 36: hms.plugin.lifecycle.v1.PluginLifecycleManager.WatchPluginEvents:input_type -> hms.plugin.lifecycle.v1.WatchPluginEventsRequest
+	7,  // 37: hms.plugin.lifecycle.v1.PluginLifecycleManager.ScanPlugins:output_type -> hms.plugin.lifecycle.v1.ScanPluginsResponse
+	10, // 38: hms.plugin.lifecycle.v1.PluginLifecycleManager.GetPlugin:output_type -> hms.plugin.lifecycle.v1.GetPluginResponse
+	12, // 39: hms.plugin.lifecycle.v1.PluginLifecycleManager.ListPlugins:output_type -> hms.plugin.lifecycle.v1.ListPluginsResponse
+	14, // 40: hms.plugin.lifecycle.v1.PluginLifecycleManager.ValidatePlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
+	14, // 41: hms.plugin.lifecycle.v1.PluginLifecycleManager.LoadPlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
+	14, // 42: hms.plugin.lifecycle.v1.PluginLifecycleManager.ActivatePlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
+	14, // 43: hms.plugin.lifecycle.v1.PluginLifecycleManager.DeactivatePlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
+	14, // 44: hms.plugin.lifecycle.v1.PluginLifecycleManager.ResetPlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
+	14, // 45: hms.plugin.lifecycle.v1.PluginLifecycleManager.DeprecatePlugin:output_type -> hms.plugin.lifecycle.v1.PluginOperationResponse
+	17, // 46: hms.plugin.lifecycle.v1.PluginLifecycleManager.ResolvePlugin:output_type -> hms.plugin.lifecycle.v1.ResolvePluginResponse
+	20, // 47: hms.plugin.lifecycle.v1.PluginLifecycleManager.GetPluginHistory:output_type -> hms.plugin.lifecycle.v1.GetPluginHistoryResponse
+	22, // 48: hms.plugin.lifecycle.v1.PluginLifecycleManager.WatchPluginEvents:output_type -> hms.plugin.lifecycle.v1.WatchPluginEventsResponse
+	37, // [37:49] is the sub-list for method output_type
+	25, // [25:37] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_init() }
@@ -1774,7 +1955,7 @@ func file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDesc), len(file_hms_plugin_lifecycle_v1_plugin_lifecycle_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
