@@ -7,7 +7,7 @@ BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
 TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK) $(BIN)/grpcurl
 
-.PHONY: install lib test-c bench-capi run test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
+.PHONY: install lib test-c bench-capi run wait test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
 
 LIB       := $(CURDIR)/build/lib
 
@@ -49,9 +49,22 @@ bench-capi: lib
 install:
 	$(GO) install ./cmd/hms-lifecycle
 
-## run: the main job — the server on the embedded SQLite store (./hms-data), on loopback
+## run: the main job — the server on the embedded SQLite store (./hms-data), on loopback.
+## It builds .bin/hms-lifecycle first (about a minute on a fresh machine, and says so);
+## once it listens it prints its address and what to try next. In a script, `make run &`
+## then `make wait`, which returns once the server serves.
 run:
-	$(GO) run ./cmd/hms-lifecycle serve
+	@echo "building .bin/hms-lifecycle (the first build on a fresh machine takes a minute or two)..."
+	@mkdir -p $(BIN)
+	@$(GO) build -o $(BIN)/hms-lifecycle.partial ./cmd/hms-lifecycle && mv $(BIN)/hms-lifecycle.partial $(BIN)/hms-lifecycle
+	@echo "starting the server on the SQLite store in ./hms-data"
+	@exec $(BIN)/hms-lifecycle serve
+
+## wait: until the server `make run` starts serves (exit 0), for up to 3 minutes (exit 5):
+## the binary `make run` builds first, then `hms-lifecycle server wait`
+wait:
+	@n=0; until [ -x $(BIN)/hms-lifecycle ]; do n=$$((n+1)); [ $$n -lt 180 ] || { echo "no $(BIN)/hms-lifecycle after 3 minutes: is make run running?"; exit 5; }; sleep 1; done
+	@$(BIN)/hms-lifecycle server wait --timeout 3m
 
 ## test: the whole suite — generated code up to date, lint, every test under -race; then
 ## nothing it started may be left running or in the temporary directory (check-leftovers)

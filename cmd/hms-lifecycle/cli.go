@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,7 +72,7 @@ func parseState(s string) (lifecycle.State, error) {
 	if v, ok := v1.LifecycleState_value["LIFECYCLE_STATE_"+name]; ok && v != 0 {
 		return lifecycle.State(v), nil
 	}
-	return 0, usageError{fmt.Errorf("%q is not a lifecycle state: use initialized, active, paused, suspended, shutting-down, terminated, maintenance, error, upgrading or recovering", s)}
+	return 0, usageError{fmt.Errorf("%q is not a lifecycle state: use one of %s", s, stateNames)}
 }
 
 func parseType(s string) (lifecycle.TransitionType, error) {
@@ -107,6 +108,24 @@ func parseTypes(ss []string) ([]lifecycle.TransitionType, error) {
 }
 
 func state(s lifecycle.State) string { return strings.ToLower(lifecycle.StateName(s)) }
+
+// stateNames are the lifecycle states as the CLI writes them, for help texts.
+const stateNames = "initialized, active, paused, suspended, shutting_down, terminated, maintenance, error, upgrading, recovering"
+
+// checkLimit refuses a --limit that is not positive.
+func checkLimit(flag string, n int) error {
+	if n <= 0 {
+		return usageError{fmt.Errorf("--%s %d: give a positive number", flag, n)}
+	}
+	return nil
+}
+
+// printMap writes one row per key, in key order.
+func printMap(w io.Writer, what string, m map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(w, "%s\t%s=%s\n", what, k, m[k])
+	}
+}
 
 func age(d time.Duration) string { return d.Truncate(time.Second).String() }
 
@@ -169,7 +188,7 @@ func agentsRegister(g *globals) *cobra.Command {
 func agentsGet(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get AGENT_ID",
-		Short: "Show an agent's state",
+		Short: "Show an agent's state, labels, metadata and supervision",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
@@ -191,9 +210,8 @@ func agentsGet(g *globals) *cobra.Command {
 				if st.Error != nil {
 					fmt.Fprintf(w, "error\t%d: %s (recoverable: %v)\n", st.Error.Code, st.Error.Message, st.Error.Recoverable)
 				}
-				for k, v := range st.Labels {
-					fmt.Fprintf(w, "label\t%s=%s\n", k, v)
-				}
+				printMap(w, "label", st.Labels)
+				printMap(w, "metadata", st.Metadata)
 				if st.Supervision != nil {
 					printSupervision(w, st.Supervision, time.Now())
 				}
@@ -212,6 +230,9 @@ func agentsList(g *globals) *cobra.Command {
 		Short: "List agents, in id order",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkLimit("limit", limit); err != nil {
+				return err
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -257,6 +278,9 @@ func agentsTransition(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "transition AGENT_ID STATE",
 		Short: "Move an agent to another state (exit code 3 if the lifecycle refuses)",
+		Long: "Move an agent to another state (exit code 3 if the lifecycle refuses).\n\n" +
+			"STATE is one of " + stateNames + "\n" +
+			"(any case, with - or _). `hms-lifecycle agents get AGENT_ID` shows the states the agent may go to next.",
 		Args:  args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
@@ -297,12 +321,15 @@ func agentsTransition(g *globals) *cobra.Command {
 	f.StringVar(&reason, "reason", "", "why (recorded in the event)")
 	f.BoolVar(&force, "force", false, "take an edge the table does not allow (never out of terminated)")
 	f.DurationVar(&timeout, "timeout", 0, "how long to wait for a busy agent and blocking hooks (default 30s)")
-	f.StringVar(&expectState, "expect-state", "", "only if the agent is in this state")
+	f.StringVar(&expectState, "expect-state", "", "only if the agent is in this state (one of the STATEs above)")
 	f.Int64Var(&expectRev, "expect-revision", 0, "only if the agent is at this revision")
 	f.StringVar(&errMsg, "error-message", "", "error details, for a transition into error")
 	f.StringToStringVar(&meta, "meta", nil, "event metadata key=value (repeatable)")
 	return cmd
 }
+
+// eventHeader heads the columns printEvent writes.
+const eventHeader = "SEQ\tTIME\tAGENT\tTRANSITION\tTYPE\tBY\tREASON"
 
 func printEvent(w io.Writer, ev *lifecycle.Event) {
 	if ev.Bookmark {
@@ -313,19 +340,85 @@ func printEvent(w io.Writer, ev *lifecycle.Event) {
 		state(ev.From), state(ev.To), strings.ToLower(lifecycle.TypeName(ev.Type)), ev.InitiatedBy, ev.Reason)
 }
 
+// historyFlags choose which part of a history to show: the first --limit events, or with
+// --tail N the last N, or with --newest-first the last --limit events, newest first.
+type historyFlags struct {
+	limit, tail int
+	newestFirst bool
+}
+
+func (h *historyFlags) register(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&h.limit, "limit", 100, "at most this many events")
+	cmd.Flags().IntVar(&h.tail, "tail", 0, "the last N events instead of the first ones (reads the whole filtered history)")
+	cmd.Flags().BoolVar(&h.newestFirst, "newest-first", false, "the last --limit (or --tail) events, newest first")
+}
+
+func (h *historyFlags) check(cmd *cobra.Command) error {
+	if err := checkLimit("limit", h.limit); err != nil {
+		return err
+	}
+	if h.tail < 0 {
+		return usageError{fmt.Errorf("--tail %d: give a positive number", h.tail)}
+	}
+	if h.tail > 0 && cmd.Flags().Changed("limit") {
+		return usageError{errors.New("give --limit or --tail, not both")}
+	}
+	return nil
+}
+
+// pageSize is the page size to ask for.
+func (h *historyFlags) pageSize() int {
+	if h.tail > 0 || h.newestFirst {
+		return lifecycle.MaxPageSize
+	}
+	return min(h.limit, lifecycle.MaxPageSize)
+}
+
+// collect pages through a history with next (which returns a page and the next page's
+// token) and keeps the events the flags ask for, in the order they ask for.
+func collect[E any](h *historyFlags, next func(token string) ([]E, string, error)) ([]E, error) {
+	n, fromEnd := h.limit, h.tail > 0 || h.newestFirst
+	if h.tail > 0 {
+		n = h.tail
+	}
+	var all []E
+	token := ""
+	for fromEnd || len(all) < n {
+		page, nextToken, err := next(token)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if fromEnd && len(all) > n {
+			all = append(all[:0:0], all[len(all)-n:]...)
+		}
+		if token = nextToken; token == "" {
+			break
+		}
+	}
+	all = all[:min(len(all), n)]
+	if h.newestFirst {
+		slices.Reverse(all)
+	}
+	return all, nil
+}
+
 func agentsHistory(g *globals) *cobra.Command {
 	var typ, since, until string
-	var limit int
+	var hf historyFlags
 	cmd := &cobra.Command{
 		Use:   "history [AGENT_ID]",
 		Short: "Show recorded transitions, oldest first (all agents without an id)",
 		Args:  args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := hf.check(cmd); err != nil {
+				return err
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			req := lifecycle.HistoryRequest{Limit: min(limit, lifecycle.MaxPageSize)}
+			req := lifecycle.HistoryRequest{Limit: hf.pageSize()}
 			if len(args) == 1 {
 				req.AgentID = args[0]
 			}
@@ -344,19 +437,17 @@ func agentsHistory(g *globals) *cobra.Command {
 					}
 				}
 			}
-			var all lifecycle.HistoryPage
-			for len(all.Events) < limit {
+			events, err := collect(&hf, func(token string) ([]lifecycle.Event, string, error) {
+				req.PageToken = token
 				page, err := c.History(cmd.Context(), req)
-				if err != nil {
-					return err
-				}
-				all.Events = append(all.Events, page.Events...)
-				if req.PageToken = page.NextPageToken; req.PageToken == "" {
-					break
-				}
+				return page.Events, page.NextPageToken, err
+			})
+			if err != nil {
+				return err
 			}
-			all.Events = all.Events[:min(len(all.Events), limit)]
+			all := lifecycle.HistoryPage{Events: events}
 			g.print(cmd.OutOrStdout(), lifecyclepb.HistoryPage(&all), func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, eventHeader)
 				for i := range all.Events {
 					printEvent(w, &all.Events[i])
 				}
@@ -367,7 +458,7 @@ func agentsHistory(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&typ, "type", "", "only this transition type")
 	cmd.Flags().StringVar(&since, "since", "", "from this time (RFC 3339)")
 	cmd.Flags().StringVar(&until, "until", "", "before this time (RFC 3339)")
-	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many events")
+	hf.register(cmd)
 	return cmd
 }
 
@@ -432,18 +523,39 @@ type stream[E any] interface {
 
 // follow prints a watch's events until ctx ends. When the stream ends for a reason worth
 // retrying (server restart, a lagging watcher cut off), it watches again from the event
-// after the last one printed, so nothing is missed or printed twice.
+// after the last one printed, so nothing is missed or printed twice. While the server is
+// away it tries again after 100ms, doubling up to 5s; it says so once, and says when the
+// watch is back (an event, or a stream that has stayed open for a second).
 func follow[E any](ctx context.Context, from uint64, errOut io.Writer, open func(from uint64) (stream[E], error), print func(E) uint64) error {
-	backoff := 100 * time.Millisecond
+	const firstBackoff, maxBackoff, settled = 100 * time.Millisecond, 5 * time.Second, time.Second
+	backoff := firstBackoff
+	down := false // said the watch was interrupted, not yet that it is back
+	back := func() {
+		if down {
+			fmt.Fprintf(errOut, "watch resumed from sequence %d\n", from)
+			down = false
+		}
+		backoff = firstBackoff
+	}
 	for {
 		w, err := open(from)
 		if err == nil {
-			backoff = 100 * time.Millisecond
 			for {
+				nctx, cancel := ctx, context.CancelFunc(func() {})
+				if down { // a stream still open after a while is a server that is back
+					nctx, cancel = context.WithTimeout(ctx, settled)
+				}
 				var ev E
-				if ev, err = w.Next(ctx); err != nil {
+				ev, err = w.Next(nctx)
+				cancel()
+				if err != nil && down && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+					back()
+					continue
+				}
+				if err != nil {
 					break
 				}
+				back()
 				from = print(ev) + 1
 			}
 			w.Close()
@@ -457,7 +569,10 @@ func follow[E any](ctx context.Context, from uint64, errOut io.Writer, open func
 		}
 		switch lifecycle.ErrorCode(err) {
 		case lifecycle.CodeUnavailable, lifecycle.CodeResourceExhausted, lifecycle.CodeInternal:
-			fmt.Fprintf(errOut, "watch interrupted (%v); resuming from sequence %d\n", err, from)
+			if !down {
+				fmt.Fprintf(errOut, "watch interrupted (%v); trying again every few seconds to resume from sequence %d\n", err, max(from, 1))
+				down = true
+			}
 		default:
 			return err
 		}
@@ -465,7 +580,7 @@ func follow[E any](ctx context.Context, from uint64, errOut io.Writer, open func
 		case <-ctx.Done():
 			return nil
 		case <-time.After(backoff):
-			backoff = min(2*backoff, 5*time.Second)
+			backoff = min(2*backoff, maxBackoff)
 		}
 		if from == 0 {
 			from = 1 // nothing seen yet: replay whatever happened meanwhile
@@ -556,51 +671,35 @@ func hooksCommand(g *globals) *cobra.Command {
 		},
 	}
 	unregister := &cobra.Command{
-		Use:   "unregister HOOK_ID",
-		Short: "Remove a hook",
+		Use:   "unregister NAME|HOOK_ID",
+		Short: "Remove a hook, named as it was registered or by its id",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			if err := c.UnregisterHook(cmd.Context(), args[0]); err != nil {
+			id, name := args[0], ""
+			hooks, err := c.ListHooks(cmd.Context())
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "unregistered hook %s\n", args[0])
+			for _, h := range hooks {
+				if h.Spec.Name == args[0] || h.ID == args[0] {
+					id, name = h.ID, h.Spec.Name
+					break
+				}
+			}
+			if err := c.UnregisterHook(cmd.Context(), id); err != nil {
+				if code := lifecycle.ErrorCode(err); name == "" && (code == lifecycle.CodeNotFound || code == lifecycle.CodeInvalidArgument) {
+					return &lifecycle.Error{Code: lifecycle.CodeNotFound, Message: fmt.Sprintf("no hook is named %q or has that id (hms-lifecycle hooks list shows them)", args[0])}
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "unregistered hook %s (%s)\n", name, id)
 			return nil
 		},
 	}
 	cmd.AddCommand(register, list, unregister)
-	return cmd
-}
-
-func serverCommand(g *globals) *cobra.Command {
-	cmd := group("server", "Ask a server about itself")
-	cmd.AddCommand(&cobra.Command{
-		Use:   "health",
-		Short: "Check that the server is serving (gRPC health check over the Connect protocol)",
-		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
-			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(g.server, "/")+"/grpc.health.v1.Health/Check", strings.NewReader("{}"))
-			if err != nil {
-				return usageError{err}
-			}
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return &lifecycle.Error{Code: lifecycle.CodeUnavailable, Message: "cannot reach " + g.server + " (is `hms-lifecycle serve` running?)", Err: err}
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "SERVING") {
-				return &lifecycle.Error{Code: lifecycle.CodeUnavailable, Message: fmt.Sprintf("%s answered %s: %s", g.server, resp.Status, body)}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is serving\n", g.server)
-			return nil
-		},
-	})
 	return cmd
 }

@@ -54,7 +54,7 @@ func TestCLI(t *testing.T) {
 		{[]string{"hooks", "register", "audit", "--callback", "audit", "--state", "error"}, exitOK, "registered hook audit"},
 		{[]string{"hooks", "register", "audit", "--callback", "audit"}, exitRefused, `a hook named "audit" already exists`},
 		{[]string{"hooks", "list"}, exitOK, "audit"},
-		{[]string{"hooks", "unregister", "hook-nope"}, exitNotFound, "hook hook-nope not found"},
+		{[]string{"hooks", "unregister", "hook-nope"}, exitNotFound, `no hook is named "hook-nope" or has that id`},
 		{[]string{"--output", "yaml", "agents", "list"}, exitUsage, "--output"},
 		{[]string{"bench", "--clients", "4", "--duration", "1s"}, exitOK, "4 clients"},
 		{[]string{"--protocol", "grpc", "bench", "--clients", "2", "--duration", "1s"}, exitOK, "2 clients"},
@@ -187,7 +187,7 @@ func TestCLISupervision(t *testing.T) {
 		{[]string{"agents", "policy", "ghost", "--default"}, exitNotFound, "agent ghost not found"},
 		{[]string{"agents", "get", "sup-1"}, exitOK, "on error, at most 5 per 10m0s, backoff 50ms to 50ms"},
 		{[]string{"agents", "get", "sup-2"}, exitOK, "heartbeat within 300ms (last: none yet)"},
-		{[]string{"agents", "heartbeat", "sup-2", "ghost"}, exitError, "unknown or terminated agents: ghost"},
+		{[]string{"agents", "heartbeat", "sup-2", "ghost"}, exitNotFound, "unknown or terminated agents: ghost"},
 		{[]string{"agents", "transition", "sup-1", "active"}, exitOK, "initialized → active"},
 		{[]string{"agents", "transition", "sup-2", "active"}, exitOK, "initialized → active"},
 	} {

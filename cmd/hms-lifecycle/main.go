@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -50,16 +51,31 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.Version = version()
+	root.SetVersionTemplate("hms-lifecycle {{.Version}}\n")
 	var g globals
-	g.register(root)
-	root.AddCommand(serveCommand(), backupCommand(), restoreCommand(), demoCommand(), agentsCommand(&g), hooksCommand(&g), pluginsCommand(&g), serverCommand(&g), benchCommand(&g))
+	// The client flags (--server, --token, …) belong to the commands that talk to a server,
+	// so that serve, backup, restore and demo neither list nor accept them.
+	clients := []*cobra.Command{agentsCommand(&g), hooksCommand(&g), pluginsCommand(&g), serverCommand(&g), benchCommand(&g)}
+	for _, c := range clients {
+		g.register(c)
+	}
+	root.AddCommand(serveCommand(), backupCommand(), restoreCommand(), demoCommand(), versionCommand())
+	root.AddCommand(clients...)
+	// help and completion are added by Execute; added now, Find knows them too.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
 	if len(args) == 0 {
 		return usageError{errors.New("no command given: try hms-lifecycle --help")}
 	}
 	if _, _, err := root.Find(args); err != nil {
 		return usageError{err}
 	}
-	return root.ExecuteContext(ctx)
+	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "required flag") { // cobra's MarkFlagRequired
+		return usageError{err}
+	}
+	return err
 }
 
 // args wraps cobra's argument checks so that a wrong count is a usage error.

@@ -49,8 +49,8 @@ func parsePluginState(s string) (plugin.State, error) {
 	return 0, usageError{fmt.Errorf("%q is not a plugin state: use discovered, registered, inactive, activating, active, deactivating, failed or deprecated", s)}
 }
 
-// pluginState is a state as the tables show it ("ACTIVE").
-func pluginState(s plugin.State) string { return strings.TrimPrefix(s.String(), "PLUGIN_STATE_") }
+// pluginState is a state as the CLI shows it: lower case, like agents' states ("active").
+func pluginState(s plugin.State) string { return strings.ToLower(strings.TrimPrefix(s.String(), "PLUGIN_STATE_")) }
 
 func printPlugin(w *tabwriter.Writer, p *plugin.Plugin) {
 	fmt.Fprintf(w, "plugin\t%s %s\nstate\t%s (since %s, revision %d)\npath\t%s\n", p.ID, p.Version, pluginState(p.State),
@@ -409,10 +409,10 @@ func printPluginEvent(w io.Writer, ev *plugin.Event) {
 	}
 	from := "-"
 	if ev.From != plugin.StateUnspecified {
-		from = plugin.StateName(ev.From)
+		from = pluginState(ev.From)
 	}
 	fmt.Fprintf(w, "#%d\t%s\t%s %s\t%s\t%s → %s\t%s\t%s\n", ev.Sequence, ev.Time.Format(time.RFC3339Nano), ev.ID, ev.Version,
-		ev.Operation, from, plugin.StateName(ev.To), ev.InitiatedBy, ev.Reason)
+		ev.Operation, from, pluginState(ev.To), ev.InitiatedBy, ev.Reason)
 }
 
 func pluginsHistory(g *globals) *cobra.Command {
@@ -422,6 +422,9 @@ func pluginsHistory(g *globals) *cobra.Command {
 		Short: "Plugin events, oldest first",
 		Args:  args(cobra.MaximumNArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := checkLimit("limit", limit); err != nil {
+				return err
+			}
 			svc, err := g.plugins()
 			if err != nil {
 				return err
@@ -445,6 +448,7 @@ func pluginsHistory(g *globals) *cobra.Command {
 				res.Events = append(res.Events, pluginpb.Event(&evs[i]))
 			}
 			g.print(cmd.OutOrStdout(), res, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "SEQ\tTIME\tPLUGIN\tOPERATION\tTRANSITION\tBY\tREASON")
 				for i := range evs {
 					printPluginEvent(w, &evs[i])
 				}

@@ -145,7 +145,7 @@ func agentsHeartbeat(g *globals) *cobra.Command {
 					return err
 				}
 				if len(unknown) > 0 {
-					return fmt.Errorf("unknown or terminated agents: %s", strings.Join(unknown, ", "))
+					return &lifecycle.Error{Code: lifecycle.CodeNotFound, Message: "unknown or terminated agents: " + strings.Join(unknown, ", ")}
 				}
 				if every <= 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "heartbeat sent for %d agents\n", len(args))

@@ -139,6 +139,9 @@ func serveCommand() *cobra.Command {
 					return err
 				}
 			}
+			if err := checkServeFlags(listen, logFormat, tokensFile, allowRemote, &sf); err != nil {
+				return err
+			}
 			var allow []netip.Prefix
 			for _, a := range webhookAllow {
 				p, err := netip.ParsePrefix(a)
@@ -251,6 +254,7 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 		log.Info("bearer tokens required", "file", tokensFile)
 	}
 	fmt.Fprintf(stdout, "listening on %s://%s\n", scheme, ln.Addr())
+	nextSteps(stdout, fmt.Sprintf("%s://%s", scheme, ln.Addr()), listen)
 
 	select {
 	case err := <-served:
