@@ -281,7 +281,7 @@ func agentsTransition(g *globals) *cobra.Command {
 		Long: "Move an agent to another state (exit code 3 if the lifecycle refuses).\n\n" +
 			"STATE is one of " + stateNames + "\n" +
 			"(any case, with - or _). `hms-lifecycle agents get AGENT_ID` shows the states the agent may go to next.",
-		Args:  args(cobra.ExactArgs(2)),
+		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {

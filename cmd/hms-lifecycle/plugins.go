@@ -50,7 +50,9 @@ func parsePluginState(s string) (plugin.State, error) {
 }
 
 // pluginState is a state as the CLI shows it: lower case, like agents' states ("active").
-func pluginState(s plugin.State) string { return strings.ToLower(strings.TrimPrefix(s.String(), "PLUGIN_STATE_")) }
+func pluginState(s plugin.State) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "PLUGIN_STATE_"))
+}
 
 func printPlugin(w *tabwriter.Writer, p *plugin.Plugin) {
 	fmt.Fprintf(w, "plugin\t%s %s\nstate\t%s (since %s, revision %d)\npath\t%s\n", p.ID, p.Version, pluginState(p.State),
