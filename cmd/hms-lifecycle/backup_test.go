@@ -83,7 +83,7 @@ func TestBackupRestoreServe(t *testing.T) {
 		if page, err := c.ListAgents(ctx, lifecycle.ListAgentsRequest{}); err != nil || len(page.Agents) != 10 {
 			t.Errorf("%s: %d agents (%v), want the 10 backed up", d, len(page.Agents), err)
 		}
-		if out, code := cli(t, s.url, "plugins", "get", "AOS-Echo", "1.0.0"); code != exitOK || !strings.Contains(out, "INACTIVE") {
+		if out, code := cli(t, s.url, "plugins", "get", "AOS-Echo", "1.0.0"); code != exitOK || !strings.Contains(out, "state       inactive") {
 			t.Errorf("%s: the plugin: exit %d: %s", d, code, out)
 		}
 	}
