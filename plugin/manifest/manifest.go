@@ -243,13 +243,24 @@ func (v *Validator) validate(source string, data []byte) (*Manifest, error) {
 			return fail(FieldError{"/manifestVersion", fmt.Sprintf("unknown manifestVersion %q: this server reads %q", mv, Version)})
 		}
 	}
+	// Schema and semantic problems are reported together, so that one round of fixes
+	// suffices; a semantic check is skipped where the schema already found a problem.
+	var fields []FieldError
 	if err := v.schema.Validate(doc); err != nil {
 		var verr *jsonschema.ValidationError
 		if !errors.As(err, &verr) {
 			return fail(FieldError{"", err.Error()})
 		}
-		var fields []FieldError
 		v.leaves(verr, &fields)
+	}
+	obj, _ := doc.(map[string]any)
+	for _, f := range v.semantic(obj) {
+		if !slices.ContainsFunc(fields, func(g FieldError) bool { return g.Pointer == f.Pointer }) {
+			fields = append(fields, f)
+		}
+	}
+	if len(fields) > 0 {
+		slices.SortStableFunc(fields, func(a, b FieldError) int { return strings.Compare(a.Pointer, b.Pointer) })
 		return fail(fields...)
 	}
 	var m Manifest
@@ -258,37 +269,44 @@ func (v *Validator) validate(source string, data []byte) (*Manifest, error) {
 	}
 	sum := sha256.Sum256(data)
 	m.Digest = hex.EncodeToString(sum[:])
-	var fields []FieldError
-	if !idPattern.MatchString(m.ID) {
-		fields = append(fields, FieldError{"/id", fmt.Sprintf("%q is not a plugin id: 1-%d characters of letters, digits, '.', '_' and '-', starting with a letter", m.ID, MaxIDLength)})
-	}
-	if m.SemVer, err = semver.StrictNewVersion(m.Version); err != nil {
-		fields = append(fields, FieldError{"/version", fmt.Sprintf("%q is not a semantic version (MAJOR.MINOR.PATCH, like 1.2.0)", m.Version)})
-	}
-	if !hmaVersionPattern.MatchString(m.HMAVersion) {
-		fields = append(fields, FieldError{"/hmaVersion", fmt.Sprintf("%q is not an HMA version (MAJOR.MINOR, like 1.3)", m.HMAVersion)})
-	}
-	for _, list := range []struct {
-		name  string
-		ports []string
-	}{{"implementedPorts", m.ImplementedPorts}, {"consumedCorePorts", m.ConsumedCorePorts}} {
-		if len(list.ports) > MaxPorts {
-			fields = append(fields, FieldError{"/" + list.name, fmt.Sprintf("%d ports, at most %d allowed", len(list.ports), MaxPorts)})
-		}
-	}
-	for i, p := range m.ConsumedCorePorts {
-		if !slices.Contains(v.corePorts, p) {
-			fields = append(fields, FieldError{"/consumedCorePorts/" + strconv.Itoa(i), fmt.Sprintf(
-				"%q is not a port of the core; the core offers %s", p, strings.Join(v.corePorts, ", "))})
-		}
-	}
-	if r := m.Runtime; r != nil && r.Health != nil && r.Health.HTTP != nil && r.Health.GRPC != nil {
-		fields = append(fields, FieldError{"/runtime/health", "give one health check, http or grpc, not both"})
-	}
-	if len(fields) > 0 {
-		return fail(fields...)
-	}
+	m.SemVer, _ = semver.StrictNewVersion(m.Version) // checked by semantic
 	return &m, nil
+}
+
+// semantic makes the checks a schema cannot, on the fields that have the right type (a
+// field of the wrong type is the schema's to report).
+func (v *Validator) semantic(obj map[string]any) []FieldError {
+	var fields []FieldError
+	if id, ok := obj["id"].(string); ok && !idPattern.MatchString(id) {
+		fields = append(fields, FieldError{"/id", fmt.Sprintf("%q is not a plugin id: 1-%d characters of letters, digits, '.', '_' and '-', starting with a letter", id, MaxIDLength)})
+	}
+	if ver, ok := obj["version"].(string); ok {
+		if _, err := semver.StrictNewVersion(ver); err != nil {
+			fields = append(fields, FieldError{"/version", fmt.Sprintf("%q is not a semantic version (MAJOR.MINOR.PATCH, like 1.2.0)", ver)})
+		}
+	}
+	if hv, ok := obj["hmaVersion"].(string); ok && !hmaVersionPattern.MatchString(hv) {
+		fields = append(fields, FieldError{"/hmaVersion", fmt.Sprintf("%q is not an HMA version (MAJOR.MINOR, like 1.3)", hv)})
+	}
+	for _, name := range []string{"implementedPorts", "consumedCorePorts"} {
+		if ports, ok := obj[name].([]any); ok && len(ports) > MaxPorts {
+			fields = append(fields, FieldError{"/" + name, fmt.Sprintf("%d ports, at most %d allowed", len(ports), MaxPorts)})
+		}
+	}
+	if ports, ok := obj["consumedCorePorts"].([]any); ok {
+		for i, p := range ports {
+			if p, ok := p.(string); ok && !slices.Contains(v.corePorts, p) {
+				fields = append(fields, FieldError{"/consumedCorePorts/" + strconv.Itoa(i), fmt.Sprintf(
+					"%q is not a port of the core; the core offers %s", p, strings.Join(v.corePorts, ", "))})
+			}
+		}
+	}
+	if rt, ok := obj["runtime"].(map[string]any); ok {
+		if h, ok := rt["health"].(map[string]any); ok && h["http"] != nil && h["grpc"] != nil {
+			fields = append(fields, FieldError{"/runtime/health", "give one health check, http or grpc, not both"})
+		}
+	}
+	return fields
 }
 
 var (

@@ -191,3 +191,27 @@ func BenchmarkValidate(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
 }
+
+// TestSchemaAndSemanticErrorsTogether: one round of validation reports the schema's
+// problems and the semantic ones, each once, in pointer order.
+func TestSchemaAndSemanticErrorsTogether(t *testing.T) {
+	m := valid()
+	m["type"] = "L9-Nothing"                     // schema: enum
+	delete(m, "name")                            // schema: required
+	m["version"] = "1.0"                         // semantic: not MAJOR.MINOR.PATCH
+	m["consumedCorePorts"] = []any{"NoSuchPort"} // semantic: not the core's
+	m["hmaVersion"] = 13                         // schema: a number, so no semantic check
+	data, _ := json.Marshal(m)
+	_, err := validator(t).Validate(data)
+	var me *manifest.Error
+	if !errors.As(err, &me) {
+		t.Fatalf("Validate: %v", err)
+	}
+	var got []string
+	for _, f := range me.Fields {
+		got = append(got, f.Pointer)
+	}
+	if want := "/consumedCorePorts/0 /hmaVersion /name /type /version"; strings.Join(got, " ") != want {
+		t.Errorf("reported %q, want the pointers %s", me.Fields, want)
+	}
+}
