@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hms/plugin/lifecycle/v1/plugin_lifecycle.proto.
  */
 export const file_hms_plugin_lifecycle_v1_plugin_lifecycle: GenFile = /*@__PURE__*/
-  fileDesc("Ci5obXMvcGx1Z2luL2xpZmVjeWNsZS92MS9wbHVnaW5fbGlmZWN5Y2xlLnByb3RvEhdobXMucGx1Z2luLmxpZmVjeWNsZS52MSLoAwoGUGx1Z2luEgoKAmlkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSMwoFc3RhdGUYAyABKA4yJC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5TdGF0ZRIQCghyZXZpc2lvbhgEIAEoAxIvCgtzdGF0ZV9zaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNbGFzdF9zZXF1ZW5jZRgGIAEoBBIMCgRwYXRoGAcgASgJEjkKCG1hbmlmZXN0GAggASgLMicuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luTWFuaWZlc3QSNgoGZXJyb3JzGAkgAygLMiYuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuTWFuaWZlc3RFcnJvchIXCg9wYWNrYWdlX21pc3NpbmcYCiABKAgSEwoLcmVwbGFjZWRfYnkYCyABKAkSEgoKZ2VuZXJhdGlvbhgMIAEoBBIQCghlbmRwb2ludBgNIAEoCRISCgpsYXN0X2Vycm9yGA4gASgJEhoKEmFsbG93ZWRfb3BlcmF0aW9ucxgPIAMoCRItCglsYXN0X3VzZWQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIusBCg5QbHVnaW5NYW5pZmVzdBIYChBtYW5pZmVzdF92ZXJzaW9uGAEgASgJEhMKC2htYV92ZXJzaW9uGAIgASgJEgoKAmlkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSDAoEbmFtZRgFIAEoCRIMCgR0eXBlGAYgASgJEhMKC2Rlc2NyaXB0aW9uGAcgASgJEhkKEWltcGxlbWVudGVkX3BvcnRzGAggAygJEhsKE2NvbnN1bWVkX2NvcmVfcG9ydHMYCSADKAkSFAoMcnVudGltZV9qc29uGAogASgJEg4KBmRpZ2VzdBgLIAEoCSIxCg1NYW5pZmVzdEVycm9yEg8KB3BvaW50ZXIYASABKAkSDwoHbWVzc2FnZRgCIAEoCSIUChJTY2FuUGx1Z2luc1JlcXVlc3Qi5QEKE1NjYW5QbHVnaW5zUmVzcG9uc2USLgoFYWRkZWQYASADKAsyHy5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW4SMAoHY2hhbmdlZBgCIAMoCzIfLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbhIwCgdyZW1vdmVkGAMgAygLMh8uaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luEjoKCHJlamVjdGVkGAQgAygLMiguaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUmVqZWN0ZWRQYWNrYWdlIlcKD1JlamVjdGVkUGFja2FnZRIMCgRwYXRoGAEgASgJEjYKBmVycm9ycxgCIAMoCzImLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLk1hbmlmZXN0RXJyb3IiLwoQR2V0UGx1Z2luUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJIkQKEUdldFBsdWdpblJlc3BvbnNlEi8KBnBsdWdpbhgBIAEoCzIfLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbiKZAQoSTGlzdFBsdWdpbnNSZXF1ZXN0EjQKBnN0YXRlcxgBIAMoDjIkLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpblN0YXRlEgoKAmlkGAIgASgJEgwKBHR5cGUYAyABKAkSDAoEcG9ydBgEIAEoCRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJgChNMaXN0UGx1Z2luc1Jlc3BvbnNlEjAKB3BsdWdpbnMYASADKAsyHy5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkUKFlBsdWdpbk9wZXJhdGlvblJlcXVlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIOCgZyZWFzb24YAyABKAkiSgoXUGx1Z2luT3BlcmF0aW9uUmVzcG9uc2USLwoGcGx1Z2luGAEgASgLMh8uaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luIloKFkRlcHJlY2F0ZVBsdWdpblJlcXVlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIOCgZyZWFzb24YAyABKAkSEwoLcmVwbGFjZW1lbnQYBCABKAkiNgoUUmVzb2x2ZVBsdWdpblJlcXVlc3QSCgoCaWQYASABKAkSEgoKY29uc3RyYWludBgCIAEoCSJuChVSZXNvbHZlUGx1Z2luUmVzcG9uc2USLwoGcGx1Z2luGAEgASgLMh8uaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luEhAKCGVuZHBvaW50GAIgASgJEhIKCmdlbmVyYXRpb24YAyABKAQiygMKC1BsdWdpbkV2ZW50EhAKCHNlcXVlbmNlGAEgASgEEhAKCGV2ZW50X2lkGAIgASgJEhEKCXBsdWdpbl9pZBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgJEjgKCmZyb21fc3RhdGUYBSABKA4yJC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5TdGF0ZRI2Cgh0b19zdGF0ZRgGIAEoDjIkLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpblN0YXRlEhEKCW9wZXJhdGlvbhgHIAEoCRIUCgxpbml0aWF0ZWRfYnkYCCABKAkSDgoGcmVhc29uGAkgASgJEkQKCG1ldGFkYXRhGAogAygLMjIuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luRXZlbnQuTWV0YWRhdGFFbnRyeRItCgl0aW1lc3RhbXAYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJldmlzaW9uGAwgASgDEhAKCGJvb2ttYXJrGA0gASgIGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJZChdHZXRQbHVnaW5IaXN0b3J5UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg0KBWxpbWl0GAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiaQoYR2V0UGx1Z2luSGlzdG9yeVJlc3BvbnNlEjQKBmV2ZW50cxgBIAMoCzIkLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKiAQoYV2F0Y2hQbHVnaW5FdmVudHNSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSNAoGc3RhdGVzGAMgAygOMiQuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luU3RhdGUSFQoNZnJvbV9zZXF1ZW5jZRgEIAEoBBIcChRib29rbWFya19pbnRlcnZhbF9tcxgFIAEoBSJQChlXYXRjaFBsdWdpbkV2ZW50c1Jlc3BvbnNlEjMKBWV2ZW50GAEgASgLMiQuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luRXZlbnQqiwIKC1BsdWdpblN0YXRlEhwKGFBMVUdJTl9TVEFURV9VTlNQRUNJRklFRBAAEhsKF1BMVUdJTl9TVEFURV9ESVNDT1ZFUkVEEAESGwoXUExVR0lOX1NUQVRFX1JFR0lTVEVSRUQQAhIZChVQTFVHSU5fU1RBVEVfSU5BQ1RJVkUQAxIbChdQTFVHSU5fU1RBVEVfQUNUSVZBVElORxAEEhcKE1BMVUdJTl9TVEFURV9BQ1RJVkUQBRIdChlQTFVHSU5fU1RBVEVfREVBQ1RJVkFUSU5HEAYSFwoTUExVR0lOX1NUQVRFX0ZBSUxFRBAHEhsKF1BMVUdJTl9TVEFURV9ERVBSRUNBVEVEEAgy8QoKFlBsdWdpbkxpZmVjeWNsZU1hbmFnZXISaAoLU2NhblBsdWdpbnMSKy5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5TY2FuUGx1Z2luc1JlcXVlc3QaLC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5TY2FuUGx1Z2luc1Jlc3BvbnNlEmIKCUdldFBsdWdpbhIpLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLkdldFBsdWdpblJlcXVlc3QaKi5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5HZXRQbHVnaW5SZXNwb25zZRJoCgtMaXN0UGx1Z2lucxIrLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLkxpc3RQbHVnaW5zUmVxdWVzdBosLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLkxpc3RQbHVnaW5zUmVzcG9uc2UScwoOVmFsaWRhdGVQbHVnaW4SLy5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5PcGVyYXRpb25SZXF1ZXN0GjAuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luT3BlcmF0aW9uUmVzcG9uc2USbwoKTG9hZFBsdWdpbhIvLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbk9wZXJhdGlvblJlcXVlc3QaMC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5PcGVyYXRpb25SZXNwb25zZRJzCg5BY3RpdmF0ZVBsdWdpbhIvLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbk9wZXJhdGlvblJlcXVlc3QaMC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5PcGVyYXRpb25SZXNwb25zZRJ1ChBEZWFjdGl2YXRlUGx1Z2luEi8uaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luT3BlcmF0aW9uUmVxdWVzdBowLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbk9wZXJhdGlvblJlc3BvbnNlEnAKC1Jlc2V0UGx1Z2luEi8uaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luT3BlcmF0aW9uUmVxdWVzdBowLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbk9wZXJhdGlvblJlc3BvbnNlEnQKD0RlcHJlY2F0ZVBsdWdpbhIvLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLkRlcHJlY2F0ZVBsdWdpblJlcXVlc3QaMC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5PcGVyYXRpb25SZXNwb25zZRJuCg1SZXNvbHZlUGx1Z2luEi0uaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUmVzb2x2ZVBsdWdpblJlcXVlc3QaLi5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5SZXNvbHZlUGx1Z2luUmVzcG9uc2USdwoQR2V0UGx1Z2luSGlzdG9yeRIwLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLkdldFBsdWdpbkhpc3RvcnlSZXF1ZXN0GjEuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuR2V0UGx1Z2luSGlzdG9yeVJlc3BvbnNlEnwKEVdhdGNoUGx1Z2luRXZlbnRzEjEuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuV2F0Y2hQbHVnaW5FdmVudHNSZXF1ZXN0GjIuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuV2F0Y2hQbHVnaW5FdmVudHNSZXNwb25zZTABQklaR2dpdGh1Yi5jb20vaG1zLWxpZmVjeWNsZS9saWZlY3ljbGUvZ2VuL2htcy9wbHVnaW4vbGlmZWN5Y2xlL3YxO3BsdWdpbnYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ci5obXMvcGx1Z2luL2xpZmVjeWNsZS92MS9wbHVnaW5fbGlmZWN5Y2xlLnByb3RvEhdobXMucGx1Z2luLmxpZmVjeWNsZS52MSKkBAoGUGx1Z2luEgoKAmlkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSMwoFc3RhdGUYAyABKA4yJC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5TdGF0ZRIQCghyZXZpc2lvbhgEIAEoAxIvCgtzdGF0ZV9zaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNbGFzdF9zZXF1ZW5jZRgGIAEoBBIMCgRwYXRoGAcgASgJEjkKCG1hbmlmZXN0GAggASgLMicuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luTWFuaWZlc3QSNgoGZXJyb3JzGAkgAygLMiYuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuTWFuaWZlc3RFcnJvchIXCg9wYWNrYWdlX21pc3NpbmcYCiABKAgSEwoLcmVwbGFjZWRfYnkYCyABKAkSEgoKZ2VuZXJhdGlvbhgMIAEoBBIQCghlbmRwb2ludBgNIAEoCRISCgpsYXN0X2Vycm9yGA4gASgJEhoKEmFsbG93ZWRfb3BlcmF0aW9ucxgPIAMoCRItCglsYXN0X3VzZWQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjoKBnBvbGljeRgRIAEoCzIqLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpblBvbGljeVN0YXRlIrEBChFQbHVnaW5Qb2xpY3lTdGF0ZRIXCg9mYWlsb3Zlcl90YXJnZXQYASABKAkSFQoNZmFpbG92ZXJfbm90ZRgCIAEoCRIUCgxkZWFjdGl2YXRpb24YAyABKAkSOgoIcHJlc3N1cmUYBCABKAsyKC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QcmVzc3VyZVJlYWRpbmcSGgoScHJlc3N1cmVfdGhyZXNob2xkGAUgASgBImgKD1ByZXNzdXJlUmVhZGluZxILCgNjcHUYASABKAESDgoGbWVtb3J5GAIgASgBEg4KBnNvdXJjZRgDIAEoCRIoCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLrAQoOUGx1Z2luTWFuaWZlc3QSGAoQbWFuaWZlc3RfdmVyc2lvbhgBIAEoCRITCgtobWFfdmVyc2lvbhgCIAEoCRIKCgJpZBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgJEgwKBG5hbWUYBSABKAkSDAoEdHlwZRgGIAEoCRITCgtkZXNjcmlwdGlvbhgHIAEoCRIZChFpbXBsZW1lbnRlZF9wb3J0cxgIIAMoCRIbChNjb25zdW1lZF9jb3JlX3BvcnRzGAkgAygJEhQKDHJ1bnRpbWVfanNvbhgKIAEoCRIOCgZkaWdlc3QYCyABKAkiMQoNTWFuaWZlc3RFcnJvchIPCgdwb2ludGVyGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiFAoSU2NhblBsdWdpbnNSZXF1ZXN0IuUBChNTY2FuUGx1Z2luc1Jlc3BvbnNlEi4KBWFkZGVkGAEgAygLMh8uaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luEjAKB2NoYW5nZWQYAiADKAsyHy5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW4SMAoHcmVtb3ZlZBgDIAMoCzIfLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbhI6CghyZWplY3RlZBgEIAMoCzIoLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlJlamVjdGVkUGFja2FnZSJXCg9SZWplY3RlZFBhY2thZ2USDAoEcGF0aBgBIAEoCRI2CgZlcnJvcnMYAiADKAsyJi5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5NYW5pZmVzdEVycm9yIi8KEEdldFBsdWdpblJlcXVlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCSJEChFHZXRQbHVnaW5SZXNwb25zZRIvCgZwbHVnaW4YASABKAsyHy5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW4imQEKEkxpc3RQbHVnaW5zUmVxdWVzdBI0CgZzdGF0ZXMYASADKA4yJC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5TdGF0ZRIKCgJpZBgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHBvcnQYBCABKAkSEQoJcGFnZV9zaXplGAUgASgFEhIKCnBhZ2VfdG9rZW4YBiABKAkiYAoTTGlzdFBsdWdpbnNSZXNwb25zZRIwCgdwbHVnaW5zGAEgAygLMh8uaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJFChZQbHVnaW5PcGVyYXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDgoGcmVhc29uGAMgASgJIkoKF1BsdWdpbk9wZXJhdGlvblJlc3BvbnNlEi8KBnBsdWdpbhgBIAEoCzIfLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbiJaChZEZXByZWNhdGVQbHVnaW5SZXF1ZXN0EgoKAmlkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDgoGcmVhc29uGAMgASgJEhMKC3JlcGxhY2VtZW50GAQgASgJIjYKFFJlc29sdmVQbHVnaW5SZXF1ZXN0EgoKAmlkGAEgASgJEhIKCmNvbnN0cmFpbnQYAiABKAkibgoVUmVzb2x2ZVBsdWdpblJlc3BvbnNlEi8KBnBsdWdpbhgBIAEoCzIfLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbhIQCghlbmRwb2ludBgCIAEoCRISCgpnZW5lcmF0aW9uGAMgASgEIsoDCgtQbHVnaW5FdmVudBIQCghzZXF1ZW5jZRgBIAEoBBIQCghldmVudF9pZBgCIAEoCRIRCglwbHVnaW5faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRI4Cgpmcm9tX3N0YXRlGAUgASgOMiQuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luU3RhdGUSNgoIdG9fc3RhdGUYBiABKA4yJC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5TdGF0ZRIRCglvcGVyYXRpb24YByABKAkSFAoMaW5pdGlhdGVkX2J5GAggASgJEg4KBnJlYXNvbhgJIAEoCRJECghtZXRhZGF0YRgKIAMoCzIyLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbkV2ZW50Lk1ldGFkYXRhRW50cnkSLQoJdGltZXN0YW1wGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghyZXZpc2lvbhgMIAEoAxIQCghib29rbWFyaxgNIAEoCBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiWQoXR2V0UGx1Z2luSGlzdG9yeVJlcXVlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRINCgVsaW1pdBgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJImkKGEdldFBsdWdpbkhpc3RvcnlSZXNwb25zZRI0CgZldmVudHMYASADKAsyJC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiogEKGFdhdGNoUGx1Z2luRXZlbnRzUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEjQKBnN0YXRlcxgDIAMoDjIkLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpblN0YXRlEhUKDWZyb21fc2VxdWVuY2UYBCABKAQSHAoUYm9va21hcmtfaW50ZXJ2YWxfbXMYBSABKAUiUAoZV2F0Y2hQbHVnaW5FdmVudHNSZXNwb25zZRIzCgVldmVudBgBIAEoCzIkLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbkV2ZW50KosCCgtQbHVnaW5TdGF0ZRIcChhQTFVHSU5fU1RBVEVfVU5TUEVDSUZJRUQQABIbChdQTFVHSU5fU1RBVEVfRElTQ09WRVJFRBABEhsKF1BMVUdJTl9TVEFURV9SRUdJU1RFUkVEEAISGQoVUExVR0lOX1NUQVRFX0lOQUNUSVZFEAMSGwoXUExVR0lOX1NUQVRFX0FDVElWQVRJTkcQBBIXChNQTFVHSU5fU1RBVEVfQUNUSVZFEAUSHQoZUExVR0lOX1NUQVRFX0RFQUNUSVZBVElORxAGEhcKE1BMVUdJTl9TVEFURV9GQUlMRUQQBxIbChdQTFVHSU5fU1RBVEVfREVQUkVDQVRFRBAIMvEKChZQbHVnaW5MaWZlY3ljbGVNYW5hZ2VyEmgKC1NjYW5QbHVnaW5zEisuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuU2NhblBsdWdpbnNSZXF1ZXN0GiwuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuU2NhblBsdWdpbnNSZXNwb25zZRJiCglHZXRQbHVnaW4SKS5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5HZXRQbHVnaW5SZXF1ZXN0GiouaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuR2V0UGx1Z2luUmVzcG9uc2USaAoLTGlzdFBsdWdpbnMSKy5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5MaXN0UGx1Z2luc1JlcXVlc3QaLC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5MaXN0UGx1Z2luc1Jlc3BvbnNlEnMKDlZhbGlkYXRlUGx1Z2luEi8uaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luT3BlcmF0aW9uUmVxdWVzdBowLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbk9wZXJhdGlvblJlc3BvbnNlEm8KCkxvYWRQbHVnaW4SLy5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5PcGVyYXRpb25SZXF1ZXN0GjAuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luT3BlcmF0aW9uUmVzcG9uc2UScwoOQWN0aXZhdGVQbHVnaW4SLy5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5PcGVyYXRpb25SZXF1ZXN0GjAuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luT3BlcmF0aW9uUmVzcG9uc2USdQoQRGVhY3RpdmF0ZVBsdWdpbhIvLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbk9wZXJhdGlvblJlcXVlc3QaMC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5PcGVyYXRpb25SZXNwb25zZRJwCgtSZXNldFBsdWdpbhIvLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlBsdWdpbk9wZXJhdGlvblJlcXVlc3QaMC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5QbHVnaW5PcGVyYXRpb25SZXNwb25zZRJ0Cg9EZXByZWNhdGVQbHVnaW4SLy5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5EZXByZWNhdGVQbHVnaW5SZXF1ZXN0GjAuaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUGx1Z2luT3BlcmF0aW9uUmVzcG9uc2USbgoNUmVzb2x2ZVBsdWdpbhItLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLlJlc29sdmVQbHVnaW5SZXF1ZXN0Gi4uaG1zLnBsdWdpbi5saWZlY3ljbGUudjEuUmVzb2x2ZVBsdWdpblJlc3BvbnNlEncKEEdldFBsdWdpbkhpc3RvcnkSMC5obXMucGx1Z2luLmxpZmVjeWNsZS52MS5HZXRQbHVnaW5IaXN0b3J5UmVxdWVzdBoxLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLkdldFBsdWdpbkhpc3RvcnlSZXNwb25zZRJ8ChFXYXRjaFBsdWdpbkV2ZW50cxIxLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLldhdGNoUGx1Z2luRXZlbnRzUmVxdWVzdBoyLmhtcy5wbHVnaW4ubGlmZWN5Y2xlLnYxLldhdGNoUGx1Z2luRXZlbnRzUmVzcG9uc2UwAUJJWkdnaXRodWIuY29tL2htcy1saWZlY3ljbGUvbGlmZWN5Y2xlL2dlbi9obXMvcGx1Z2luL2xpZmVjeWNsZS92MTtwbHVnaW52MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * A plugin version as the registry knows it.
@@ -121,6 +121,13 @@ export type Plugin = Message<"hms.plugin.lifecycle.v1.Plugin"> & {
    * @generated from field: google.protobuf.Timestamp last_used = 16;
    */
   lastUsed?: Timestamp | undefined;
+
+  /**
+   * What the automatic policies decided about it, and the pressure reading they act on.
+   *
+   * @generated from field: hms.plugin.lifecycle.v1.PluginPolicyState policy = 17;
+   */
+  policy?: PluginPolicyState | undefined;
 };
 
 /**
@@ -129,6 +136,94 @@ export type Plugin = Message<"hms.plugin.lifecycle.v1.Plugin"> & {
  */
 export const PluginSchema: GenMessage<Plugin> = /*@__PURE__*/
   messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 0);
+
+/**
+ * What the automatic policies (failover, pressure, idle deactivation) decided about a
+ * plugin version.
+ *
+ * @generated from message hms.plugin.lifecycle.v1.PluginPolicyState
+ */
+export type PluginPolicyState = Message<"hms.plugin.lifecycle.v1.PluginPolicyState"> & {
+  /**
+   * The version failover activated when this one failed at runtime.
+   *
+   * @generated from field: string failover_target = 1;
+   */
+  failoverTarget: string;
+
+  /**
+   * Why failover did not act when this one failed (rate limit, no version to fail over to).
+   *
+   * @generated from field: string failover_note = 2;
+   */
+  failoverNote: string;
+
+  /**
+   * Who last deactivated it and why ("system:plugin-policy: idle under pressure ..."),
+   * until it is activated again.
+   *
+   * @generated from field: string deactivation = 3;
+   */
+  deactivation: string;
+
+  /**
+   * The manager's last reading of the host's pressure (absent without a pressure threshold).
+   *
+   * @generated from field: hms.plugin.lifecycle.v1.PressureReading pressure = 4;
+   */
+  pressure?: PressureReading | undefined;
+
+  /**
+   * The pressure threshold, in percent (0: the pressure policies are off).
+   *
+   * @generated from field: double pressure_threshold = 5;
+   */
+  pressureThreshold: number;
+};
+
+/**
+ * Describes the message hms.plugin.lifecycle.v1.PluginPolicyState.
+ * Use `create(PluginPolicyStateSchema)` to create a new message.
+ */
+export const PluginPolicyStateSchema: GenMessage<PluginPolicyState> = /*@__PURE__*/
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 1);
+
+/**
+ * A reading of the host's pressure, in percent: Linux PSI "some avg10" of cpu and memory,
+ * or the load average per core where PSI is absent.
+ *
+ * @generated from message hms.plugin.lifecycle.v1.PressureReading
+ */
+export type PressureReading = Message<"hms.plugin.lifecycle.v1.PressureReading"> & {
+  /**
+   * @generated from field: double cpu = 1;
+   */
+  cpu: number;
+
+  /**
+   * @generated from field: double memory = 2;
+   */
+  memory: number;
+
+  /**
+   * "psi" or "loadavg".
+   *
+   * @generated from field: string source = 3;
+   */
+  source: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 4;
+   */
+  time?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message hms.plugin.lifecycle.v1.PressureReading.
+ * Use `create(PressureReadingSchema)` to create a new message.
+ */
+export const PressureReadingSchema: GenMessage<PressureReading> = /*@__PURE__*/
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 2);
 
 /**
  * A plugin-manifest.json (section 5) and its runtime block.
@@ -201,7 +296,7 @@ export type PluginManifest = Message<"hms.plugin.lifecycle.v1.PluginManifest"> &
  * Use `create(PluginManifestSchema)` to create a new message.
  */
 export const PluginManifestSchema: GenMessage<PluginManifest> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 1);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 3);
 
 /**
  * One problem of a manifest, at a field's JSON pointer.
@@ -225,7 +320,7 @@ export type ManifestError = Message<"hms.plugin.lifecycle.v1.ManifestError"> & {
  * Use `create(ManifestErrorSchema)` to create a new message.
  */
 export const ManifestErrorSchema: GenMessage<ManifestError> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 2);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 4);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.ScanPluginsRequest
@@ -238,7 +333,7 @@ export type ScanPluginsRequest = Message<"hms.plugin.lifecycle.v1.ScanPluginsReq
  * Use `create(ScanPluginsRequestSchema)` to create a new message.
  */
 export const ScanPluginsRequestSchema: GenMessage<ScanPluginsRequest> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 3);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 5);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.ScanPluginsResponse
@@ -278,7 +373,7 @@ export type ScanPluginsResponse = Message<"hms.plugin.lifecycle.v1.ScanPluginsRe
  * Use `create(ScanPluginsResponseSchema)` to create a new message.
  */
 export const ScanPluginsResponseSchema: GenMessage<ScanPluginsResponse> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 4);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 6);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.RejectedPackage
@@ -300,7 +395,7 @@ export type RejectedPackage = Message<"hms.plugin.lifecycle.v1.RejectedPackage">
  * Use `create(RejectedPackageSchema)` to create a new message.
  */
 export const RejectedPackageSchema: GenMessage<RejectedPackage> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 5);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 7);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.GetPluginRequest
@@ -322,7 +417,7 @@ export type GetPluginRequest = Message<"hms.plugin.lifecycle.v1.GetPluginRequest
  * Use `create(GetPluginRequestSchema)` to create a new message.
  */
 export const GetPluginRequestSchema: GenMessage<GetPluginRequest> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 6);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 8);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.GetPluginResponse
@@ -339,7 +434,7 @@ export type GetPluginResponse = Message<"hms.plugin.lifecycle.v1.GetPluginRespon
  * Use `create(GetPluginResponseSchema)` to create a new message.
  */
 export const GetPluginResponseSchema: GenMessage<GetPluginResponse> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 7);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 9);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.ListPluginsRequest
@@ -387,7 +482,7 @@ export type ListPluginsRequest = Message<"hms.plugin.lifecycle.v1.ListPluginsReq
  * Use `create(ListPluginsRequestSchema)` to create a new message.
  */
 export const ListPluginsRequestSchema: GenMessage<ListPluginsRequest> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 8);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 10);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.ListPluginsResponse
@@ -409,7 +504,7 @@ export type ListPluginsResponse = Message<"hms.plugin.lifecycle.v1.ListPluginsRe
  * Use `create(ListPluginsResponseSchema)` to create a new message.
  */
 export const ListPluginsResponseSchema: GenMessage<ListPluginsResponse> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 9);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 11);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.PluginOperationRequest
@@ -436,7 +531,7 @@ export type PluginOperationRequest = Message<"hms.plugin.lifecycle.v1.PluginOper
  * Use `create(PluginOperationRequestSchema)` to create a new message.
  */
 export const PluginOperationRequestSchema: GenMessage<PluginOperationRequest> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 10);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 12);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.PluginOperationResponse
@@ -453,7 +548,7 @@ export type PluginOperationResponse = Message<"hms.plugin.lifecycle.v1.PluginOpe
  * Use `create(PluginOperationResponseSchema)` to create a new message.
  */
 export const PluginOperationResponseSchema: GenMessage<PluginOperationResponse> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 11);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 13);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.DeprecatePluginRequest
@@ -487,7 +582,7 @@ export type DeprecatePluginRequest = Message<"hms.plugin.lifecycle.v1.DeprecateP
  * Use `create(DeprecatePluginRequestSchema)` to create a new message.
  */
 export const DeprecatePluginRequestSchema: GenMessage<DeprecatePluginRequest> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 12);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 14);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.ResolvePluginRequest
@@ -511,7 +606,7 @@ export type ResolvePluginRequest = Message<"hms.plugin.lifecycle.v1.ResolvePlugi
  * Use `create(ResolvePluginRequestSchema)` to create a new message.
  */
 export const ResolvePluginRequestSchema: GenMessage<ResolvePluginRequest> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 13);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 15);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.ResolvePluginResponse
@@ -538,7 +633,7 @@ export type ResolvePluginResponse = Message<"hms.plugin.lifecycle.v1.ResolvePlug
  * Use `create(ResolvePluginResponseSchema)` to create a new message.
  */
 export const ResolvePluginResponseSchema: GenMessage<ResolvePluginResponse> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 14);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 16);
 
 /**
  * A plugin transition.
@@ -625,7 +720,7 @@ export type PluginEvent = Message<"hms.plugin.lifecycle.v1.PluginEvent"> & {
  * Use `create(PluginEventSchema)` to create a new message.
  */
 export const PluginEventSchema: GenMessage<PluginEvent> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 15);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 17);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.GetPluginHistoryRequest
@@ -661,7 +756,7 @@ export type GetPluginHistoryRequest = Message<"hms.plugin.lifecycle.v1.GetPlugin
  * Use `create(GetPluginHistoryRequestSchema)` to create a new message.
  */
 export const GetPluginHistoryRequestSchema: GenMessage<GetPluginHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 16);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 18);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.GetPluginHistoryResponse
@@ -683,7 +778,7 @@ export type GetPluginHistoryResponse = Message<"hms.plugin.lifecycle.v1.GetPlugi
  * Use `create(GetPluginHistoryResponseSchema)` to create a new message.
  */
 export const GetPluginHistoryResponseSchema: GenMessage<GetPluginHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 17);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 19);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.WatchPluginEventsRequest
@@ -724,7 +819,7 @@ export type WatchPluginEventsRequest = Message<"hms.plugin.lifecycle.v1.WatchPlu
  * Use `create(WatchPluginEventsRequestSchema)` to create a new message.
  */
 export const WatchPluginEventsRequestSchema: GenMessage<WatchPluginEventsRequest> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 18);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 20);
 
 /**
  * @generated from message hms.plugin.lifecycle.v1.WatchPluginEventsResponse
@@ -741,7 +836,7 @@ export type WatchPluginEventsResponse = Message<"hms.plugin.lifecycle.v1.WatchPl
  * Use `create(WatchPluginEventsResponseSchema)` to create a new message.
  */
 export const WatchPluginEventsResponseSchema: GenMessage<WatchPluginEventsResponse> = /*@__PURE__*/
-  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 19);
+  messageDesc(file_hms_plugin_lifecycle_v1_plugin_lifecycle, 21);
 
 /**
  * The plugin states of the HMA Plugin Lifecycle Concept (section 2).
