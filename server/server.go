@@ -290,7 +290,7 @@ func (c connectService) WatchEvents(ctx context.Context, req *connect.Request[v1
 }
 
 func (c connectService) RegisterHook(ctx context.Context, req *connect.Request[v1.RegisterHookRequest]) (*connect.Response[v1.RegisterHookResponse], error) {
-	return unary(ctx, c.log, req, c.rpc.RegisterHook)
+	return unary(ctx, c.log, req, c.registerHook)
 }
 
 func (c connectService) RegisterAgent(ctx context.Context, req *connect.Request[v1.RegisterAgentRequest]) (*connect.Response[v1.RegisterAgentResponse], error) {
@@ -314,7 +314,7 @@ func (c connectService) UnregisterHook(ctx context.Context, req *connect.Request
 }
 
 func (c connectService) ListHooks(ctx context.Context, req *connect.Request[v1.ListHooksRequest]) (*connect.Response[v1.ListHooksResponse], error) {
-	return unary(ctx, c.log, req, c.rpc.ListHooks)
+	return unary(ctx, c.log, req, c.listHooks)
 }
 
 func (c connectService) ServeHooks(ctx context.Context, stream *connect.BidiStream[v1.HookWorkerMessage, v1.HookInvocation]) error {

@@ -171,3 +171,53 @@ func (w *worker) invoke(ctx context.Context, id string, inv *v1.HookInvocation) 
 		return lifecycle.HookDecision{}, ctx.Err()
 	}
 }
+
+// workerConnected reports whether a hook worker serving callback name is connected.
+func (s *service) workerConnected(name string) bool {
+	s.workers.mu.Lock()
+	defer s.workers.mu.Unlock()
+	return len(s.workers.byName[name]) > 0
+}
+
+// callbackOf is the callback a hook's config names, or "" for other targets.
+func callbackOf(config map[string]string) string {
+	if t := config["type"]; t != "" && t != "callback" {
+		return ""
+	}
+	return config["callback"]
+}
+
+// registerHook is RegisterHook with a warning when no connected worker serves the new
+// hook's callback: the hook is stored, but every invocation fails until one connects.
+func (s *service) registerHook(ctx context.Context, m *v1.RegisterHookRequest) (*v1.RegisterHookResponse, error) {
+	res, err := s.rpc.RegisterHook(ctx, m)
+	if err != nil || !res.GetSuccess() {
+		return res, err
+	}
+	if name := callbackOf(m.GetConfig()); name != "" && !s.workerConnected(name) {
+		policy := "the transition is refused (failure_policy fail)"
+		if m.GetConfig()["failure_policy"] == "ignore" {
+			policy = "the failure is ignored (failure_policy ignore)"
+		}
+		if !m.GetIsBlocking() {
+			policy = "its deliveries are retried and then given up"
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("no hook worker connected to this server serves callback %q yet: "+
+			"until a program serving it connects (client.HandleCallback), the hook fails each time it runs and %s", name, policy))
+	}
+	return res, nil
+}
+
+// listHooks is ListHooks with, for callback hooks, whether a worker serving them is connected.
+func (s *service) listHooks(ctx context.Context, m *v1.ListHooksRequest) (*v1.ListHooksResponse, error) {
+	res, err := s.rpc.ListHooks(ctx, m)
+	if err != nil {
+		return res, err
+	}
+	for _, h := range res.GetHooks() {
+		if name := callbackOf(h.GetSpec().GetConfig()); name != "" {
+			h.WorkerConnected = s.workerConnected(name)
+		}
+	}
+	return res, nil
+}

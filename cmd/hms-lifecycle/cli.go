@@ -18,6 +18,7 @@ import (
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/client"
 	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
+	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
 	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
 )
 
@@ -328,6 +329,22 @@ func agentsTransition(g *globals) *cobra.Command {
 	return cmd
 }
 
+// hookTarget says what serves a hook, and for a callback whether a worker is connected.
+func hookTarget(h *v1.Hook) string {
+	cfg := h.GetSpec().GetConfig()
+	switch t := cfg["type"]; t {
+	case "", "callback":
+		if h.GetWorkerConnected() {
+			return "callback " + cfg["callback"] + " (worker connected)"
+		}
+		return "callback " + cfg["callback"] + " (NO WORKER: fails each time)"
+	case "webhook":
+		return "webhook " + cfg["url"]
+	default:
+		return t
+	}
+}
+
 // eventHeader heads the columns printEvent writes.
 const eventHeader = "SEQ\tTIME\tAGENT\tTRANSITION\tTYPE\tBY\tREASON"
 
@@ -598,7 +615,7 @@ func hooksCommand(g *globals) *cobra.Command {
 		Short: "Register a hook (exit code 3 if the lifecycle refuses it)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			_, err := g.client() // checks --output
 			if err != nil {
 				return err
 			}
@@ -620,17 +637,24 @@ func hooksCommand(g *globals) *cobra.Command {
 			if policy != "" {
 				spec.Config["failure_policy"] = policy
 			}
-			res, err := c.RegisterHook(cmd.Context(), spec)
-			if err != nil {
+			// Over Connect's JSON rather than c.RegisterHook: the client library does not
+			// surface the response's warnings.
+			res := &v1.RegisterHookResponse{}
+			if err := g.callJSON(cmd.Context(), lifecyclev1connect.LifecycleManagerRegisterHookProcedure, lifecyclepb.HookSpec(&spec), res); err != nil {
 				return err
 			}
-			g.print(cmd.OutOrStdout(), &v1.RegisterHookResponse{Success: res.Success, HookId: res.HookID, ErrorMessage: res.Message}, func(w *tabwriter.Writer) {
-				if res.Success {
-					fmt.Fprintf(w, "registered hook %s: %s\n", spec.Name, res.HookID)
+			g.print(cmd.OutOrStdout(), res, func(w *tabwriter.Writer) {
+				if res.GetSuccess() {
+					fmt.Fprintf(w, "registered hook %s: %s\n", spec.Name, res.GetHookId())
 				}
 			})
-			if !res.Success {
-				return refusedError{"refused: " + res.Message}
+			if g.output != "json" {
+				for _, warning := range res.GetWarnings() {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", warning)
+				}
+			}
+			if !res.GetSuccess() {
+				return refusedError{"refused: " + res.GetErrorMessage()}
 			}
 			return nil
 		},
@@ -649,22 +673,19 @@ func hooksCommand(g *globals) *cobra.Command {
 		Short: "List hooks with their statistics",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
-			if err != nil {
+			if _, err := g.client(); err != nil { // checks --output
 				return err
 			}
-			hooks, err := c.ListHooks(cmd.Context())
-			if err != nil {
-				return err
-			}
+			// Over Connect's JSON: the client library does not surface worker_connected.
 			pb := &v1.ListHooksResponse{}
-			for i := range hooks {
-				pb.Hooks = append(pb.Hooks, lifecyclepb.HookStatus(&hooks[i]))
+			if err := g.callJSON(cmd.Context(), lifecyclev1connect.LifecycleManagerListHooksProcedure, &v1.ListHooksRequest{}, pb); err != nil {
+				return err
 			}
 			g.print(cmd.OutOrStdout(), pb, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "NAME\tID\tBLOCKING\tCALLS\tALLOWED\tVETOED\tFAILED\tTIMED OUT")
-				for _, h := range hooks {
-					fmt.Fprintf(w, "%s\t%s\t%v\t%d\t%d\t%d\t%d\t%d\n", h.Spec.Name, h.ID, h.Spec.Blocking, h.Invocations, h.Allowed, h.Vetoed, h.Failed, h.TimedOut)
+				fmt.Fprintln(w, "NAME\tID\tTARGET\tBLOCKING\tCALLS\tALLOWED\tVETOED\tFAILED\tTIMED OUT")
+				for _, h := range pb.GetHooks() {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%d\t%d\t%d\t%d\t%d\n", h.GetSpec().GetHookName(), h.GetHookId(), hookTarget(h),
+						h.GetSpec().GetIsBlocking(), h.GetInvocations(), h.GetAllowed(), h.GetVetoed(), h.GetFailed(), h.GetTimedOut())
 				}
 			})
 			return nil

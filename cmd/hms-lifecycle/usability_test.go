@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hms-lifecycle/lifecycle"
 )
 
 type step struct {
@@ -180,5 +183,43 @@ func TestCLIWatchBacksOff(t *testing.T) {
 	}
 	if len(said) != 2 || !strings.Contains(said[0], "watch interrupted") || !strings.Contains(said[1], "watch resumed from sequence 2") {
 		t.Errorf("watch said %q; want one interruption and one resumption", said)
+	}
+}
+
+// TestCLIHookWithoutWorker: registering a callback hook no worker serves warns, and
+// hooks list shows whether a worker is connected.
+func TestCLIHookWithoutWorker(t *testing.T) {
+	s := startServer(t, "--store", "memory")
+	out, code := cli(t, s.url, "hooks", "register", "gate", "--callback", "gatekeeper", "--blocking")
+	if code != exitOK || !strings.Contains(out, `warning: no hook worker connected to this server serves callback "gatekeeper" yet`) ||
+		!strings.Contains(out, "the transition is refused") {
+		t.Errorf("register without a worker: exit %d, %q", code, out)
+	}
+	if out, _ := cli(t, s.url, "hooks", "list"); !strings.Contains(out, "callback gatekeeper (NO WORKER") {
+		t.Errorf("hooks list without a worker:\n%s", out)
+	}
+	c := s.client(t)
+	defer c.Close()
+	if err := c.HandleCallback("gatekeeper", func(context.Context, lifecycle.HookCall) (lifecycle.HookDecision, error) {
+		return lifecycle.HookDecision{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := cli(t, s.url, "hooks", "list")
+		if strings.Contains(out, "callback gatekeeper (worker connected)") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hooks list with a worker:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out, code := cli(t, s.url, "hooks", "register", "gate-2", "--callback", "gatekeeper"); code != exitOK || strings.Contains(out, "warning") {
+		t.Errorf("register with a worker: exit %d, %q", code, out)
+	}
+	if out, _ := cli(t, s.url, "-o", "json", "hooks", "list"); !strings.Contains(strings.Join(strings.Fields(out), " "), `"workerConnected": true`) {
+		t.Errorf("hooks list -o json:\n%s", out)
 	}
 }

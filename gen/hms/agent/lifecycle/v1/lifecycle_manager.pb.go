@@ -579,7 +579,10 @@ type RegisterHookResponse struct {
 	// Generated hook ID
 	HookId string `protobuf:"bytes,2,opt,name=hook_id,json=hookId,proto3" json:"hook_id,omitempty"`
 	// Error message if registration failed
-	ErrorMessage  string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	ErrorMessage string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// On success, what may not work as intended: a callback hook that no hook worker
+	// connected to this server serves yet (every matching invocation fails until one does).
+	Warnings      []string `protobuf:"bytes,4,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -633,6 +636,13 @@ func (x *RegisterHookResponse) GetErrorMessage() string {
 		return x.ErrorMessage
 	}
 	return ""
+}
+
+func (x *RegisterHookResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
 }
 
 type RegisterAgentRequest struct {
@@ -1055,8 +1065,12 @@ type Hook struct {
 	LastOutcome *HookOutcome           `protobuf:"bytes,9,opt,name=last_outcome,json=lastOutcome,proto3" json:"last_outcome,omitempty"`
 	// Non-blocking hooks: every event up to this sequence has been delivered (or given up on).
 	DeliveredSequence uint64 `protobuf:"varint,10,opt,name=delivered_sequence,json=deliveredSequence,proto3" json:"delivered_sequence,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Callback hooks: whether a hook worker (ServeHooks) serving the callback is connected to
+	// the server that answered. False for other targets, and for callbacks served inside the
+	// server's own process.
+	WorkerConnected bool `protobuf:"varint,11,opt,name=worker_connected,json=workerConnected,proto3" json:"worker_connected,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Hook) Reset() {
@@ -1157,6 +1171,13 @@ func (x *Hook) GetDeliveredSequence() uint64 {
 		return x.DeliveredSequence
 	}
 	return 0
+}
+
+func (x *Hook) GetWorkerConnected() bool {
+	if x != nil {
+		return x.WorkerConnected
+	}
+	return false
 }
 
 // What a hook worker sends: first a hello, then one reply per invocation.
@@ -1481,11 +1502,12 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\tagent_ids\x18\a \x03(\tR\bagentIds\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8a\x01\n" +
 	"\x14RegisterHookResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\x17\n" +
 	"\ahook_id\x18\x02 \x01(\tR\x06hookId\x12#\n" +
-	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"\xad\x03\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12\x1a\n" +
+	"\bwarnings\x18\x04 \x03(\tR\bwarnings\"\xad\x03\n" +
 	"\x14RegisterAgentRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12V\n" +
 	"\bmetadata\x18\x02 \x03(\v2:.hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntryR\bmetadata\x12P\n" +
@@ -1517,7 +1539,7 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\x16UnregisterHookResponse\"\x12\n" +
 	"\x10ListHooksRequest\"G\n" +
 	"\x11ListHooksResponse\x122\n" +
-	"\x05hooks\x18\x01 \x03(\v2\x1c.hms.agent.lifecycle.v1.HookR\x05hooks\"\x9b\x03\n" +
+	"\x05hooks\x18\x01 \x03(\v2\x1c.hms.agent.lifecycle.v1.HookR\x05hooks\"\xc6\x03\n" +
 	"\x04Hook\x12\x17\n" +
 	"\ahook_id\x18\x01 \x01(\tR\x06hookId\x12?\n" +
 	"\x04spec\x18\x02 \x01(\v2+.hms.agent.lifecycle.v1.RegisterHookRequestR\x04spec\x129\n" +
@@ -1530,7 +1552,8 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\ttimed_out\x18\b \x01(\x04R\btimedOut\x12F\n" +
 	"\flast_outcome\x18\t \x01(\v2#.hms.agent.lifecycle.v1.HookOutcomeR\vlastOutcome\x12-\n" +
 	"\x12delivered_sequence\x18\n" +
-	" \x01(\x04R\x11deliveredSequence\"\x9d\x01\n" +
+	" \x01(\x04R\x11deliveredSequence\x12)\n" +
+	"\x10worker_connected\x18\v \x01(\bR\x0fworkerConnected\"\x9d\x01\n" +
 	"\x11HookWorkerMessage\x12?\n" +
 	"\x05hello\x18\x01 \x01(\v2'.hms.agent.lifecycle.v1.HookWorkerHelloH\x00R\x05hello\x12?\n" +
 	"\x05reply\x18\x02 \x01(\v2'.hms.agent.lifecycle.v1.HookWorkerReplyH\x00R\x05replyB\x06\n" +
