@@ -58,7 +58,8 @@ def bench_bare_ctypes(m: LifecycleManager, n: int) -> None:
     call = lib.dll.hms_call
     free = lib.dll.hms_free
     method = b"hms.agent.lifecycle.v1.LifecycleManager/GetState"
-    req = b'{"agentId":"bench-1"}'
+    req = b'{"agentId":"bench-bare","includeDetails":false}'
+    m.register_agent("bench-bare")  # a fresh agent, like embedded get_state's (history length matters, see README)
     out = ctypes.c_void_p()
     size = ctypes.c_size_t()
     st = _ffi.Status()
