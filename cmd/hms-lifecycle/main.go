@@ -41,15 +41,31 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	if len(args) == 0 {
+		return usageError{errors.New("no command given: try hms-lifecycle --help")}
+	}
+	if _, _, err := root.Find(args); err != nil {
+		return usageError{err}
+	}
+	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "required flag") { // cobra's MarkFlagRequired
+		return usageError{err}
+	}
+	return err
+}
+
+// newRoot is the command tree.
+func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "hms-lifecycle",
 		Short:         "The HMS lifecycle manager: agents' and plugins' states, transitions, events and hooks",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
-	root.SetOut(out)
-	root.SetErr(errOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.Version = version()
 	root.SetVersionTemplate("hms-lifecycle {{.Version}}\n")
@@ -65,17 +81,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	// help and completion are added by Execute; added now, Find knows them too.
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
-	if len(args) == 0 {
-		return usageError{errors.New("no command given: try hms-lifecycle --help")}
-	}
-	if _, _, err := root.Find(args); err != nil {
-		return usageError{err}
-	}
-	err := root.ExecuteContext(ctx)
-	if err != nil && strings.HasPrefix(err.Error(), "required flag") { // cobra's MarkFlagRequired
-		return usageError{err}
-	}
-	return err
+	return root
 }
 
 // args wraps cobra's argument checks so that a wrong count is a usage error.
