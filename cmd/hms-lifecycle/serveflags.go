@@ -52,6 +52,12 @@ func nextSteps(w io.Writer, url, listen string) {
 	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
 		return
 	}
+	writeNextSteps(w, url, listen, progName())
+}
+
+// writeNextSteps writes the commands to try against the server at url, calling this
+// program prog.
+func writeNextSteps(w io.Writer, url, listen, prog string) {
 	server := ""
 	if url != "http://"+DefaultListen && listen != DefaultListen {
 		server = " --server " + url
@@ -62,7 +68,7 @@ func nextSteps(w io.Writer, url, listen string) {
   %[3]s%[1]s agents watch
   curl -s %[2]s/metrics
 Ctrl-C stops the server.
-`, server, url, progName())
+`, server, url, prog)
 }
 
 // progName is how to call this program from the current directory: its name when the

@@ -223,3 +223,18 @@ func TestCLIHookWithoutWorker(t *testing.T) {
 		t.Errorf("hooks list -o json:\n%s", out)
 	}
 }
+
+// TestNextSteps: at a terminal, serve says what to try next, with --server only when the
+// server is not at the default address.
+func TestNextSteps(t *testing.T) {
+	var b strings.Builder
+	writeNextSteps(&b, "http://"+DefaultListen, DefaultListen, "hms-lifecycle")
+	if !strings.Contains(b.String(), "  hms-lifecycle agents register agent-001\n") || !strings.Contains(b.String(), "curl -s http://127.0.0.1:7460/metrics") {
+		t.Errorf("default address:\n%s", b.String())
+	}
+	b.Reset()
+	writeNextSteps(&b, "http://127.0.0.1:9999", "127.0.0.1:9999", "./.bin/hms-lifecycle")
+	if !strings.Contains(b.String(), "  ./.bin/hms-lifecycle --server http://127.0.0.1:9999 agents watch\n") {
+		t.Errorf("another address:\n%s", b.String())
+	}
+}
