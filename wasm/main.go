@@ -157,6 +157,20 @@ func bytesAt(p, n uint32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(uintptr(p))), n)
 }
 
+//go:wasmexport hms_debug_stacks
+func hmsDebugStacks() {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	println(string(buf[:n]))
+	for h, v := range handles {
+		if s, ok := v.(*stream); ok {
+			s.mu.Lock()
+			println("stream", h, "items", len(s.items), "ended", fmt.Sprint(s.ended), "closed", s.closed)
+			s.mu.Unlock()
+		}
+	}
+}
+
 //go:wasmexport hms_abi_version
 func hmsABIVersion() uint32 { return abiVersion }
 

@@ -20,7 +20,7 @@ export function findMethod(name: string): DescMethod {
 
 function enumValue(e: DescEnum, v: JsonValue): JsonValue {
   if (typeof v !== "string" || e.values.some((x) => x.name === v)) return v;
-  const full = `${e.sharedPrefix ? e.sharedPrefix.toUpperCase() + "_" : ""}${v}`;
+  const full = `${(e.sharedPrefix ?? "").toUpperCase()}${v}`;
   return e.values.some((x) => x.name === full) ? full : v;
 }
 

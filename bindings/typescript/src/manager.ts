@@ -533,7 +533,16 @@ export class EventIterator<T, R = unknown> implements AsyncIterableIterator<T> {
     private readonly onEnd: () => void,
   ) {
     signal?.addEventListener("abort", this.onAbort, { once: true });
+    // The stream opens now, not at the first next(): events from here on are delivered.
+    this.cursor = this.open();
+    this.opened = this.cursor.then(
+      () => undefined,
+      () => undefined,
+    );
   }
+
+  /** Resolves once the stream is open (a failure to open is thrown by next()). */
+  readonly opened: Promise<void>;
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return this;

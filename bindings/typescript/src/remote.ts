@@ -185,6 +185,14 @@ class Queue<T> implements AsyncIterable<T> {
         if (this.ended) return Promise.resolve({ value: undefined, done: true });
         return new Promise((r) => (this.waiting = r));
       },
+      return: () => {
+        this.end();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      throw: (e?: unknown) => {
+        this.end();
+        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      },
     };
   }
 }
