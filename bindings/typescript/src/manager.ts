@@ -147,6 +147,7 @@ export class LifecycleManager {
     req: MessageInitShape<I>,
     signal?: AbortSignal,
   ): Promise<MessageShape<O>> {
+    if (signal?.aborted) throw canceled(String(signal.reason ?? "aborted"));
     const core = await this.core();
     return core.unary(method, create(method.input, req), signal);
   }

@@ -107,14 +107,23 @@ export class RemoteCore implements Core {
     const client = createClient(LifecycleManagerService, this.t.transport);
     const stream = client.serveHooks(outbox, { signal: ac.signal });
     const it = stream[Symbol.asyncIterator]();
-    // The server answers the hello with nothing until an invocation; a refused hello
-    // (a callback served elsewhere) ends the stream at once: wait briefly to report it.
+    // The server answers the hello with an empty invocation once the callbacks are
+    // registered (ready); a refused hello (a callback served elsewhere) ends the stream.
+    let ready!: () => void;
+    let wasReady = false;
+    const isReady = new Promise<void>((r) => (ready = r)).then(() => {
+      wasReady = true;
+    });
     let failed: unknown;
     const loop = (async () => {
       for (;;) {
         const r = await it.next();
         if (r.done) return;
         const inv = r.value;
+        if (inv.invocationId === "") {
+          ready();
+          continue;
+        }
         void handler(inv).then(
           (reply) => outbox.push(create(HookWorkerMessageSchema, { kind: { case: "reply", value: { ...reply, invocationId: inv.invocationId } } })),
           (e: unknown) =>
@@ -128,8 +137,11 @@ export class RemoteCore implements Core {
     })().catch((e: unknown) => {
       failed = e;
     });
-    await Promise.race([loop, new Promise((r) => setTimeout(r, 50))]);
+    await Promise.race([loop, isReady]);
     if (failed !== undefined && !ac.signal.aborted) throw fromConnect(failed);
+    if (failed === undefined && !wasReady) {
+      throw new LifecycleError(14, "the server ended the ServeHooks stream before it was ready");
+    }
     this.streams.add(ac);
     return {
       close: async () => {

@@ -470,7 +470,7 @@ export class WasmCore implements Core {
     req: MessageShape<I>,
     signal?: AbortSignal,
   ): Promise<MessageShape<O>> {
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw canceled(String(signal.reason ?? "aborted"));
     const out = this.module.call(this.handle, this.name(method), toBinary(method.input, req));
     if (out instanceof Uint8Array) return fromBinary(method.output, out);
     // Pending (waiting for a hook): an abort stops waiting for the answer; the
