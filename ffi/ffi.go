@@ -71,8 +71,9 @@ type manager struct {
 	cancel  context.CancelFunc
 	closers closers
 
-	mu     sync.RWMutex // calls hold it shared; close exclusively, to wait for them
-	closed bool
+	mu      sync.RWMutex // calls hold it shared; close exclusively, to wait for them
+	closed  bool
+	closing atomic.Bool // Close has begun
 
 	streamsMu sync.Mutex
 	streams   map[uint64]*stream // streams and workers opened on it, ended at close
@@ -135,7 +136,8 @@ func (l *Library) Close(h uint64) error {
 	if !l.remove(h) {
 		return nil // closed concurrently
 	}
-	m.endStreams() // first: fails pending hook invocations, which calls in flight may wait for
+	m.closing.Store(true) // streams ending from now on end for this reason
+	m.endStreams()        // first: fails pending hook invocations, which calls in flight may wait for
 	m.cancel()
 	m.mu.Lock() // waits for calls in flight
 	m.closed = true
@@ -144,14 +146,19 @@ func (l *Library) Close(h uint64) error {
 	return m.closers.Close()
 }
 
-// endStreams ends the manager's streams and workers; the host still closes them.
+// endStreams ends the manager's hook workers and stops its watches' pumps, which end their
+// streams with the resume point; the host still closes them.
 func (m *manager) endStreams() {
 	m.streamsMu.Lock()
 	streams := m.streams
 	m.streams = map[uint64]*stream{}
 	m.streamsMu.Unlock()
 	for _, s := range streams {
-		s.end(lifecycle.Errorf(lifecycle.CodeUnavailable, "the manager was closed"))
+		if s.worker != nil {
+			s.end(lifecycle.Errorf(lifecycle.CodeUnavailable, "the manager was closed"))
+		} else {
+			s.cancel()
+		}
 	}
 }
 

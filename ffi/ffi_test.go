@@ -191,3 +191,31 @@ func TestConvert(t *testing.T) {
 		t.Error("an unknown message converted")
 	}
 }
+
+// A watch ends with its manager, saying where to resume.
+func TestWatchEndsWithManager(t *testing.T) {
+	lib := ffi.New()
+	h, _ := lib.Open(nil)
+	call(t, lib, h, "RegisterAgent", `{"agentId":"a"}`)
+	call(t, lib, h, "TransitionState", `{"agentId":"a","targetState":"ACTIVE"}`)
+	s, err := lib.Watch(h, service("agents")+"WatchEvents", wire.JSON, []byte(`{"fromSequence":"1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.CloseStream(s)
+	got := 0
+	for got < 2 {
+		batch, err := lib.Next(s, 5*time.Second, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(splitBatch(batch))
+	}
+	if err := lib.Close(h); err != nil {
+		t.Fatal(err)
+	}
+	_, err = lib.Next(s, 5*time.Second, 0)
+	if code, msg, resume := status(err); code != "UNAVAILABLE" || resume != 3 {
+		t.Fatalf("after the manager closed: %s (%s) resume %d, want UNAVAILABLE resuming at 3", code, msg, resume)
+	}
+}

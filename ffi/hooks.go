@@ -100,7 +100,7 @@ func (w *worker) invoke(ctx context.Context, name string, call *lifecycle.HookCa
 	w.pending[id] = pending{reply, call.Deadline}
 	w.mu.Unlock()
 	defer func() { w.mu.Lock(); delete(w.pending, id); w.mu.Unlock() }()
-	if !w.s.push(b) {
+	if !w.s.push(ctx, b) {
 		return lifecycle.HookDecision{}, errors.New("the hook worker was closed")
 	}
 	select {

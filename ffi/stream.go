@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/rpc"
@@ -74,8 +75,8 @@ func (s *stream) unsignal() {
 }
 
 // push adds an item, waiting for room when the stream is bounded; false once the stream
-// is closed or ended.
-func (s *stream) push(item []byte) bool {
+// is closed or ended, or ctx ends.
+func (s *stream) push(ctx context.Context, item []byte) bool {
 	for {
 		s.mu.Lock()
 		if s.closed || s.ended != nil {
@@ -92,6 +93,8 @@ func (s *stream) push(item []byte) bool {
 		select {
 		case <-s.space:
 		case <-s.done:
+			return false
+		case <-ctx.Done():
 			return false
 		}
 	}
@@ -188,28 +191,30 @@ func (s *stream) next(timeout time.Duration, max int) ([]byte, error) {
 	}
 }
 
-// pump feeds a watch's events into the stream until it ends.
+// pump feeds a watch's events into the stream until it ends; an end it causes itself (the
+// manager or the stream closed) says where to resume, as the core's own ends do.
 func (s *stream) pump(ctx context.Context, cur rpc.Cursor, f wire.Format) {
 	defer cur.Close()
+	var err error
 	for {
-		msg, err := cur.Next(ctx)
-		if err != nil {
-			switch {
-			case s.owner != nil && s.owner.ctx.Err() != nil:
-				err = lifecycle.Errorf(lifecycle.CodeUnavailable, "the manager was closed")
-			case ctx.Err() != nil:
-				err = lifecycle.Errorf(lifecycle.CodeCanceled, "the stream was closed")
-			}
-			s.end(err)
-			return
+		var msg proto.Message
+		if msg, err = cur.Next(ctx); err != nil {
+			break
 		}
-		b, err := wire.Marshal(f, msg)
-		if err != nil {
-			s.end(lifecycle.Errorf(lifecycle.CodeInternal, "encode event: %v", err))
-			return
+		var b []byte
+		if b, err = wire.Marshal(f, msg); err != nil {
+			err = lifecycle.Errorf(lifecycle.CodeInternal, "encode event: %v", err)
+			break
 		}
-		if !s.push(b) {
-			return
+		if !s.push(ctx, b) {
+			break
 		}
 	}
+	switch {
+	case s.owner != nil && s.owner.closing.Load():
+		err = &lifecycle.Error{Code: lifecycle.CodeUnavailable, Message: "the manager was closed", ResumeSequence: cur.Resume()}
+	case ctx.Err() != nil:
+		err = &lifecycle.Error{Code: lifecycle.CodeCanceled, Message: "the stream was closed", ResumeSequence: cur.Resume()}
+	}
+	s.end(err)
 }

@@ -36,11 +36,13 @@ func Plugins(svc plugin.Service) Methods {
 			p + "WatchPluginEvents": {
 				NewRequest: func() proto.Message { return new(pluginv1.WatchPluginEventsRequest) },
 				Open: func(ctx context.Context, req proto.Message) (Cursor, error) {
-					w, err := svc.Watch(ctx, PluginWatchRequest(req.(*pluginv1.WatchPluginEventsRequest)))
+					m := req.(*pluginv1.WatchPluginEventsRequest)
+					w, err := svc.Watch(ctx, PluginWatchRequest(m))
 					if err != nil {
 						return nil, err
 					}
-					return cursor[plugin.Event]{w, func(ev *plugin.Event) proto.Message { return PluginWatchResponse(ev) }}, nil
+					return &cursor[plugin.Event]{w: w, conv: func(ev *plugin.Event) proto.Message { return PluginWatchResponse(ev) },
+						seq: func(ev *plugin.Event) uint64 { return ev.Sequence }, resume: m.GetFromSequence()}, nil
 				},
 			},
 		},

@@ -34,8 +34,11 @@ type Stream struct {
 
 // Cursor is an open stream: Next blocks until the next message, ctx ends, or the stream
 // ends with its error (an *lifecycle.Error whose ResumeSequence says where to resume).
+// Resume is where a watch of the same request would continue after the messages so far
+// (0 when unknown: no resume point was asked for and nothing came yet).
 type Cursor interface {
 	Next(ctx context.Context) (proto.Message, error)
+	Resume() uint64
 	Close() error
 }
 
@@ -88,18 +91,25 @@ type cursor[E any] struct {
 		Next(context.Context) (E, error)
 		Close() error
 	}
-	conv func(*E) proto.Message
+	conv   func(*E) proto.Message
+	seq    func(*E) uint64
+	resume uint64
 }
 
-func (c cursor[E]) Next(ctx context.Context) (proto.Message, error) {
+func (c *cursor[E]) Next(ctx context.Context) (proto.Message, error) {
 	ev, err := c.w.Next(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if s := c.seq(&ev); s != 0 {
+		c.resume = s + 1
+	}
 	return c.conv(&ev), nil
 }
 
-func (c cursor[E]) Close() error { return c.w.Close() }
+func (c *cursor[E]) Resume() uint64 { return c.resume }
+
+func (c *cursor[E]) Close() error { return c.w.Close() }
 
 // Agents returns the agent service's RPCs on svc (embedded Manager or remote Client).
 func Agents(svc lifecycle.AgentService) Methods {
@@ -122,11 +132,13 @@ func Agents(svc lifecycle.AgentService) Methods {
 			p + "WatchEvents": {
 				NewRequest: func() proto.Message { return new(v1.WatchEventsRequest) },
 				Open: func(ctx context.Context, req proto.Message) (Cursor, error) {
-					w, err := svc.Watch(ctx, lifecyclepb.FromWatchRequest(req.(*v1.WatchEventsRequest)))
+					m := req.(*v1.WatchEventsRequest)
+					w, err := svc.Watch(ctx, lifecyclepb.FromWatchRequest(m))
 					if err != nil {
 						return nil, err
 					}
-					return cursor[lifecycle.Event]{w, func(ev *lifecycle.Event) proto.Message { return lifecyclepb.Event(ev) }}, nil
+					return &cursor[lifecycle.Event]{w: w, conv: func(ev *lifecycle.Event) proto.Message { return lifecyclepb.Event(ev) },
+						seq: func(ev *lifecycle.Event) uint64 { return ev.Sequence }, resume: m.GetFromSequence()}, nil
 				},
 			},
 		},
