@@ -80,6 +80,38 @@ unit: postgres
 	HMS_TEST_RUN=$(HMS_TEST_RUN).go TMPDIR="$$tmp" $(GO) test -race -count=1 $(HMS_TEST_FLAGS) ./...; status=$$?; \
 	scripts/check-leftovers.sh $(HMS_TEST_RUN).go || status=1; exit $$status
 
+## TypeScript binding (bindings/typescript): its npm dependencies, pinned by package-lock.json,
+## installed without install scripts
+TSDIR     := bindings/typescript
+TSBUILD   := $(CURDIR)/build/ts
+TS_DEPS   := $(TSDIR)/node_modules/.package-lock.json
+
+$(TS_DEPS): $(TSDIR)/package.json $(TSDIR)/package-lock.json
+	cd $(TSDIR) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+.PHONY: test-typescript bench-typescript
+## test-typescript: the TypeScript binding: builds the package (the WebAssembly core, tsc),
+## eslint, then its Node tests (the 5.3 example, the shared scenarios and the API, embedded
+## and against a real server) and its Chromium tests (Debian's chromium, installed when
+## missing), as the suite HMS_TEST_RUN.ts in its own TMPDIR, then check-leftovers for it
+test-typescript: $(TS_DEPS)
+	scripts/ensure-chromium.sh
+	$(GO) build -o $(TSBUILD)/hms-lifecycle ./cmd/hms-lifecycle
+	cd $(TSDIR) && npm run --silent build && npm run --silent lint
+	@tmp="$${TMPDIR:-/tmp}/hms-test-$(HMS_TEST_RUN).ts"; mkdir -p "$$tmp" && chmod 1777 "$$tmp" || exit 1; \
+	cd $(TSDIR) && HMS_TEST_RUN=$(HMS_TEST_RUN).ts TMPDIR="$$tmp" HMS_SERVER_BIN=$(TSBUILD)/hms-lifecycle npm test; status=$$?; \
+	cd $(CURDIR) && scripts/check-leftovers.sh $(HMS_TEST_RUN).ts || status=1; exit $$status
+
+## bench-typescript: the TypeScript binding's figures in Node: transitionState and getState on
+## the WebAssembly core and over Connect on loopback, the Go call, watch events/s,
+## instantiation, the .wasm size raw and gzipped
+bench-typescript: $(TS_DEPS)
+	$(GO) build -o $(TSBUILD)/hms-lifecycle ./cmd/hms-lifecycle
+	cd $(TSDIR) && npm run --silent build
+	$(GO) test -run '^$$' -bench 'GetState|TransitionState' -benchtime=2s -count=1 ./ffi
+	cd $(TSDIR) && HMS_SERVER_BIN=$(TSBUILD)/hms-lifecycle node bench/bench.mjs
+
 ## HMS_TEST_RUN marks one run: every process the suites start inherits it, test clusters'
 ## folders carry it; a suite runs as HMS_TEST_RUN.<suite> and ends with
 ## `scripts/check-leftovers.sh $(HMS_TEST_RUN).<suite>` (see the script's header)
@@ -97,17 +129,20 @@ check-leftovers:
 postgres:
 	scripts/ensure-postgres.sh
 
-## generate: regenerate gen/ from proto/ with the pinned toolchain
-generate: $(TOOLS)
+## generate: regenerate gen/ (Go) and bindings/typescript/src/gen (TypeScript, protoc-gen-es
+## pinned in the binding's package-lock.json) from proto/ with the pinned toolchain
+generate: $(TOOLS) $(TS_DEPS)
 	rm -rf gen
 	PATH="$(BIN):$$PATH" $(BUF) generate
+	rm -rf $(TSDIR)/src/gen
+	$(BUF) generate --template $(TSDIR)/buf.gen.yaml
 
 ## check-generated: fail if proto/ does not lint, or gen/ is not what proto/ generates
 check-generated: generate
 	$(BUF) lint
 	$(BUF) format --diff --exit-code proto
-	@git diff --exit-code --stat -- gen || { echo "gen/ is out of date: run 'make generate' and commit it"; exit 1; }
-	@test -z "$$(git status --porcelain -- gen)" || { echo "gen/ has files not committed: run 'make generate' and commit it"; git status --porcelain -- gen; exit 1; }
+	@git diff --exit-code --stat -- gen $(TSDIR)/src/gen || { echo "gen/ or $(TSDIR)/src/gen is out of date: run 'make generate' and commit it"; exit 1; }
+	@test -z "$$(git status --porcelain -- gen $(TSDIR)/src/gen)" || { echo "gen/ or $(TSDIR)/src/gen has files not committed: run 'make generate' and commit it"; git status --porcelain -- gen $(TSDIR)/src/gen; exit 1; }
 
 ## lint: no tracked file over 1 MB, gofmt, go vet, staticcheck
 lint: $(STATICCHECK)
@@ -191,3 +226,27 @@ test-python: python-wheel
 bench-python: python-wheel
 	$(PYVENV)/bin/pip install -q grpcio==1.68.1 grpcio-tools==1.68.1
 	cd bindings/python && HMS_SERVER_BIN=$(PYBUILD)/hms-lifecycle HMS_REPO=$(CURDIR) $(PYVENV)/bin/python bench/bench.py
+
+## test-rust: the Rust binding (bindings/rust: crates hms-agent-sys and hms-agent) on the
+## static archive of `make lib` (HMS_LIB_DIR, so cargo does not build it again): cargo fmt
+## --check, clippy -D warnings, every test and doctest (with the tokio feature: the async
+## Stream) — embedded and against a server it starts — as the suite HMS_TEST_RUN.rust in its
+## own TMPDIR, then check-leftovers for it; then the specification's 5.1 example
+RUSTBUILD := $(CURDIR)/build/rust
+CARGO     ?= cargo
+RUSTENV   := HMS_LIB_DIR=$(LIB) HMS_SERVER_BIN=$(RUSTBUILD)/hms-lifecycle CARGO_TARGET_DIR=$(CURDIR)/bindings/rust/target
+.PHONY: test-rust bench-rust
+test-rust: lib
+	$(GO) build -o $(RUSTBUILD)/hms-lifecycle ./cmd/hms-lifecycle
+	cd bindings/rust && $(CARGO) fmt --check
+	cd bindings/rust && $(RUSTENV) $(CARGO) clippy -j2 --locked --all-targets --features hms-agent/tokio -- -D warnings
+	@tmp="$${TMPDIR:-/tmp}/hms-test-$(HMS_TEST_RUN).rust"; mkdir -p "$$tmp" && chmod 1777 "$$tmp" || exit 1; \
+	cd bindings/rust && HMS_TEST_RUN=$(HMS_TEST_RUN).rust TMPDIR="$$tmp" $(RUSTENV) \
+	$(CARGO) test -j2 --locked --features hms-agent/tokio; status=$$?; \
+	cd $(CURDIR) && scripts/check-leftovers.sh $(HMS_TEST_RUN).rust || status=1; exit $$status
+	cd bindings/rust && $(RUSTENV) $(CARGO) run -q --locked --example spec_example
+
+## bench-rust: criterion — the crate's embedded get_state and transition_state against the
+## same calls through the C ABI (hms-agent-sys, pre-encoded protobuf) and watch throughput
+bench-rust: lib
+	cd bindings/rust && $(RUSTENV) $(CARGO) bench -j2 --locked --bench lifecycle

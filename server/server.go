@@ -48,6 +48,7 @@ type options struct {
 	writeTimeout time.Duration
 	tokens       *Tokens
 	plugins      plugin.Service
+	corsOrigins  []string
 }
 
 // WithLogger sets the logger; the default is slog.Default().
@@ -104,7 +105,7 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	reflector := grpcreflect.NewStaticReflector(append(services, grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName)...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	h.mux = withVersion(withClientCert(withStreamController(mux)))
+	h.mux = withCORS(o.corsOrigins, withVersion(withClientCert(withStreamController(mux))))
 	return h
 }
 

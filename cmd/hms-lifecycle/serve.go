@@ -129,6 +129,7 @@ func serveCommand() *cobra.Command {
 	var pf policyFlags
 	var plf pluginFlags
 	var configFile string
+	var corsOrigins []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the lifecycle manager over gRPC, gRPC-Web and Connect on one port",
@@ -159,7 +160,7 @@ func serveCommand() *cobra.Command {
 				return err
 			}
 			plf.opts.CorePorts = plf.corePorts
-			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, policy, &plf.opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, policy, &plf.opts, corsOrigins, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -170,6 +171,7 @@ func serveCommand() *cobra.Command {
 	fs.StringVar(&tf.key, "tls-key", env("HMS_SERVE_TLS_KEY", ""), "the certificate's private key (PEM) [HMS_SERVE_TLS_KEY]")
 	fs.StringVar(&tf.ca, "tls-client-ca", env("HMS_SERVE_TLS_CLIENT_CA", ""), "verify client certificates against these CAs (PEM): mutual TLS [HMS_SERVE_TLS_CLIENT_CA]")
 	fs.StringSliceVar(&webhookAllow, "webhook-allow", nil, "networks webhook endpoints may be in (default: loopback only)")
+	fs.StringSliceVar(&corsOrigins, "cors-origin", nil, "let browser pages of these origins call the server (CORS: Connect, gRPC-Web), e.g. https://app.example.com, or * (default: none)")
 	fs.StringVar(&tokensFile, "auth-tokens", env("HMS_AUTH_TOKENS", ""), "file of bearer tokens, principals and roles (docs/auth.md) [HMS_AUTH_TOKENS]")
 	fs.StringVar(&logFormat, "log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
 	sf.register(fs)
@@ -179,7 +181,7 @@ func serveCommand() *cobra.Command {
 }
 
 func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemote bool, webhookAllow []netip.Prefix,
-	tc *tls.Config, sf *storeFlags, policy *lifecycle.SupervisionPolicy, popts *plugin.Options, stdout, stderr io.Writer) error {
+	tc *tls.Config, sf *storeFlags, policy *lifecycle.SupervisionPolicy, popts *plugin.Options, corsOrigins []string, stdout, stderr io.Writer) error {
 	var log *slog.Logger
 	switch logFormat {
 	case "text":
@@ -235,7 +237,7 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	hopts := []server.Option{server.WithLogger(log), server.WithPlugins(plugins)}
+	hopts := []server.Option{server.WithLogger(log), server.WithPlugins(plugins), server.WithCORS(corsOrigins...)}
 	if tokens != nil {
 		hopts = append(hopts, server.WithTokens(tokens))
 	}

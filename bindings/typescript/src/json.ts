@@ -31,7 +31,7 @@ export function normalize(desc: DescMessage, json: JsonValue): JsonValue {
   for (const [k, v] of Object.entries(json)) {
     const f = desc.fields.find((x) => x.jsonName === k || x.name === k);
     if (f === undefined || v === undefined) {
-      out[k] = v as JsonValue;
+      out[k] = v;
       continue;
     }
     switch (f.fieldKind) {
@@ -50,7 +50,7 @@ export function normalize(desc: DescMessage, json: JsonValue): JsonValue {
         if (v !== null && typeof v === "object" && !Array.isArray(v)) {
           const m: Record<string, JsonValue> = {};
           for (const [mk, mv] of Object.entries(v)) {
-            m[mk] = f.mapKind === "enum" ? enumValue(f.enum, mv as JsonValue) : f.mapKind === "message" ? normalize(f.message, mv as JsonValue) : (mv as JsonValue);
+            m[mk] = f.mapKind === "enum" ? enumValue(f.enum, mv) : f.mapKind === "message" ? normalize(f.message, mv) : (mv);
           }
           out[k] = m;
         } else out[k] = v;

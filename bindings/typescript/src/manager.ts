@@ -306,7 +306,7 @@ export class LifecycleManager {
         const d = await fn(hookInvocation(inv));
         if (d === false) return { veto: true, reason: "vetoed" };
         if (d instanceof Veto || (typeof d === "object" && d !== null && (d as Veto).veto === true)) {
-          return { veto: true, reason: (d as Veto).reason ?? "" };
+          return { veto: true, reason: (d).reason ?? "" };
         }
         return {};
       });
@@ -485,7 +485,7 @@ export class PluginService {
     return this.call("scanPlugins", {});
   }
   list(req: MessageInitShape<typeof PluginSvc.method.listPlugins.input> = {}) {
-    return this.call("listPlugins", req as never);
+    return this.call("listPlugins", req);
   }
   get(id: string, version = "") {
     return this.call("getPlugin", { id, version });
@@ -497,7 +497,7 @@ export class PluginService {
     return this.call("deactivatePlugin", { id, version, reason });
   }
   resolve(id: string, constraint: string) {
-    return this.call("resolvePlugin", { id, constraint } as never);
+    return this.call("resolvePlugin", { id, constraint });
   }
 
   /** Watch plugin events (WatchPluginEvents). */
@@ -595,7 +595,7 @@ export class EventIterator<T, R = unknown> implements AsyncIterableIterator<T> {
 
   async throw(e?: unknown): Promise<IteratorResult<T, undefined>> {
     await this.return();
-    throw e ?? canceled();
+    throw e instanceof Error ? e : canceled();
   }
 }
 

@@ -15,16 +15,18 @@ let wasiCtor: Promise<typeof import("node:wasi").WASI> | undefined;
 /** node:wasi, imported without its "experimental" warning (Node 20 prints one). */
 function loadWasi(): Promise<typeof import("node:wasi").WASI> {
   wasiCtor ??= (async () => {
-    const emit = process.emitWarning;
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    const original = process.emitWarning;
+    const emit = original.bind(process) as (...a: unknown[]) => void;
     process.emitWarning = ((w: string | Error, ...rest: unknown[]) => {
       const text = typeof w === "string" ? w : w.message;
       if (text.includes("WASI")) return;
-      (emit as (...a: unknown[]) => void).call(process, w, ...rest);
+      emit(w, ...rest);
     }) as typeof process.emitWarning;
     try {
       return (await import("node:wasi")).WASI;
     } finally {
-      process.emitWarning = emit;
+      process.emitWarning = original;
     }
   })();
   return wasiCtor;

@@ -161,8 +161,19 @@ export class RemoteCore implements Core {
   }
 }
 
-async function* single<T>(v: T): AsyncIterable<T> {
-  yield v;
+function single<T>(v: T): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]: () => {
+      let done = false;
+      return {
+        next: () => {
+          if (done) return Promise.resolve({ value: undefined, done: true as const });
+          done = true;
+          return Promise.resolve({ value: v, done: false as const });
+        },
+      };
+    },
+  };
 }
 
 /** An async iterable fed by push, ended by end. */

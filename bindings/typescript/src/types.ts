@@ -221,9 +221,9 @@ export function lifecycleEvent(e: ev.LifecycleEvent): LifecycleEvent {
   const out: LifecycleEvent = {
     eventId: e.eventId,
     agentId: e.agentId,
-    previousState: e.previousState as number as LifecycleState,
-    newState: e.newState as number as LifecycleState,
-    transitionType: e.transitionType as number as TransitionType,
+    previousState: e.previousState as number,
+    newState: e.newState as number,
+    transitionType: e.transitionType as number,
     timestamp: date(e.timestamp) ?? new Date(0),
     initiatedBy: e.initiatedBy,
     reason: e.reason,
@@ -241,14 +241,14 @@ export function lifecycleEvent(e: ev.LifecycleEvent): LifecycleEvent {
 
 export function getStateResponse(s: mgr.GetStateResponse): GetStateResponse {
   const out: GetStateResponse = {
-    state: s.state as number as LifecycleState,
+    state: s.state as number,
     timeInStateMs: num(s.timeInStateMs),
-    previousState: s.previousState as number as LifecycleState,
+    previousState: s.previousState as number,
     isTransitioning: s.isTransitioning,
     lastTransition: date(s.lastTransition) ?? new Date(0),
     agentId: s.agentId,
     revision: num(s.revision),
-    allowedNextStates: s.allowedNextStates as number[] as LifecycleState[],
+    allowedNextStates: s.allowedNextStates as number[],
     lastSequence: num(s.lastSequence),
   };
   const md = nonEmpty(s.metadata);
@@ -266,14 +266,14 @@ export function getStateResponse(s: mgr.GetStateResponse): GetStateResponse {
 export function transitionResponse(r: ev.TransitionResponse): TransitionResponse {
   const out: TransitionResponse = {
     success: r.success,
-    previousState: r.previousState as number as LifecycleState,
-    currentState: r.currentState as number as LifecycleState,
+    previousState: r.previousState as number,
+    currentState: r.currentState as number,
     revision: num(r.revision),
   };
   if (r.event) out.event = lifecycleEvent(r.event);
   if (r.errorMessage) out.errorMessage = r.errorMessage;
   if (r.refusalReason) out.refusalReason = r.refusalReason;
-  if (r.allowedNextStates.length > 0) out.allowedNextStates = r.allowedNextStates as number[] as LifecycleState[];
+  if (r.allowedNextStates.length > 0) out.allowedNextStates = r.allowedNextStates as number[];
   if (r.hookOutcomes.length > 0) out.hookOutcomes = r.hookOutcomes.map(hookOutcome);
   return out;
 }
@@ -283,8 +283,8 @@ export function hook(h: mgr.Hook): Hook {
   const out: Hook = {
     hookId: h.hookId,
     hookName: s?.hookName ?? "",
-    triggerStates: (s?.triggerStates ?? []) as number[] as LifecycleState[],
-    triggerTransitions: (s?.triggerTransitions ?? []) as number[] as TransitionType[],
+    triggerStates: (s?.triggerStates ?? []) as number[],
+    triggerTransitions: (s?.triggerTransitions ?? []) as number[],
     isBlocking: s?.isBlocking ?? false,
     timeoutMs: s?.timeoutMs ?? 0,
     config: { ...(s?.config ?? {}) },

@@ -346,7 +346,7 @@ class WasmCursor<T> implements Cursor<T>, Drainable {
       return this.mod.next(this.handle, WATCH_BATCH).map(this.decode);
     } catch (e) {
       this.release();
-      return Promise.reject(e);
+      return Promise.reject(e as Error); // a LifecycleError // a LifecycleError
     }
   }
 
@@ -515,7 +515,7 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
       },
       (e: unknown) => {
         signal.removeEventListener("abort", onAbort);
-        reject(e);
+        reject(e as Error); // a LifecycleError
       },
     );
   });
