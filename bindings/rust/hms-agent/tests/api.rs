@@ -315,6 +315,8 @@ fn history_pages_and_agent_lists() {
 
     let mut sel = HashMap::new();
     sel.insert("pool".to_string(), "blue".to_string());
+    assert_eq!(m.get_state("a00", true).unwrap().labels["pool"], "blue");
+    assert!(m.get_state("a00", false).unwrap().labels.is_empty());
     let blue = m.list_agents(ListAgentsRequest { label_selector: sel, ..Default::default() }).unwrap();
     assert_eq!(blue.agents.len(), 10);
     let active = m

@@ -138,7 +138,34 @@ impl LifecycleManagerFFI {
 
     /// Calls a unary RPC with protobuf messages.
     pub(crate) fn call<Req: Message, Resp: Message + Default>(&self, method: &CStr, req: &Req) -> Result<Resp, Error> {
-        let buf = ffi::call(self.handle, method, hms_agent_sys::HMS_FORMAT_PROTOBUF, &req.encode_to_vec())?;
+        self.call_encoded(method, |b| req.encode_raw(b))
+    }
+
+    /// Calls a unary RPC whose request `encode` writes, into a buffer reused per thread.
+    fn call_encoded<Resp: Message + Default>(
+        &self,
+        method: &CStr,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Resp, Error> {
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let buf = BUF.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut b) => {
+                b.clear();
+                encode(&mut b);
+                let out = ffi::call(self.handle, method, hms_agent_sys::HMS_FORMAT_PROTOBUF, &b);
+                if b.capacity() > 64 * 1024 {
+                    *b = Vec::new();
+                }
+                out
+            }
+            Err(_) => {
+                let mut b = Vec::new();
+                encode(&mut b);
+                ffi::call(self.handle, method, hms_agent_sys::HMS_FORMAT_PROTOBUF, &b)
+            }
+        })?;
         Ok(Resp::decode(buf.as_slice())?)
     }
 
@@ -431,8 +458,19 @@ impl LifecycleManagerFFI {
 
 impl LifecycleManager for LifecycleManagerFFI {
     fn get_state(&self, agent_id: &str, include_details: bool) -> Result<GetStateResponse, Error> {
-        let req = pb::GetStateRequest { agent_id: agent_id.to_string(), include_details };
-        let r: pb::GetStateResponse = self.call(method!("GetState"), &req)?;
+        // GetStateRequest, written without copying the id: 1: agent_id, 2: include_details.
+        let r: pb::GetStateResponse = self.call_encoded(method!("GetState"), |b| {
+            use prost::encoding::{WireType, encode_key, encode_varint};
+            if !agent_id.is_empty() {
+                encode_key(1, WireType::LengthDelimited, b);
+                encode_varint(agent_id.len() as u64, b);
+                b.extend_from_slice(agent_id.as_bytes());
+            }
+            if include_details {
+                encode_key(2, WireType::Varint, b);
+                b.push(1);
+            }
+        })?;
         Ok(r.into())
     }
 
