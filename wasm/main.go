@@ -319,6 +319,24 @@ func hmsCall(h uint64, mp, mn, rp, rn uint32) int32 {
 	if err := proto.Unmarshal(bytesAt(rp, rn), in); err != nil {
 		return status(invalid("request (%s): %v", in.ProtoReflect().Descriptor().FullName(), err))
 	}
+	outMu.Lock()
+	direct := outstanding == 0 && len(m.served) == 0
+	outMu.Unlock()
+	if direct {
+		// No hook can wait for the host (no worker is open on this manager): the call runs
+		// on the export's goroutine; it blocks only on goroutines that run meanwhile.
+		out, err := u.Call(m.ctx, in)
+		if err != nil {
+			return status(err)
+		}
+		b, err := proto.Marshal(out)
+		if err != nil {
+			return status(err)
+		}
+		status(nil)
+		setData(b)
+		return 0
+	}
 	c := &call{done: make(chan struct{})}
 	m.inCalls.Add(1)
 	go func() {

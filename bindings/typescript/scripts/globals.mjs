@@ -2,6 +2,6 @@
 const names = [
   "console", "process", "setTimeout", "clearTimeout", "setInterval", "clearInterval", "setImmediate",
   "performance", "URL", "TextEncoder", "TextDecoder", "AbortController", "fetch", "window", "document",
-  "globalThis", "structuredClone", "URLSearchParams", "location", "MessageChannel",
+  "globalThis", "structuredClone", "URLSearchParams", "location", "MessageChannel", "WebAssembly",
 ];
 export default Object.fromEntries(names.map((n) => [n, "readonly"]));
