@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "hms_lifecycle.h"
+#include "../test/server.h"
 
-extern char **environ;
 
 static double now_ns(void) {
   struct timespec t;
@@ -76,29 +76,6 @@ static uint64_t open_config(const char *config) {
   return h;
 }
 
-static pid_t start_server(const char *bin, char *url, size_t n) {
-  int out[2];
-  if (pipe(out) != 0) return -1;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", 01, 0);
-  char *argv[] = {(char *)bin, "serve", "--store", "memory", "--listen", "127.0.0.1:0", NULL};
-  pid_t pid;
-  if (posix_spawn(&pid, bin, &fa, NULL, argv, environ) != 0) return -1;
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  FILE *f = fdopen(out[0], "r");
-  char line[256] = {0};
-  char *got = fgets(line, sizeof line, f);
-  fclose(f);
-  char *u = got ? strstr(line, "http://") : NULL;
-  if (!u) return -1;
-  u[strcspn(u, "\r\n")] = 0;
-  snprintf(url, n, "%s", u);
-  return pid;
-}
 
 int main(int argc, char **argv) {
   if (argc != 2) {
@@ -113,7 +90,7 @@ int main(int argc, char **argv) {
   measure("embedded TransitionState (hms_call)", h, tr, 300000, 1);
 
   char url[256], config[320];
-  pid_t pid = start_server(argv[1], url, sizeof url);
+  pid_t pid = start_server(argv[1], NULL, url, sizeof url);
   if (pid < 0) {
     fprintf(stderr, "the server did not start\n");
     return 1;

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "hms_lifecycle.h"
+#include "server.h"
 
-extern char **environ;
 
 static const char *code_names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
                                    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
@@ -482,38 +482,6 @@ static int run_scenario(uint64_t h, const char *file, const cJSON *sc, const cha
   return ok;
 }
 
-// start_server starts SERVER serve on a free port and returns its pid; *url is its address.
-static pid_t start_server(const char *bin, const char *repo, char *url, size_t n) {
-  int out[2];
-  if (pipe(out) != 0) return -1;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", 01, 0);
-  char *argv[] = {(char *)bin, "serve", "--store", "memory", "--listen", "127.0.0.1:0", repo ? "--plugin-repo" : NULL, (char *)repo, NULL};
-  pid_t pid;
-  int err = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  if (err != 0) {
-    close(out[0]);
-    return -1;
-  }
-  FILE *f = fdopen(out[0], "r");
-  char line[256] = {0};
-  char *got = fgets(line, sizeof line, f);
-  fclose(f);
-  char *u = got ? strstr(line, "http://") : NULL;
-  if (!u) {
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-  }
-  u[strcspn(u, "\r\n")] = 0;
-  snprintf(url, n, "%s", u);
-  return pid;
-}
 
 int main(int argc, char **argv) {
   if (argc != 3) {
