@@ -161,19 +161,9 @@ export class RemoteCore implements Core {
   }
 }
 
-function single<T>(v: T): AsyncIterable<T> {
-  return {
-    [Symbol.asyncIterator]: () => {
-      let done = false;
-      return {
-        next: () => {
-          if (done) return Promise.resolve({ value: undefined, done: true as const });
-          done = true;
-          return Promise.resolve({ value: v, done: false as const });
-        },
-      };
-    },
-  };
+// eslint-disable-next-line @typescript-eslint/require-await
+async function* single<T>(v: T): AsyncIterable<T> {
+  yield v;
 }
 
 /** An async iterable fed by push, ended by end. */
