@@ -447,10 +447,6 @@ export class LifecycleManager {
     }
   }
 
-  /** `await using manager = new LifecycleManager()` closes it. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
 }
 
 /** The plugin service (hms.plugin.lifecycle.v1.PluginLifecycleManager), by method: the
