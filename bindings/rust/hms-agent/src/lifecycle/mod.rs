@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod builder;
 mod hooks;
 mod manager;
 mod stream;
@@ -27,8 +28,9 @@ mod types;
 
 pub use crate::error::{Code, Error};
 pub use crate::proto::agent::{SupervisionPolicy, SupervisionStatus};
+pub use builder::Builder;
 pub use hooks::{HookDecision, HookInvocation};
-pub use manager::{Builder, History, LifecycleManagerFFI};
+pub use manager::{History, LifecycleManagerFFI};
 #[cfg(feature = "tokio")]
 pub use stream::AsyncEventStream;
 pub use stream::{EventStream, RawEventStream, StreamCloser};
