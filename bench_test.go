@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -212,4 +213,25 @@ func heap() int64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapAlloc)
+}
+
+// BenchmarkGetStateBusyAgent is GetState of an agent that made 10,000 transitions within its
+// supervision policy's window: the recoveries in the window are counted from its AUTOMATIC
+// events only, so its other events cost nothing to read.
+func BenchmarkGetStateBusyAgent(b *testing.B) {
+	ctx := context.Background()
+	m, err := lifecycle.New(ctx, memory.New(), &lifecycle.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	m.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "busy"})
+	for i := range 10000 {
+		m.Transition(ctx, lifecycle.TransitionRequest{AgentID: "busy", Target: [2]lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}[i%2]})
+	}
+	for b.Loop() {
+		if _, err := m.GetState(ctx, "busy", true); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

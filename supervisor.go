@@ -326,7 +326,7 @@ func (s *supervisor) observe(ctx context.Context, id string, state State, rev in
 func (s *supervisor) plan(ctx context.Context, id string, p *SupervisionPolicy, state State, entered time.Time, seq uint64, errInfo *ErrorInfo) (ScheduledAction, error) {
 	switch {
 	case state == StateError && errInfo != nil && errInfo.Recoverable && p.Restart == RestartOnError:
-		evs, err := s.recentEvents(ctx, id, p, entered)
+		evs, err := s.recentEvents(ctx, id, p, entered, TypeUnspecified)
 		if err != nil {
 			return ScheduledAction{}, err
 		}
@@ -386,9 +386,10 @@ func (s *supervisor) schedule(t *tracked) {
 	}
 }
 
-// recentEvents reads the agent's events within the policy's period before at.
-func (s *supervisor) recentEvents(ctx context.Context, id string, p *SupervisionPolicy, at time.Time) ([]Event, error) {
-	f := EventFilter{AgentID: id, Start: at.Add(-p.Period), Limit: MaxPageSize}
+// recentEvents reads the agent's events within the policy's period before at, of type typ
+// only unless it is TypeUnspecified.
+func (s *supervisor) recentEvents(ctx context.Context, id string, p *SupervisionPolicy, at time.Time, typ TransitionType) ([]Event, error) {
+	f := EventFilter{AgentID: id, Type: typ, Start: at.Add(-p.Period), Limit: MaxPageSize}
 	var out []Event
 	for len(out) < maxHistoryScan {
 		evs, err := s.m.store.ReadEvents(ctx, f)
@@ -618,7 +619,8 @@ func (s *supervisor) status(ctx context.Context, a *Agent) (Supervision, error) 
 	// The agent's last event is the one that entered its state: entered before the window,
 	// it has no event in the window, and nothing needs reading.
 	if now := s.m.now(); p.Restart == RestartOnError && a.EnteredAt.After(now.Add(-p.Period)) {
-		evs, err := s.recentEvents(ctx, a.ID, p, now)
+		// Recoveries are AUTOMATIC transitions: a busy agent's other events are not read.
+		evs, err := s.recentEvents(ctx, a.ID, p, now, TypeAutomatic)
 		if err != nil {
 			return st, err
 		}
