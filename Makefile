@@ -68,7 +68,7 @@ wait:
 
 ## test: the whole suite — generated code up to date, lint, every test under -race; then
 ## nothing it started may be left running or in the temporary directory (check-leftovers)
-test: check-generated lint unit test-c test-python test-rust
+test: check-generated lint unit test-c test-python test-rust test-typescript
 	scripts/check-leftovers.sh
 
 ## unit: go test with the race detector (HMS_TEST_FLAGS=-short for a quicker local run),

@@ -157,6 +157,9 @@ func bytesAt(p, n uint32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(uintptr(p))), n)
 }
 
+// hms_debug_stacks prints every goroutine's stack and the streams' states to stderr: a
+// diagnostic for a host that sees something never complete.
+//
 //go:wasmexport hms_debug_stacks
 func hmsDebugStacks() {
 	buf := make([]byte, 1<<20)
