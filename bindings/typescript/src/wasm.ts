@@ -449,7 +449,6 @@ function errorText(e: unknown): string {
 export class WasmCore implements Core {
   readonly mode = "embedded" as const;
   private closed = false;
-  private readonly cursors = new Set<{ close(): void }>();
 
   private constructor(
     readonly module: WasmModule,
@@ -497,8 +496,9 @@ export class WasmCore implements Core {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
+      // Its streams and workers end (UNAVAILABLE); their readers see it at the next pump.
       this.module.closeHandle(this.handle);
-      for (const c of this.cursors) c.close();
+      this.module.wake();
     }
     return Promise.resolve();
   }
