@@ -9,11 +9,11 @@ import { LifecycleManager, LifecycleState } from "hms-agent-lifecycle";
 const watchEvents = LifecycleManager.prototype.watchEvents;
 LifecycleManager.prototype.watchEvents = function (...args) {
   const it = watchEvents.apply(this, args);
-  setTimeout(() => {
-    this.transitionState({ agentId: "agent-001", targetState: LifecycleState.Error, reason: "injected failure" }).catch((e) =>
-      console.error("inject:", e),
-    );
-  }, process.env.HMS_ENDPOINT ? 500 : 100);
+  // Once the stream is open (the server has registered the watcher and answered), the
+  // world moves on.
+  it.opened
+    .then(() => this.transitionState({ agentId: "agent-001", targetState: LifecycleState.Error, reason: "injected failure" }))
+    .catch((e) => console.error("inject:", e));
   return it;
 };
 
