@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,6 +377,33 @@ static void test_threads(void) {
   passed++;
 }
 
+// The library installs no handler for the signals a host owns, SQLite and plugins included.
+static void test_signals(void) {
+  current = "signals";
+  char dir[] = "/tmp/hms-capi-signals-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+  char config[160];
+  snprintf(config, sizeof config, "{\"store\":\"sqlite\",\"data_dir\":\"%s\",\"sqlite_sync\":\"normal\"}", dir);
+  uint64_t h = 0;
+  hms_status st = {0};
+  CHECK(hms_open((const uint8_t *)config, strlen(config), &h, &st) == HMS_OK, "open sqlite: %s", st.message);
+  uint8_t *r;
+  size_t n;
+  CHECK(call(h, AGENTS "RegisterAgent", "{\"agentId\":\"s-1\"}", &r, &n, &st) == HMS_OK, "register");
+  hms_free(r);
+  hms_close(h, NULL);
+  const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGALRM};
+  for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+    struct sigaction sa;
+    CHECK(sigaction(sigs[i], NULL, &sa) == 0, "sigaction");
+    CHECK(sa.sa_handler == SIG_DFL, "signal %d (%s) has a handler the host did not install", sigs[i], strsignal(sigs[i]));
+  }
+  char rm[200];
+  snprintf(rm, sizeof rm, "rm -rf %s", dir);
+  CHECK(system(rm) == 0, "rm");
+  passed++;
+}
+
 static void test_fork(void) {
   current = "fork";
   pid_t pid = fork();
@@ -437,6 +465,7 @@ int main(void) {
   test_watch();
   test_hooks();
   test_threads();
+  test_signals();
   test_fork();
   test_memory();
   if (hms_handle_count() != 0) {
