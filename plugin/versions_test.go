@@ -150,8 +150,15 @@ func TestDiscoveryWhileRunning(t *testing.T) {
 	if ev := next(t, w); ev.Operation != "discover" || ev.ID != "AOS-Fix" {
 		t.Fatalf("event %+v", ev)
 	}
-	if p := get(t, m, "AOS-Fix", "1.0.0"); p.State != plugin.StateDiscovered || len(p.Errors) != 1 || p.Errors[0].Pointer != "/type" {
-		t.Fatalf("invalid: %+v", p)
+	// The scan records the validation's errors after the discovery event is out.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p, err := m.Get(ctx, plugin.Ref{ID: "AOS-Fix", Version: "1.0.0"})
+		if err == nil && p.State == plugin.StateDiscovered && len(p.Errors) == 1 && p.Errors[0].Pointer == "/type" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("invalid: %+v, %v", p, err)
+		}
 	}
 	writePackage(t, repo, "b", manifestOf("AOS-Fix", "1.0.0", nil))
 	if ev := next(t, w); ev.Operation != "validate" || ev.ID != "AOS-Fix" || ev.Reason != "manifest fixed" {
