@@ -266,12 +266,7 @@ func (l *Library) Watch(h uint64, method string, f wire.Format, req []byte) (uin
 		cancel()
 		return 0, err
 	}
-	s, err := newStream(watchQueueLimit, cancel)
-	if err != nil {
-		cancel()
-		cur.Close()
-		return 0, err
-	}
+	s := newStream(watchQueueLimit, cancel)
 	go s.pump(ctx, cur, f)
 	return m.register(s), nil
 }
@@ -316,7 +311,7 @@ func (l *Library) FD(h uint64) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	return s.efd, nil
+	return s.fd()
 }
 
 // CloseStream closes a stream or hook worker, waking a blocked Next. Closing a closed

@@ -54,10 +54,7 @@ func (l *Library) HooksOpen(h uint64, f wire.Format, hello []byte) (uint64, erro
 		return 0, err
 	}
 	defer m.mu.RUnlock()
-	s, err := newStream(0, func() {})
-	if err != nil {
-		return 0, err
-	}
+	s := newStream(0, func() {})
 	w := &worker{m: m, s: s, format: f, pending: map[string]pending{}}
 	s.worker = w
 	m.streamsMu.Lock()

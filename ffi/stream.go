@@ -27,7 +27,7 @@ type stream struct {
 	handle uint64
 	cancel context.CancelFunc // stops what feeds it
 	limit  int                // items held at most; 0: unbounded
-	efd    int
+	efd    int                // the readiness descriptor; -1 until the host asks for it
 
 	mu       sync.Mutex
 	items    [][]byte
@@ -42,22 +42,44 @@ type stream struct {
 	worker *worker // set for hook workers
 }
 
-func newStream(limit int, cancel context.CancelFunc) (*stream, error) {
-	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		return nil, lifecycle.Errorf(lifecycle.CodeResourceExhausted, "readiness file descriptor: %v", err)
-	}
-	return &stream{cancel: cancel, limit: limit, efd: efd,
-		wake: make(chan struct{}, 1), space: make(chan struct{}, 1), done: make(chan struct{})}, nil
+func newStream(limit int, cancel context.CancelFunc) *stream {
+	return &stream{cancel: cancel, limit: limit, efd: -1,
+		wake: make(chan struct{}, 1), space: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// signal makes efd readable; under s.mu.
+// fd returns the readiness descriptor, made on first use: a host that only calls next
+// never pays the system calls that keep it current.
+func (s *stream) fd() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return -1, lifecycle.Errorf(lifecycle.CodeCanceled, "the stream was closed")
+	}
+	if s.efd < 0 {
+		efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+		if err != nil {
+			return -1, lifecycle.Errorf(lifecycle.CodeResourceExhausted, "readiness file descriptor: %v", err)
+		}
+		s.efd = efd
+		if len(s.items) > 0 || s.ended != nil {
+			s.write()
+		}
+	}
+	return s.efd, nil
+}
+
+// write makes efd readable; under s.mu.
+func (s *stream) write() {
+	s.signaled = true
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	unix.Write(s.efd, one[:])
+}
+
+// signal makes efd readable and wakes a waiting next; under s.mu.
 func (s *stream) signal() {
-	if !s.signaled {
-		s.signaled = true
-		var one [8]byte
-		binary.NativeEndian.PutUint64(one[:], 1)
-		unix.Write(s.efd, one[:])
+	if !s.signaled && s.efd >= 0 {
+		s.write()
 	}
 	select {
 	case s.wake <- struct{}{}:
@@ -124,7 +146,9 @@ func (s *stream) close() {
 	s.closed = true
 	s.items = nil
 	close(s.done)
-	unix.Close(s.efd)
+	if s.efd >= 0 {
+		unix.Close(s.efd)
+	}
 	s.mu.Unlock()
 	s.cancel()
 	if s.worker != nil {
