@@ -83,7 +83,7 @@ func TestCLIWatchResumes(t *testing.T) {
 	s := startServer(t, "--data-dir", dir)
 	url := s.url
 	cli(t, url, "agents", "register", "w")
-	watch := exec.Command(bin, "--server", url, "agents", "watch", "w", "--from", "1")
+	watch := dieWithTest(exec.Command(bin, "--server", url, "agents", "watch", "w", "--from", "1"))
 	stdout, _ := watch.StdoutPipe()
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestCLISupervision(t *testing.T) {
 			t.Errorf("%v: exit %d, output %q; want exit %d containing %q", st.args, code, out, st.code, st.want)
 		}
 	}
-	watch := exec.Command(bin, "--server", s.url, "agents", "watch", "--type", "automatic", "--type", "error-triggered", "--from", "1")
+	watch := dieWithTest(exec.Command(bin, "--server", s.url, "agents", "watch", "--type", "automatic", "--type", "error-triggered", "--from", "1"))
 	stdout, _ := watch.StdoutPipe()
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func TestCLIPlugins(t *testing.T) {
 	badPath := writeManifest(t, filepath.Join(t.TempDir(), "bad"), bad)
 	s := startServer(t, "--store", "memory", "--plugin-repo", repo, "--plugin-activate-on-demand")
 
-	watch := exec.Command(bin, "--server", s.url, "plugins", "watch", "AOS-Echo", "--from", "1")
+	watch := dieWithTest(exec.Command(bin, "--server", s.url, "plugins", "watch", "AOS-Echo", "--from", "1"))
 	stdout, _ := watch.StdoutPipe()
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)

@@ -67,9 +67,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// dieWithTest makes cmd's process receive SIGKILL when the test binary dies, so that an
+// interrupted or killed run leaves no server or watch behind (reaped children of a
+// normal run are stopped by the tests themselves).
+func dieWithTest(cmd *exec.Cmd) *exec.Cmd {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
 func startServer(t *testing.T, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd := dieWithTest(exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...))
 	stdout, _ := cmd.StdoutPipe()
 	s := &process{cmd: cmd, stderr: &syncBuffer{}}
 	cmd.Stderr = s.stderr

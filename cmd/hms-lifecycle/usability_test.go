@@ -148,7 +148,7 @@ func TestCLIWatchBacksOff(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, "--data-dir", dir)
 	cli(t, s.url, "agents", "register", "w")
-	watch := exec.Command(bin, "agents", "watch", "--server", s.url, "--from", "1")
+	watch := dieWithTest(exec.Command(bin, "agents", "watch", "--server", s.url, "--from", "1"))
 	stdout, _ := watch.StdoutPipe()
 	stderr, _ := watch.StderrPipe()
 	if err := watch.Start(); err != nil {
