@@ -160,7 +160,7 @@ func (m *Manager) RegisterHook(ctx context.Context, spec HookSpec) (RegisterHook
 	h.CreatedAt = m.now()
 	if !spec.Blocking {
 		m.hub.mu.Lock()
-		h.Cursor = m.hub.head // a new hook sees events committed from now on
+		h.Cursor = m.hub.head.Load() // a new hook sees events committed from now on
 		m.hub.mu.Unlock()
 	}
 	if err := m.store.CreateHook(ctx, h.Hook); err != nil {

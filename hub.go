@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 // hub fans committed events out to watchers. It keeps the newest events in one ring shared
@@ -10,16 +11,25 @@ import (
 // with the sequence to resume from, and catches up from the store.
 type hub struct {
 	mu   sync.Mutex
-	ring []Event
+	ring []ringSlot
 	mask uint64
-	// head: every event up to head has been published. base: head when the hub started; the
-	// ring never holds events at or below it. top: the newest event in the ring, beyond
-	// head when events were published out of order; each such one has overwritten an
-	// event a ring older, which is no longer retained.
-	head, base, top uint64
-	watchers        []*Watcher
-	closed          bool
-	tap             tap
+	// head: every event up to head has been published; written under mu, read without it
+	// by a watcher about to park. base: head when the hub started; the ring never holds
+	// events at or below it. top: the newest event in the ring, beyond head when events
+	// were published out of order; each such one has overwritten an event a ring older,
+	// which is no longer retained.
+	head      atomic.Uint64
+	base, top uint64
+	watchers  []*Watcher
+	closed    bool
+	tap       tap
+}
+
+// ringSlot holds an event on whole cache lines of its own (Event is 160 bytes), so that
+// publishers on different processors do not write one line in turn.
+type ringSlot struct {
+	Event
+	_ [192 - 160]byte
 }
 
 // tap hands the supervisor, in sequence order, the published events into the states it
@@ -40,31 +50,39 @@ func newHub(size int, head uint64) *hub {
 	for n < size {
 		n <<= 1
 	}
-	return &hub{ring: make([]Event, n), mask: uint64(n - 1), head: head, base: head, top: head, tap: tap{notify: make(chan struct{}, 1)}}
+	h := &hub{ring: make([]ringSlot, n), mask: uint64(n - 1), base: head, top: head, tap: tap{notify: make(chan struct{}, 1)}}
+	h.head.Store(head)
+	return h
 }
 
 // publish adds a committed event. Concurrent committers may publish out of sequence
 // order; head advances over contiguous sequences only, so a watcher never sees a gap.
+// Only parked watchers are signalled: a watcher that is reading will find the event on
+// its own, and its notify channel and cursor stay out of the publishers' caches.
 func (h *hub) publish(ev *Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	// Beyond a ring ahead, a pending event could overwrite another pending one; the
 	// follower of a shared store fills such gaps from the store instead.
-	if ev.Sequence <= h.head || ev.Sequence > h.head+uint64(len(h.ring)) || h.closed {
+	old := h.head.Load()
+	if ev.Sequence <= old || ev.Sequence > old+uint64(len(h.ring)) || h.closed {
 		return
 	}
-	h.ring[ev.Sequence&h.mask] = *ev
+	h.ring[ev.Sequence&h.mask].Event = *ev
 	h.top = max(h.top, ev.Sequence)
-	old := h.head
-	for h.ring[(h.head+1)&h.mask].Sequence == h.head+1 {
-		h.head++
+	head := old
+	for h.ring[(head+1)&h.mask].Event.Sequence == head+1 {
+		head++
 	}
-	if h.head == old {
+	if head == old {
 		return
 	}
+	// A watcher parks after setting parked and then looking at head; this stores head and
+	// then looks at parked: one of the two sees the other.
+	h.head.Store(head)
 	if t := &h.tap; t.states != 0 {
-		for s := old + 1; s <= h.head; s++ {
-			if ev := &h.ring[s&h.mask]; t.states&(1<<ev.To) != 0 {
+		for s := old + 1; s <= head; s++ {
+			if ev := &h.ring[s&h.mask].Event; t.states&(1<<ev.To) != 0 {
 				if len(t.events) < maxTapped {
 					t.events = append(t.events, *ev)
 				} else {
@@ -77,9 +95,8 @@ func (h *hub) publish(ev *Event) {
 			}
 		}
 	}
-	lapping := h.head - uint64(len(h.ring)/2)
 	for _, w := range h.watchers {
-		if h.wakes(w, old, lapping) {
+		if w.parked.Load() && h.wakes(w, old, head) && w.parked.CompareAndSwap(true, false) {
 			select {
 			case w.notify <- struct{}{}:
 			default:
@@ -88,15 +105,15 @@ func (h *hub) publish(ev *Event) {
 	}
 }
 
-// wakes reports whether watcher w should be woken: one of the events after old matches
-// its filter, or its cursor is about to be lapped (so that it moves past events its filter
-// hides before the ring overwrites them).
-func (h *hub) wakes(w *Watcher, old, lapping uint64) bool {
-	if h.head > uint64(len(h.ring)/2) && w.cursor.Load() <= lapping {
+// wakes reports whether parked watcher w should be woken for the events after old up to
+// head: one of them matches its filter, or its cursor is about to be lapped (so that it
+// moves past events its filter hides before the ring overwrites them).
+func (h *hub) wakes(w *Watcher, old, head uint64) bool {
+	if half := uint64(len(h.ring) / 2); head > half && w.cursor.Load() <= head-half {
 		return true
 	}
-	for s := old + 1; s <= h.head; s++ {
-		if w.filter.match(&h.ring[s&h.mask]) {
+	for s := old + 1; s <= head; s++ {
+		if w.filter.match(&h.ring[s&h.mask].Event) {
 			return true
 		}
 	}

@@ -47,7 +47,7 @@ func (m *Manager) catchUp(ctx context.Context) {
 	const batch = 1024
 	for ctx.Err() == nil {
 		m.hub.mu.Lock()
-		head := m.hub.head
+		head := m.hub.head.Load()
 		m.hub.mu.Unlock()
 		evs, err := m.store.ReadEvents(ctx, EventFilter{FromSequence: head + 1, Limit: batch})
 		if err != nil {

@@ -48,6 +48,8 @@ type Watcher struct {
 	// cursor is the next sequence to look at; the hub reads it to wake lagging watchers.
 	cursor atomic.Uint64
 	notify chan struct{}
+	// parked: the watcher waits for notify; publishers signal only parked watchers.
+	parked atomic.Bool
 	// live: the watcher has caught up with the ring once; falling off it is then a lag.
 	live bool
 	buf  []Event
@@ -105,7 +107,7 @@ func (m *Manager) newWatcher(ctx context.Context, f eventFilter, from uint64, bo
 	}
 	h := m.hub
 	h.mu.Lock()
-	head := h.head
+	head := h.head.Load()
 	h.mu.Unlock()
 	if from == 0 || from > head+1 {
 		from = max(from, head+1)
@@ -154,12 +156,19 @@ func (w *Watcher) Next(ctx context.Context) (Event, error) {
 				wake = w.resetTimer(wait)
 			}
 		}
+		w.parked.Store(true)
+		if w.m.hub.head.Load() >= w.cursor.Load() {
+			w.parked.Store(false) // published since fill looked
+			continue
+		}
 		select {
 		case <-w.notify:
 		case <-wake:
 		case <-ctx.Done():
+			w.parked.Store(false)
 			return Event{}, ctx.Err()
 		}
+		w.parked.Store(false)
 		if w.timer != nil && wake != nil {
 			w.timer.Stop()
 		}
@@ -196,14 +205,14 @@ func (w *Watcher) fill(ctx context.Context) error {
 		return &Error{Code: CodeUnavailable, ResumeSequence: cur,
 			Message: fmt.Sprintf("the lifecycle manager is shutting down; watch again from sequence %d", cur)}
 	}
-	head := h.head
+	head := h.head.Load()
 	if cur > head {
 		h.mu.Unlock()
 		return nil
 	}
 	if oldest := h.oldest(); cur >= oldest {
 		for ; cur <= head && len(w.buf) < watchBatch; cur++ {
-			if ev := &h.ring[cur&h.mask]; w.filter.match(ev) {
+			if ev := &h.ring[cur&h.mask].Event; w.filter.match(ev) {
 				w.buf = append(w.buf, *ev)
 			}
 		}
