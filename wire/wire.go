@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hms-lifecycle/lifecycle"
+	pb "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
 	"github.com/hms-lifecycle/lifecycle/pbcbor"
 )
 
@@ -48,6 +49,11 @@ var deterministic = proto.MarshalOptions{Deterministic: true}
 func Marshal(f Format, m proto.Message) ([]byte, error) {
 	switch f {
 	case Protobuf:
+		if ev, ok := m.(*pb.LifecycleEvent); ok {
+			if b, ok, err := appendEvent(nil, ev); ok || err != nil {
+				return b, err
+			}
+		}
 		return deterministic.Marshal(m)
 	case JSON:
 		return protojson.Marshal(m)
