@@ -116,13 +116,15 @@ func BenchmarkTransitionState(b *testing.B) {
 
 // BenchmarkWatchDrain drains stored events through the library in batches of 1,000, in
 // rounds of 100,000 (the memory store keeps the newest 2^20): events/s is 1e9 / (ns/op).
+// Each event carries a reason and a metadata entry, as the bindings' watch benchmarks do.
 func BenchmarkWatchDrain(b *testing.B) {
 	lib, h := openBench(b)
 	targets := [2]lifecycle.State{lifecycle.StatePaused, lifecycle.StateActive}
 	lib.Call(h, transition, wire.Protobuf, must(proto.Marshal(&v1.TransitionRequest{AgentId: "agent-001", TargetState: lifecycle.StateActive})), nil)
 	var reqs [2][]byte
 	for i, t := range targets {
-		reqs[i] = must(proto.Marshal(&v1.TransitionRequest{AgentId: "agent-001", TargetState: t}))
+		reqs[i] = must(proto.Marshal(&v1.TransitionRequest{AgentId: "agent-001", TargetState: t,
+			Reason: "benchmark", Metadata: map[string]string{"i": fmt.Sprint(i)}}))
 	}
 	from := uint64(3) // after the registration and the first transition
 	b.ResetTimer()
