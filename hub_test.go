@@ -40,3 +40,9 @@ func TestRingSlotIsWholeCacheLines(t *testing.T) {
 		t.Fatalf("ringSlot is %d bytes for a %d-byte event: adjust its padding to the next multiple of 64", n, unsafe.Sizeof(Event{}))
 	}
 }
+
+func TestAgentSlotIsWholeCacheLines(t *testing.T) {
+	if n := unsafe.Sizeof(agentSlot{}); n%64 != 0 {
+		t.Fatalf("agentSlot is %d bytes: adjust its padding to the next multiple of 64", n)
+	}
+}

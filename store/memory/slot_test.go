@@ -11,3 +11,9 @@ func TestSlotIsWholeCacheLines(t *testing.T) {
 		t.Fatalf("slot is %d bytes for a %d-byte event: adjust its padding to the next multiple of 64", n, unsafe.Sizeof(slot{}.Event))
 	}
 }
+
+func TestAgentRecordIsWholeCacheLines(t *testing.T) {
+	if n := unsafe.Sizeof(agentRecord{}); n%64 != 0 {
+		t.Fatalf("agentRecord is %d bytes: adjust its padding to the next multiple of 64", n)
+	}
+}
