@@ -55,16 +55,18 @@ func (m *Manager) History(ctx context.Context, req HistoryRequest) (HistoryPage,
 			return HistoryPage{}, invalid("page_token is malformed")
 		}
 	}
-	if req.AgentID != "" {
-		if _, err := m.store.GetAgent(ctx, req.AgentID); err != nil {
-			return HistoryPage{}, err
-		}
-	}
 	evs, err := m.store.ReadEvents(ctx, EventFilter{
 		FromSequence: from, AgentID: req.AgentID, Type: req.Type, Start: req.Start, End: req.End, Limit: limit + 1,
 	})
 	if err != nil {
 		return HistoryPage{}, fmt.Errorf("read history: %w", err)
+	}
+	// An empty page of an agent that does not exist is CodeNotFound. A deleted agent's
+	// history stays readable until retention removes it.
+	if req.AgentID != "" && len(evs) == 0 {
+		if _, err := m.store.GetAgent(ctx, req.AgentID); err != nil {
+			return HistoryPage{}, err
+		}
 	}
 	var page HistoryPage
 	if len(evs) > limit {

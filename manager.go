@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,7 @@ type AgentService interface {
 	Watch(ctx context.Context, req WatchRequest) (EventStream, error)
 	SetPolicy(ctx context.Context, agentID string, p *SupervisionPolicy) (Supervision, error)
 	Heartbeat(ctx context.Context, agentIDs []string) (unknown []string, err error)
+	DeleteAgent(ctx context.Context, req DeleteRequest) (Event, error)
 	RegisterHook(ctx context.Context, spec HookSpec) (RegisterHookResult, error)
 	UnregisterHook(ctx context.Context, hookID string) error
 	ListHooks(ctx context.Context) ([]HookStatus, error)
@@ -285,6 +287,70 @@ func (m *Manager) RegisterAgent(ctx context.Context, req RegisterRequest) (Agent
 	}
 	m.hub.publish(&ev)
 	return m.view(a, true), ev, nil
+}
+
+// DeleteRequest asks to delete an agent.
+type DeleteRequest struct {
+	AgentID string
+	// Reason is recorded in the deletion event; empty means "deleted".
+	Reason string
+}
+
+// DeleteAgent deletes an agent in a terminal state (TERMINATED in the standard table) and
+// returns the deletion event, from that state to StateUnspecified. The record goes; the
+// history stays until retention removes it; the id is never used again (RegisterAgent
+// answers CodeAlreadyExists). CodeFailedPrecondition for an agent in any other state,
+// CodeNotFound for an unknown or deleted one, CodeAborted if a transition kept the agent
+// busy for DefaultTransitionTimeout.
+func (m *Manager) DeleteAgent(ctx context.Context, req DeleteRequest) (Event, error) {
+	if err := m.checkOpen(); err != nil {
+		return Event{}, err
+	}
+	if err := checkID("agent_id", req.AgentID); err != nil {
+		return Event{}, err
+	}
+	if err := checkText("reason", req.Reason, MaxReasonLength); err != nil {
+		return Event{}, err
+	}
+	slot, err := m.slot(ctx, req.AgentID)
+	if err != nil {
+		return Event{}, err
+	}
+	if _, ok, err := slot.acquire(ctx, DefaultTransitionTimeout); err != nil {
+		return Event{}, err
+	} else if !ok {
+		return Event{}, Errorf(CodeAborted, "agent %s stayed busy with a transition for %v; delete it again", req.AgentID, DefaultTransitionTimeout)
+	}
+	defer slot.release()
+	a, err := m.store.GetAgent(ctx, req.AgentID)
+	if err != nil {
+		return Event{}, err
+	}
+	if !m.machine.terminal(a.State) {
+		return Event{}, Errorf(CodeFailedPrecondition, "agent %s is %s; only an agent in a terminal state can be deleted: transition it to %s first",
+			a.ID, m.machine.name(a.State), m.machine.name(StateTerminated))
+	}
+	now := m.now()
+	initiator := InitiatorFrom(ctx)
+	ev := Event{
+		ID: newEventID(now), AgentID: a.ID, From: a.State, To: StateUnspecified,
+		Type: m.machine.classify(false, a.State, StateUnspecified, initiator),
+		Time: now, InitiatedBy: initiator, Reason: cmp.Or(req.Reason, "deleted"), Revision: a.Revision + 1,
+	}
+	seq, err := m.store.DeleteAgent(ctx, ev, a.Revision)
+	if err != nil {
+		slot.cached.Revision = 0
+		return Event{}, fmt.Errorf("delete agent %s: %w", a.ID, err)
+	}
+	ev.Sequence = seq
+	// A transition waiting for the slot reloads the agent, and finds it gone.
+	slot.cached.Revision = 0
+	m.slots.Delete(a.ID)
+	if m.sup != nil {
+		m.sup.setPolicy(a.ID, nil)
+	}
+	m.hub.publish(&ev)
+	return ev, nil
 }
 
 // GetState returns the agent's state; includeDetails adds its metadata and labels.

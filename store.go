@@ -34,6 +34,14 @@ type Store interface {
 	// agent.
 	CommitTransition(ctx context.Context, ev Event, expectedRevision int64) (uint64, error)
 
+	// DeleteAgent appends ev, the deletion event (ev.To is StateUnspecified), assigning its
+	// sequence, which it returns, and removes agent ev.AgentID — if and only if its stored
+	// revision still equals expectedRevision. The agent's events stay until retention
+	// removes them, and its id stays taken: CreateAgent refuses it (CodeAlreadyExists),
+	// GetAgent and CommitTransition answer CodeNotFound and ListAgents skips it.
+	// CodeAborted on a stale revision, CodeNotFound when there is no agent.
+	DeleteAgent(ctx context.Context, ev Event, expectedRevision int64) (uint64, error)
+
 	// ReadEvents returns up to f.Limit events matching f with sequence ≥ f.FromSequence, in
 	// sequence order. CodeOutOfRange if f.FromSequence is older than the oldest retained
 	// event, naming it.

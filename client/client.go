@@ -233,6 +233,15 @@ func (c *Client) SetPolicy(ctx context.Context, agentID string, p *lifecycle.Sup
 	return lifecycle.Supervision{}, nil
 }
 
+// DeleteAgent implements lifecycle.AgentService.
+func (c *Client) DeleteAgent(ctx context.Context, req lifecycle.DeleteRequest) (lifecycle.Event, error) {
+	res, err := c.rpc.DeleteAgent(ctx, connect.NewRequest(&v1.DeleteAgentRequest{AgentId: req.AgentID, Reason: req.Reason}))
+	if err != nil {
+		return lifecycle.Event{}, domainError(err)
+	}
+	return lifecyclepb.FromEvent(res.Msg.GetEvent()), nil
+}
+
 // Heartbeat implements lifecycle.AgentService.
 func (c *Client) Heartbeat(ctx context.Context, agentIDs []string) ([]string, error) {
 	res, err := c.rpc.Heartbeat(ctx, connect.NewRequest(&v1.HeartbeatRequest{AgentIds: agentIDs}))

@@ -127,6 +127,7 @@ func Agents(svc lifecycle.AgentService) Methods {
 			p + "ListHooks":            unary(func() *v1.ListHooksRequest { return new(v1.ListHooksRequest) }, a.ListHooks),
 			p + "SetSupervisionPolicy": unary(func() *v1.SetSupervisionPolicyRequest { return new(v1.SetSupervisionPolicyRequest) }, a.SetSupervisionPolicy),
 			p + "Heartbeat":            unary(func() *v1.HeartbeatRequest { return new(v1.HeartbeatRequest) }, a.Heartbeat),
+			p + "DeleteAgent":          unary(func() *v1.DeleteAgentRequest { return new(v1.DeleteAgentRequest) }, a.DeleteAgent),
 		},
 		Streams: map[string]Stream{
 			p + "WatchEvents": {
@@ -197,6 +198,14 @@ func (a AgentRPCs) SetSupervisionPolicy(ctx context.Context, m *v1.SetSupervisio
 		return nil, err
 	}
 	return &v1.SetSupervisionPolicyResponse{Supervision: lifecyclepb.Supervision(&sup)}, nil
+}
+
+func (a AgentRPCs) DeleteAgent(ctx context.Context, m *v1.DeleteAgentRequest) (*v1.DeleteAgentResponse, error) {
+	ev, err := a.Svc.DeleteAgent(ctx, lifecycle.DeleteRequest{AgentID: m.GetAgentId(), Reason: m.GetReason()})
+	if err != nil {
+		return nil, err
+	}
+	return &v1.DeleteAgentResponse{Event: lifecyclepb.Event(&ev)}, nil
 }
 
 func (a AgentRPCs) Heartbeat(ctx context.Context, m *v1.HeartbeatRequest) (*v1.HeartbeatResponse, error) {

@@ -27,7 +27,7 @@ type Role int
 const (
 	Viewer   Role = iota + 1 // get, list, history, watch, list hooks
 	Operator                 // + register agents, transition
-	Admin                    // + forced transitions, register and unregister hooks
+	Admin                    // + forced transitions, register and unregister hooks, delete agents
 )
 
 var roleNames = map[string]Role{"viewer": Viewer, "operator": Operator, "admin": Admin}
@@ -55,6 +55,7 @@ var needs = map[string]Role{
 	lifecyclev1connect.LifecycleManagerRegisterHookProcedure:         Admin,
 	lifecyclev1connect.LifecycleManagerUnregisterHookProcedure:       Admin,
 	lifecyclev1connect.LifecycleManagerServeHooksProcedure:           Admin,
+	lifecyclev1connect.LifecycleManagerDeleteAgentProcedure:          Admin,
 
 	pluginv1connect.PluginLifecycleManagerGetPluginProcedure:         Viewer,
 	pluginv1connect.PluginLifecycleManagerListPluginsProcedure:       Viewer,

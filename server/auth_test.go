@@ -90,6 +90,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return err
 		}},
 		{"UnregisterHook", server.Admin, func(c *client.Client) error { return c.UnregisterHook(ctx, "hook-none") }},
+		{"DeleteAgent", server.Admin, func(c *client.Client) error {
+			_, err := c.DeleteAgent(ctx, lifecycle.DeleteRequest{AgentID: "fixture"}) // not TERMINATED: refused after the check
+			return err
+		}},
 		{"ServeHooks", server.Admin, func(c *client.Client) error {
 			err := c.HandleCallback("matrix", func(context.Context, lifecycle.HookCall) (lifecycle.HookDecision, error) {
 				return lifecycle.HookDecision{}, nil

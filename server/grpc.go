@@ -296,6 +296,7 @@ func (s *service) grpcDesc() *grpc.ServiceDesc {
 			unaryMethod(name, "ListHooks", s.log, s.listHooks),
 			unaryMethod(name, "SetSupervisionPolicy", s.log, s.rpc.SetSupervisionPolicy),
 			unaryMethod(name, "Heartbeat", s.log, s.rpc.Heartbeat),
+			unaryMethod(name, "DeleteAgent", s.log, s.rpc.DeleteAgent),
 		},
 		Streams: []grpc.StreamDesc{
 			serverStream("WatchEvents", s.log, s.writeTimeout, s.watchEvents),

@@ -302,6 +302,10 @@ func (c connectService) SetSupervisionPolicy(ctx context.Context, req *connect.R
 	return unary(ctx, c.log, req, c.rpc.SetSupervisionPolicy)
 }
 
+func (c connectService) DeleteAgent(ctx context.Context, req *connect.Request[v1.DeleteAgentRequest]) (*connect.Response[v1.DeleteAgentResponse], error) {
+	return unary(ctx, c.log, req, c.rpc.DeleteAgent)
+}
+
 func (c connectService) Heartbeat(ctx context.Context, req *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
 	return unary(ctx, c.log, req, c.rpc.Heartbeat)
 }

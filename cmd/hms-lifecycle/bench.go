@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -27,7 +28,8 @@ import (
 
 // benchCommand is the load generator: N clients move their own agents between ACTIVE and
 // PAUSED over the wire for a bounded time, printing progress every second, then throughput
-// and latency percentiles.
+// and latency percentiles. Its agents (ids bench-<run>-<n>) are terminated and deleted at
+// the end.
 func benchCommand(g *globals) *cobra.Command {
 	var clients int
 	var duration time.Duration
@@ -69,6 +71,7 @@ func benchCommand(g *globals) *cobra.Command {
 type benchTarget interface {
 	RegisterAgent(ctx context.Context, req lifecycle.RegisterRequest) (lifecycle.AgentState, lifecycle.Event, error)
 	Transition(ctx context.Context, req lifecycle.TransitionRequest) (lifecycle.TransitionResult, error)
+	DeleteAgent(ctx context.Context, req lifecycle.DeleteRequest) (lifecycle.Event, error)
 }
 
 // grpcBench is a benchTarget over grpc-go.
@@ -135,6 +138,16 @@ func (c *grpcBench) Transition(ctx context.Context, req lifecycle.TransitionRequ
 	return lifecyclepb.FromTransitionResult(res), nil
 }
 
+func (c *grpcBench) DeleteAgent(ctx context.Context, req lifecycle.DeleteRequest) (lifecycle.Event, error) {
+	res := new(v1.DeleteAgentResponse)
+	err := c.conn.Invoke(ctx, lifecyclev1connect.LifecycleManagerDeleteAgentProcedure,
+		&v1.DeleteAgentRequest{AgentId: req.AgentID, Reason: req.Reason}, res)
+	if err != nil {
+		return lifecycle.Event{}, grpcDomainError(err)
+	}
+	return lifecyclepb.FromEvent(res.GetEvent()), nil
+}
+
 func grpcDomainError(err error) error {
 	st, _ := status.FromError(err)
 	return &lifecycle.Error{Code: server.DomainCode(connect.Code(st.Code())), Message: st.Message()}
@@ -142,12 +155,14 @@ func grpcDomainError(err error) error {
 
 func bench(ctx context.Context, svc benchTarget, clients int, duration time.Duration, out, progress io.Writer) error {
 	run := time.Now().UnixNano()
-	ids := make([]string, clients)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("bench-%x-%d", run, i)
-		if _, _, err := svc.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: ids[i], Labels: map[string]string{"bench": "true"}}); err != nil {
+	ids := make([]string, 0, clients)
+	defer func() { removeBenchAgents(context.WithoutCancel(ctx), svc, ids, progress) }()
+	for i := range clients {
+		id := fmt.Sprintf("bench-%x-%d", run, i)
+		if _, _, err := svc.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: id, Labels: map[string]string{"bench": "true"}}); err != nil {
 			return fmt.Errorf("register bench agents: %w", err)
 		}
+		ids = append(ids, id)
 	}
 	ctx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
@@ -203,4 +218,29 @@ func bench(ctx context.Context, svc benchTarget, clients int, duration time.Dura
 		clients, elapsed.Round(time.Millisecond), len(all), float64(len(all))/elapsed.Seconds(),
 		pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(0.999).Round(time.Microsecond), failed.Load())
 	return nil
+}
+
+// removeBenchAgents terminates and deletes the agents a bench run registered, and says
+// which it could not remove (deleting needs the admin role).
+func removeBenchAgents(ctx context.Context, svc benchTarget, ids []string, progress io.Writer) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var left []string
+	var why error
+	for _, id := range ids {
+		// Forced: straight to TERMINATED from wherever the run left it.
+		res, err := svc.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: lifecycle.StateTerminated, Force: true, Reason: "bench done"})
+		if err == nil && !res.Success {
+			err = errors.New(res.Message)
+		}
+		if err == nil {
+			_, err = svc.DeleteAgent(ctx, lifecycle.DeleteRequest{AgentID: id, Reason: "bench done"})
+		}
+		if err != nil {
+			left, why = append(left, id), err
+		}
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(progress, "could not remove %d bench agents (%s…): %v\n", len(left), left[0], why)
+	}
 }

@@ -147,7 +147,32 @@ func group(use, short string) *cobra.Command {
 func agentsCommand(g *globals) *cobra.Command {
 	cmd := group("agents", "Register, inspect, transition and watch agents on a server")
 	cmd.AddCommand(agentsRegister(g), agentsGet(g), agentsList(g), agentsTransition(g), agentsHistory(g), agentsWatch(g),
-		agentsPolicy(g), agentsHeartbeat(g))
+		agentsPolicy(g), agentsHeartbeat(g), agentsDelete(g))
+	return cmd
+}
+
+func agentsDelete(g *globals) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "delete AGENT_ID",
+		Short: "Delete a TERMINATED agent: its record goes, its history stays until retention, its id is never used again",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ev, err := c.DeleteAgent(cmd.Context(), lifecycle.DeleteRequest{AgentID: args[0], Reason: reason})
+			if err != nil {
+				return err
+			}
+			g.print(cmd.OutOrStdout(), &v1.DeleteAgentResponse{Event: lifecyclepb.Event(&ev)}, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "deleted %s (sequence %d)\n", ev.AgentID, ev.Sequence)
+			})
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded in the deletion event")
 	return cmd
 }
 

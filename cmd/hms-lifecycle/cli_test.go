@@ -66,6 +66,10 @@ func TestCLI(t *testing.T) {
 			t.Errorf("%v: exit %d, output %q; want exit %d containing %q", st.args, code, out, st.code, st.want)
 		}
 	}
+	// The bench runs removed the agents they made.
+	if out, code := cli(t, s.url, "agents", "list"); code != exitOK || strings.Contains(out, "bench-") {
+		t.Errorf("agents list after bench: exit %d, %q; want no bench agents left", code, out)
+	}
 	out, code := cli(t, s.url, "--output", "json", "agents", "get", "agent-001")
 	var got map[string]any
 	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || got["state"] != "LIFECYCLE_STATE_UPGRADING" || got["revision"] != "3" {
@@ -224,5 +228,35 @@ func TestCLISupervision(t *testing.T) {
 	expect("sup-1", "error → recovering", "automatic", "system:supervisor", "attempt 1")
 	if out, _ := cli(t, s.url, "agents", "get", "sup-1"); !strings.Contains(out, "1 in the last 10m0s") {
 		t.Errorf("get after a recovery:\n%s", out)
+	}
+}
+
+// TestCLIDelete: only a terminated agent can be deleted; its history stays, its id is
+// never used again.
+func TestCLIDelete(t *testing.T) {
+	s := startServer(t, "--store", "memory")
+	for _, st := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"agents", "register", "old-1"}, exitOK, "registered old-1"},
+		{[]string{"agents", "delete", "old-1"}, exitConflict, "only an agent in a terminal state can be deleted"},
+		{[]string{"agents", "delete", "ghost"}, exitNotFound, "agent ghost not found"},
+		{[]string{"agents", "delete"}, exitUsage, "accepts 1 arg"},
+		{[]string{"agents", "transition", "old-1", "terminated"}, exitOK, "initialized → terminated"},
+		{[]string{"agents", "delete", "old-1", "--reason", "decommissioned"}, exitOK, "deleted old-1 (sequence 3)"},
+		{[]string{"agents", "get", "old-1"}, exitNotFound, "agent old-1"},
+		{[]string{"agents", "history", "old-1"}, exitOK, "decommissioned"},
+		{[]string{"agents", "register", "old-1"}, exitConflict, "never used again"},
+		{[]string{"agents", "list"}, exitOK, ""},
+	} {
+		out, code := cli(t, s.url, st.args...)
+		if code != st.code || !strings.Contains(out, st.want) {
+			t.Errorf("%v: exit %d, output %q; want exit %d containing %q", st.args, code, out, st.code, st.want)
+		}
+		if st.args[1] == "list" && strings.Contains(out, "old-1") {
+			t.Errorf("agents list shows the deleted agent: %q", out)
+		}
 	}
 }

@@ -260,8 +260,11 @@ func (s *Store) CreateAgent(ctx context.Context, a lifecycle.Agent, ev lifecycle
 	// The id goes into the paging index last: an agent listed is complete.
 	sh := s.shard(a.ID)
 	sh.mu.Lock()
-	if _, ok := sh.agents[a.ID]; ok {
+	if r, ok := sh.agents[a.ID]; ok {
 		sh.mu.Unlock()
+		if r.deleted() {
+			return 0, lifecycle.Errorf(lifecycle.CodeAlreadyExists, "agent %s was deleted, and an agent id is never used again", a.ID)
+		}
 		return 0, lifecycle.Errorf(lifecycle.CodeAlreadyExists, "agent %s already exists", a.ID)
 	}
 	r := &agentRecord{Agent: a}
@@ -283,9 +286,9 @@ func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error
 	sh := s.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	r, ok := sh.agents[id]
-	if !ok {
-		return lifecycle.Agent{}, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
+	r, err := sh.live(id)
+	if err != nil {
+		return lifecycle.Agent{}, err
 	}
 	return r.Agent, nil
 }
@@ -298,9 +301,9 @@ func (s *Store) SetPolicy(ctx context.Context, id string, p *lifecycle.Supervisi
 	sh := s.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	r, ok := sh.agents[id]
-	if !ok {
-		return lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
+	r, err := sh.live(id)
+	if err != nil {
+		return err
 	}
 	r.Policy = p
 	return nil
@@ -321,7 +324,7 @@ func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]life
 		}
 		sh := s.shard(id)
 		sh.mu.Lock()
-		if r := sh.agents[id]; f.Matches(&r.Agent) {
+		if r := sh.agents[id]; !r.deleted() && f.Matches(&r.Agent) {
 			out = append(out, r.Agent)
 		}
 		sh.mu.Unlock()
@@ -338,9 +341,9 @@ func (s *Store) CommitTransition(ctx context.Context, ev lifecycle.Event, expect
 	sh := s.shard(ev.AgentID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	r, ok := sh.agents[ev.AgentID]
-	if !ok {
-		return 0, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", ev.AgentID)
+	r, err := sh.live(ev.AgentID)
+	if err != nil {
+		return 0, err
 	}
 	if r.Revision != expectedRevision {
 		return 0, lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", ev.AgentID, r.Revision, expectedRevision)
@@ -349,6 +352,47 @@ func (s *Store) CommitTransition(ctx context.Context, ev lifecycle.Event, expect
 	r.Apply(&ev)
 	return ev.Sequence, nil
 }
+
+// DeleteAgent implements lifecycle.Store. The record stays as a tombstone: the id, so that
+// it is never used again, and the retained sequences, for the agent's history; its state
+// is UNSPECIFIED, which no live agent is in.
+func (s *Store) DeleteAgent(ctx context.Context, ev lifecycle.Event, expectedRevision int64) (uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	sh := s.shard(ev.AgentID)
+	sh.mu.Lock()
+	r, err := sh.live(ev.AgentID)
+	if err == nil && r.Revision != expectedRevision {
+		err = lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", ev.AgentID, r.Revision, expectedRevision)
+	}
+	if err != nil {
+		sh.mu.Unlock()
+		return 0, err
+	}
+	seq := s.commit(r, &ev)
+	r.Agent = lifecycle.Agent{ID: r.ID, Revision: ev.Revision, LastSequence: seq}
+	sh.mu.Unlock()
+	s.idsMu.Lock()
+	s.ids.Delete(ev.AgentID)
+	s.idsMu.Unlock()
+	return seq, nil
+}
+
+// live returns the agent's record; CodeNotFound if there is none or it was deleted. Call
+// with sh.mu held.
+func (sh *shard) live(id string) (*agentRecord, error) {
+	r, ok := sh.agents[id]
+	switch {
+	case !ok:
+		return nil, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
+	case r.deleted():
+		return nil, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s was deleted", id)
+	}
+	return r, nil
+}
+
+func (r *agentRecord) deleted() bool { return r.State == lifecycle.StateUnspecified }
 
 // ReadEvents implements lifecycle.Store.
 func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]lifecycle.Event, error) {

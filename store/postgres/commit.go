@@ -23,6 +23,13 @@ func (s *Store) CommitTransition(ctx context.Context, ev lifecycle.Event, expect
 	return s.writer.Submit(ctx, &groupcommit.Request{Event: ev, Expected: expectedRevision})
 }
 
+// DeleteAgent implements lifecycle.Store. The row stays as a tombstone holding the id (so
+// that it is never used again) with state UNSPECIFIED, which no live agent is in; the
+// agent's data goes.
+func (s *Store) DeleteAgent(ctx context.Context, ev lifecycle.Event, expectedRevision int64) (uint64, error) {
+	return s.writer.Submit(ctx, &groupcommit.Request{Delete: true, Event: ev, Expected: expectedRevision})
+}
+
 // Each request is one statement: the compare-and-swap on the agent, the counter bumped
 // only if it succeeded, and the event inserted with the new sequence. The counter is
 // locked at the start of the transaction, so the statements' snapshots agree on it.
@@ -30,10 +37,20 @@ const (
 	transitionSQL = `WITH upd AS (
 		UPDATE agents SET state = $1, previous_state = $2, revision = $3, entered_at = $4, error = $5,
 			last_sequence = (SELECT last + 1 FROM lifecycle_sequence)
-		WHERE id = $6 AND revision = $7 RETURNING id),
+		WHERE id = $6 AND revision = $7 AND state <> 0 RETURNING id),
 	seq AS (UPDATE lifecycle_sequence SET last = last + 1 WHERE EXISTS (SELECT 1 FROM upd) RETURNING last)
 	INSERT INTO events (sequence, id, agent_id, from_state, to_state, type, time, initiated_by, reason, revision, metadata, error, hooks)
 	SELECT seq.last, $8, $6, $2, $1, $9, $4, $10, $11, $3, $12, $5, $13 FROM seq
+	RETURNING sequence`
+
+	// A deleted agent's row keeps its id and revision only: state 0 (UNSPECIFIED) marks it.
+	deleteSQL = `WITH upd AS (
+		UPDATE agents SET state = 0, previous_state = $1, revision = $2, entered_at = $3, metadata = NULL, labels = NULL,
+			error = NULL, policy = NULL, last_sequence = (SELECT last + 1 FROM lifecycle_sequence)
+		WHERE id = $4 AND revision = $5 AND state <> 0 RETURNING id),
+	seq AS (UPDATE lifecycle_sequence SET last = last + 1 WHERE EXISTS (SELECT 1 FROM upd) RETURNING last)
+	INSERT INTO events (sequence, id, agent_id, from_state, to_state, type, time, initiated_by, reason, revision, metadata, error, hooks)
+	SELECT seq.last, $6, $4, $1, 0, $7, $3, $8, $9, $2, $10, NULL, NULL FROM seq
 	RETURNING sequence`
 
 	createSQL = `WITH ins AS (
@@ -58,6 +75,9 @@ func (s *Store) commitBatch(batch []*groupcommit.Request) {
 			b.Queue(createSQL, a.ID, int16(a.State), int16(a.PreviousState), a.Revision, jsonb(a.Metadata), jsonb(a.Labels),
 				a.CreatedAt.UnixNano(), a.EnteredAt.UnixNano(), [16]byte(ev.ID), int16(ev.From), int16(ev.Type),
 				ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata), jsonb(ev.Hooks), jsonb(a.Policy))
+		} else if c.Delete {
+			b.Queue(deleteSQL, int16(ev.From), ev.Revision, ev.Time.UnixNano(),
+				ev.AgentID, c.Expected, [16]byte(ev.ID), int16(ev.Type), ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata))
 		} else {
 			b.Queue(transitionSQL, int16(ev.To), int16(ev.From), ev.Revision, ev.Time.UnixNano(), jsonb(ev.Error),
 				ev.AgentID, c.Expected, [16]byte(ev.ID), int16(ev.Type), ev.InitiatedBy, ev.Reason, jsonb(ev.Metadata), jsonb(ev.Hooks))
@@ -106,11 +126,17 @@ var errRefused = errors.New("refused")
 // whyRefused tells a taken id, a stale revision and a missing agent apart, after the fact.
 func (s *Store) whyRefused(ctx context.Context, c *groupcommit.Request) error {
 	id := c.Event.AgentID
-	if c.Create {
-		return lifecycle.Errorf(lifecycle.CodeAlreadyExists, "agent %s already exists", id)
-	}
 	var rev int64
-	switch err := s.pool.QueryRow(ctx, `SELECT revision FROM agents WHERE id = $1`, id).Scan(&rev); {
+	var st int16
+	err := s.pool.QueryRow(ctx, `SELECT revision, state FROM agents WHERE id = $1`, id).Scan(&rev, &st)
+	deleted := err == nil && st == 0
+	switch {
+	case c.Create && deleted:
+		return lifecycle.Errorf(lifecycle.CodeAlreadyExists, "agent %s was deleted, and an agent id is never used again", id)
+	case c.Create:
+		return lifecycle.Errorf(lifecycle.CodeAlreadyExists, "agent %s already exists", id)
+	case deleted:
+		return lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s was deleted", id)
 	case err == nil:
 		return lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", id, rev, c.Expected)
 	case errors.Is(err, pgx.ErrNoRows):

@@ -60,7 +60,7 @@ func scanEvent(row pgx.Row) (lifecycle.Event, error) {
 
 // GetAgent implements lifecycle.Store.
 func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error) {
-	a, err := scanAgent(s.pool.QueryRow(ctx, `SELECT `+agentCols+` FROM agents WHERE id = $1`, id))
+	a, err := scanAgent(s.pool.QueryRow(ctx, `SELECT `+agentCols+` FROM agents WHERE id = $1 AND state <> 0`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
 	}
@@ -69,7 +69,7 @@ func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error
 
 // ListAgents implements lifecycle.Store. Labels are matched in SQL with JSONB containment.
 func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]lifecycle.Agent, error) {
-	q := `SELECT ` + agentCols + ` FROM agents WHERE id > $1`
+	q := `SELECT ` + agentCols + ` FROM agents WHERE id > $1 AND state <> 0`
 	args := []any{f.AfterID}
 	if len(f.States) > 0 {
 		states := make([]int16, len(f.States))
@@ -270,7 +270,7 @@ func (s *Store) LeaseHook(ctx context.Context, id, owner string, now, until time
 
 // SetPolicy implements lifecycle.Store; the other replicas are notified ("policy:<id>").
 func (s *Store) SetPolicy(ctx context.Context, id string, p *lifecycle.SupervisionPolicy) error {
-	tag, err := s.pool.Exec(ctx, `WITH upd AS (UPDATE agents SET policy = $2 WHERE id = $1 RETURNING id)
+	tag, err := s.pool.Exec(ctx, `WITH upd AS (UPDATE agents SET policy = $2 WHERE id = $1 AND state <> 0 RETURNING id)
 		SELECT pg_notify('`+s.channel+`', 'policy:' || id) FROM upd`, id, jsonb(p))
 	if err != nil {
 		return unavailable(err)
@@ -289,7 +289,7 @@ func (s *Store) RecordHeartbeats(ctx context.Context, beats map[string]time.Time
 	}
 	_, err := s.pool.Exec(ctx, `UPDATE agents SET heartbeat_at = b.at
 		FROM unnest($1::text[], $2::bigint[]) AS b(id, at)
-		WHERE agents.id = b.id AND (agents.heartbeat_at IS NULL OR agents.heartbeat_at < b.at)`, ids, ats)
+		WHERE agents.id = b.id AND agents.state <> 0 AND (agents.heartbeat_at IS NULL OR agents.heartbeat_at < b.at)`, ids, ats)
 	return unavailable(err)
 }
 

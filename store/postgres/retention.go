@@ -35,7 +35,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (int64, error) {
 			return nil
 		}
 		if r.MaxAge > 0 {
-			if err := prune("age", `DELETE FROM events WHERE time < $1 AND sequence NOT IN (SELECT last_sequence FROM agents)`,
+			if err := prune("age", `DELETE FROM events WHERE time < $1 AND sequence NOT IN (SELECT last_sequence FROM agents WHERE state <> 0)`,
 				now.Add(-r.MaxAge).UnixNano()); err != nil {
 				return err
 			}

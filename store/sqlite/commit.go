@@ -19,6 +19,13 @@ func (s *Store) CommitTransition(ctx context.Context, ev lifecycle.Event, expect
 	return s.writer.Submit(ctx, &groupcommit.Request{Event: ev, Expected: expectedRevision})
 }
 
+// DeleteAgent implements lifecycle.Store. The row stays as a tombstone holding the id (so
+// that it is never used again) with state UNSPECIFIED, which no live agent is in; the
+// agent's data goes.
+func (s *Store) DeleteAgent(ctx context.Context, ev lifecycle.Event, expectedRevision int64) (uint64, error) {
+	return s.writer.Submit(ctx, &groupcommit.Request{Delete: true, Event: ev, Expected: expectedRevision})
+}
+
 // commitBatch commits a batch in one transaction; it runs on the writer's goroutine only.
 func (s *Store) commitBatch(batch []*groupcommit.Request) {
 	ctx := context.Background()
@@ -61,24 +68,38 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *groupcommit.Request) e
 			return unavailable(err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
+			var st lifecycle.State
+			if tx.QueryRowContext(ctx, `SELECT state FROM agents WHERE id = ?`, a.ID).Scan(&st) == nil && st == lifecycle.StateUnspecified {
+				return lifecycle.Errorf(lifecycle.CodeAlreadyExists, "agent %s was deleted, and an agent id is never used again", a.ID)
+			}
 			return lifecycle.Errorf(lifecycle.CodeAlreadyExists, "agent %s already exists", a.ID)
 		}
 	} else {
-		errInfo, err := jsonColumn(ev.Error)
-		if err != nil {
-			return err
+		var res sql.Result
+		var err error
+		if c.Delete {
+			res, err = tx.StmtContext(ctx, s.stmts[deleteAgentSQL]).ExecContext(ctx,
+				ev.From, ev.Revision, ev.Time.UnixNano(), ev.Sequence, ev.AgentID, c.Expected)
+		} else {
+			var errInfo any
+			if errInfo, err = jsonColumn(ev.Error); err != nil {
+				return err
+			}
+			res, err = tx.StmtContext(ctx, s.stmts[updateAgentSQL]).ExecContext(ctx,
+				ev.To, ev.From, ev.Revision, ev.Time.UnixNano(), errInfo, ev.Sequence, ev.AgentID, c.Expected)
 		}
-		res, err := tx.StmtContext(ctx, s.stmts[updateAgentSQL]).ExecContext(ctx,
-			ev.To, ev.From, ev.Revision, ev.Time.UnixNano(), errInfo, ev.Sequence, ev.AgentID, c.Expected)
 		if err != nil {
 			return unavailable(err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			var rev int64
-			switch err := tx.QueryRowContext(ctx, `SELECT revision FROM agents WHERE id = ?`, ev.AgentID).Scan(&rev); err {
-			case nil:
+			var st lifecycle.State
+			switch err := tx.QueryRowContext(ctx, `SELECT revision, state FROM agents WHERE id = ?`, ev.AgentID).Scan(&rev, &st); {
+			case err == nil && st == lifecycle.StateUnspecified:
+				return lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s was deleted", ev.AgentID)
+			case err == nil:
 				return lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", ev.AgentID, rev, c.Expected)
-			case sql.ErrNoRows:
+			case err == sql.ErrNoRows:
 				return lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", ev.AgentID)
 			default:
 				return unavailable(err)
@@ -96,7 +117,10 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c *groupcommit.Request) e
 const (
 	insertAgentSQL = `INSERT INTO agents (` + agentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	updateAgentSQL = `UPDATE agents SET state = ?, previous_state = ?, revision = ?, entered_at = ?,
-		error = ?, last_sequence = ? WHERE id = ? AND revision = ?`
+		error = ?, last_sequence = ? WHERE id = ? AND revision = ? AND state <> 0`
+	// A deleted agent's row keeps its id and revision only: state 0 (UNSPECIFIED) marks it.
+	deleteAgentSQL = `UPDATE agents SET state = 0, previous_state = ?, revision = ?, entered_at = ?,
+		metadata = NULL, labels = NULL, error = NULL, policy = NULL, last_sequence = ? WHERE id = ? AND revision = ? AND state <> 0`
 	insertEventSQL = `INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 

@@ -95,7 +95,7 @@ func scanEvent(row interface{ Scan(...any) error }) (lifecycle.Event, error) {
 
 // GetAgent implements lifecycle.Store.
 func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error) {
-	a, err := scanAgent(s.read.QueryRowContext(ctx, `SELECT `+agentCols+` FROM agents WHERE id = ?`, id))
+	a, err := scanAgent(s.read.QueryRowContext(ctx, `SELECT `+agentCols+` FROM agents WHERE id = ? AND state <> 0`, id))
 	if err == sql.ErrNoRows {
 		return a, lifecycle.Errorf(lifecycle.CodeNotFound, "agent %s not found", id)
 	}
@@ -108,7 +108,7 @@ func (s *Store) SetPolicy(ctx context.Context, id string, p *lifecycle.Supervisi
 	if err != nil {
 		return err
 	}
-	res, err := s.write.ExecContext(ctx, `UPDATE agents SET policy = ? WHERE id = ?`, policy, id)
+	res, err := s.write.ExecContext(ctx, `UPDATE agents SET policy = ? WHERE id = ? AND state <> 0`, policy, id)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -120,7 +120,7 @@ func (s *Store) SetPolicy(ctx context.Context, id string, p *lifecycle.Supervisi
 
 // ListAgents implements lifecycle.Store. Labels are matched as the rows stream by.
 func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]lifecycle.Agent, error) {
-	q := `SELECT ` + agentCols + ` FROM agents WHERE id > ?`
+	q := `SELECT ` + agentCols + ` FROM agents WHERE id > ? AND state <> 0`
 	args := []any{f.AfterID}
 	if len(f.States) > 0 {
 		q += ` AND state IN (?` + strings.Repeat(`, ?`, len(f.States)-1) + `)`

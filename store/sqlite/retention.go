@@ -36,7 +36,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (int64, error) {
 		return rows.Err()
 	}
 	if r.MaxAge > 0 {
-		if err := deleteReturning(`DELETE FROM events WHERE time < ? AND sequence NOT IN (SELECT last_sequence FROM agents)
+		if err := deleteReturning(`DELETE FROM events WHERE time < ? AND sequence NOT IN (SELECT last_sequence FROM agents WHERE state <> 0)
 			RETURNING sequence`, now.Add(-r.MaxAge).UnixNano()); err != nil {
 			return 0, unavailable(fmt.Errorf("prune by age: %w", err))
 		}

@@ -154,7 +154,7 @@ func (s *Store) open(ctx context.Context, dsn func(readOnly bool) string) error 
 	}
 	s.next = uint64(last.Int64) + 1
 	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{insertAgentSQL, updateAgentSQL, insertEventSQL} {
+	for _, q := range []string{insertAgentSQL, updateAgentSQL, deleteAgentSQL, insertEventSQL} {
 		if s.stmts[q], err = s.write.PrepareContext(ctx, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}

@@ -33,6 +33,7 @@ func Run(t *testing.T, open Open) {
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"Hooks", testHooks},
 		{"Policies", testPolicies},
+		{"DeleteAgent", testDeleteAgent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -523,4 +524,56 @@ func RunShared(t *testing.T, open func(t *testing.T) lifecycle.SharedStore) {
 			t.Error("a handed-back lease was not free")
 		}
 	})
+}
+
+func testDeleteAgent(t *testing.T, s lifecycle.Store) {
+	register(t, s, "a-1")
+	register(t, s, "a-2")
+	commit(t, s, "a-1", lifecycle.StateTerminated, lifecycle.TypeNormal, t0.Add(time.Second))
+	a, err := s.GetAgent(ctx, "a-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := event("a-1", a.Revision+1, lifecycle.StateTerminated, lifecycle.StateUnspecified, lifecycle.TypeNormal, t0.Add(2*time.Second))
+	_, err = s.DeleteAgent(ctx, del, a.Revision-1)
+	wantCode(t, err, lifecycle.CodeAborted)
+	_, err = s.DeleteAgent(ctx, event("nobody", 2, lifecycle.StateTerminated, 0, lifecycle.TypeNormal, t0), 1)
+	wantCode(t, err, lifecycle.CodeNotFound)
+	if _, n, _ := s.Sequences(ctx); n != 3 {
+		t.Fatalf("refused deletions stored something: newest sequence %d, want 3", n)
+	}
+	seq, err := s.DeleteAgent(ctx, del, a.Revision)
+	if err != nil || seq != 4 {
+		t.Fatalf("DeleteAgent = %d, %v; want sequence 4", seq, err)
+	}
+	del.Sequence = seq
+
+	// The record is gone: not found, not listed, no transition, not deleted twice.
+	_, err = s.GetAgent(ctx, "a-1")
+	wantCode(t, err, lifecycle.CodeNotFound)
+	if err := s.SetPolicy(ctx, "a-1", nil); lifecycle.ErrorCode(err) != lifecycle.CodeNotFound {
+		t.Errorf("SetPolicy of a deleted agent: %v, want NOT_FOUND", err)
+	}
+	_, err = s.CommitTransition(ctx, event("a-1", del.Revision+1, 0, lifecycle.StateActive, lifecycle.TypeNormal, t0), del.Revision)
+	wantCode(t, err, lifecycle.CodeNotFound)
+	_, err = s.DeleteAgent(ctx, event("a-1", del.Revision+1, 0, 0, lifecycle.TypeNormal, t0), del.Revision)
+	wantCode(t, err, lifecycle.CodeNotFound)
+	list, err := s.ListAgents(ctx, lifecycle.AgentFilter{})
+	if err != nil || len(list) != 1 || list[0].ID != "a-2" {
+		t.Fatalf("ListAgents after the deletion = %v, %v; want only a-2", list, err)
+	}
+	// The id is never used again.
+	_, err = s.CreateAgent(ctx, agent("a-1", 1, lifecycle.StateInitialized, t0), event("a-1", 1, 0, lifecycle.StateInitialized, lifecycle.TypeNormal, t0))
+	wantCode(t, err, lifecycle.CodeAlreadyExists)
+	// The history stays, deletion event included.
+	evs, err := s.ReadEvents(ctx, lifecycle.EventFilter{AgentID: "a-1"})
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("history of the deleted agent: %d events, %v; want 3", len(evs), err)
+	}
+	if d := cmp.Diff(del, evs[2], opts); d != "" {
+		t.Errorf("stored deletion event (-want +got):\n%s", d)
+	}
+	if _, n, _ := s.Sequences(ctx); n != 4 {
+		t.Errorf("newest sequence %d after the deletion and refused calls, want 4", n)
+	}
 }

@@ -16,6 +16,7 @@ import (
 // writer. The commit function sets Seq on success or Err.
 type Request struct {
 	Create   bool
+	Delete   bool // Event deletes the agent (lifecycle.Store.DeleteAgent)
 	Agent    lifecycle.Agent
 	Event    lifecycle.Event
 	Expected int64

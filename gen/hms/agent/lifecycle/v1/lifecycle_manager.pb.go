@@ -768,6 +768,104 @@ func (x *RegisterAgentResponse) GetEvent() *LifecycleEvent {
 	return nil
 }
 
+type DeleteAgentRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// Why the agent is deleted; recorded in the deletion event.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAgentRequest) Reset() {
+	*x = DeleteAgentRequest{}
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAgentRequest) ProtoMessage() {}
+
+func (x *DeleteAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAgentRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAgentRequest) Descriptor() ([]byte, []int) {
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DeleteAgentRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *DeleteAgentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type DeleteAgentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The deletion event (TERMINATED -> UNSPECIFIED).
+	Event         *LifecycleEvent `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAgentResponse) Reset() {
+	*x = DeleteAgentResponse{}
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAgentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAgentResponse) ProtoMessage() {}
+
+func (x *DeleteAgentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAgentResponse.ProtoReflect.Descriptor instead.
+func (*DeleteAgentResponse) Descriptor() ([]byte, []int) {
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeleteAgentResponse) GetEvent() *LifecycleEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 type ListAgentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only agents in one of these states (empty = any).
@@ -783,7 +881,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[9]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +893,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[9]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +906,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{9}
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListAgentsRequest) GetStates() []LifecycleState {
@@ -849,7 +947,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[10]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +959,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[10]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +972,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{10}
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*GetStateResponse {
@@ -900,7 +998,7 @@ type UnregisterHookRequest struct {
 
 func (x *UnregisterHookRequest) Reset() {
 	*x = UnregisterHookRequest{}
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[11]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1010,7 @@ func (x *UnregisterHookRequest) String() string {
 func (*UnregisterHookRequest) ProtoMessage() {}
 
 func (x *UnregisterHookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[11]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1023,7 @@ func (x *UnregisterHookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterHookRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterHookRequest) Descriptor() ([]byte, []int) {
-	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{11}
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UnregisterHookRequest) GetHookId() string {
@@ -943,7 +1041,7 @@ type UnregisterHookResponse struct {
 
 func (x *UnregisterHookResponse) Reset() {
 	*x = UnregisterHookResponse{}
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[12]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1053,7 @@ func (x *UnregisterHookResponse) String() string {
 func (*UnregisterHookResponse) ProtoMessage() {}
 
 func (x *UnregisterHookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[12]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1066,7 @@ func (x *UnregisterHookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterHookResponse.ProtoReflect.Descriptor instead.
 func (*UnregisterHookResponse) Descriptor() ([]byte, []int) {
-	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{12}
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{14}
 }
 
 type ListHooksRequest struct {
@@ -979,7 +1077,7 @@ type ListHooksRequest struct {
 
 func (x *ListHooksRequest) Reset() {
 	*x = ListHooksRequest{}
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[13]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1089,7 @@ func (x *ListHooksRequest) String() string {
 func (*ListHooksRequest) ProtoMessage() {}
 
 func (x *ListHooksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[13]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1102,7 @@ func (x *ListHooksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHooksRequest.ProtoReflect.Descriptor instead.
 func (*ListHooksRequest) Descriptor() ([]byte, []int) {
-	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{13}
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{15}
 }
 
 type ListHooksResponse struct {
@@ -1016,7 +1114,7 @@ type ListHooksResponse struct {
 
 func (x *ListHooksResponse) Reset() {
 	*x = ListHooksResponse{}
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[14]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1126,7 @@ func (x *ListHooksResponse) String() string {
 func (*ListHooksResponse) ProtoMessage() {}
 
 func (x *ListHooksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[14]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1139,7 @@ func (x *ListHooksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHooksResponse.ProtoReflect.Descriptor instead.
 func (*ListHooksResponse) Descriptor() ([]byte, []int) {
-	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{14}
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListHooksResponse) GetHooks() []*Hook {
@@ -1075,7 +1173,7 @@ type Hook struct {
 
 func (x *Hook) Reset() {
 	*x = Hook{}
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[15]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1185,7 @@ func (x *Hook) String() string {
 func (*Hook) ProtoMessage() {}
 
 func (x *Hook) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[15]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1198,7 @@ func (x *Hook) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hook.ProtoReflect.Descriptor instead.
 func (*Hook) Descriptor() ([]byte, []int) {
-	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{15}
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Hook) GetHookId() string {
@@ -1194,7 +1292,7 @@ type HookWorkerMessage struct {
 
 func (x *HookWorkerMessage) Reset() {
 	*x = HookWorkerMessage{}
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[16]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1304,7 @@ func (x *HookWorkerMessage) String() string {
 func (*HookWorkerMessage) ProtoMessage() {}
 
 func (x *HookWorkerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[16]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1317,7 @@ func (x *HookWorkerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookWorkerMessage.ProtoReflect.Descriptor instead.
 func (*HookWorkerMessage) Descriptor() ([]byte, []int) {
-	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{16}
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HookWorkerMessage) GetKind() isHookWorkerMessage_Kind {
@@ -1273,7 +1371,7 @@ type HookWorkerHello struct {
 
 func (x *HookWorkerHello) Reset() {
 	*x = HookWorkerHello{}
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[17]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1383,7 @@ func (x *HookWorkerHello) String() string {
 func (*HookWorkerHello) ProtoMessage() {}
 
 func (x *HookWorkerHello) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[17]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1396,7 @@ func (x *HookWorkerHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookWorkerHello.ProtoReflect.Descriptor instead.
 func (*HookWorkerHello) Descriptor() ([]byte, []int) {
-	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{17}
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HookWorkerHello) GetCallbacks() []string {
@@ -1323,7 +1421,7 @@ type HookWorkerReply struct {
 
 func (x *HookWorkerReply) Reset() {
 	*x = HookWorkerReply{}
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[18]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1433,7 @@ func (x *HookWorkerReply) String() string {
 func (*HookWorkerReply) ProtoMessage() {}
 
 func (x *HookWorkerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[18]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1446,7 @@ func (x *HookWorkerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookWorkerReply.ProtoReflect.Descriptor instead.
 func (*HookWorkerReply) Descriptor() ([]byte, []int) {
-	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{18}
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HookWorkerReply) GetInvocationId() string {
@@ -1391,7 +1489,7 @@ type HookInvocation struct {
 
 func (x *HookInvocation) Reset() {
 	*x = HookInvocation{}
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[19]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1501,7 @@ func (x *HookInvocation) String() string {
 func (*HookInvocation) ProtoMessage() {}
 
 func (x *HookInvocation) ProtoReflect() protoreflect.Message {
-	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[19]
+	mi := &file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1514,7 @@ func (x *HookInvocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookInvocation.ProtoReflect.Descriptor instead.
 func (*HookInvocation) Descriptor() ([]byte, []int) {
-	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{19}
+	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HookInvocation) GetInvocationId() string {
@@ -1521,7 +1619,12 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x01\n" +
 	"\x15RegisterAgentResponse\x12>\n" +
 	"\x05agent\x18\x01 \x01(\v2(.hms.agent.lifecycle.v1.GetStateResponseR\x05agent\x12<\n" +
-	"\x05event\x18\x02 \x01(\v2&.hms.agent.lifecycle.v1.LifecycleEventR\x05event\"\xb6\x02\n" +
+	"\x05event\x18\x02 \x01(\v2&.hms.agent.lifecycle.v1.LifecycleEventR\x05event\"G\n" +
+	"\x12DeleteAgentRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"S\n" +
+	"\x13DeleteAgentResponse\x12<\n" +
+	"\x05event\x18\x01 \x01(\v2&.hms.agent.lifecycle.v1.LifecycleEventR\x05event\"\xb6\x02\n" +
 	"\x11ListAgentsRequest\x12>\n" +
 	"\x06states\x18\x01 \x03(\x0e2&.hms.agent.lifecycle.v1.LifecycleStateR\x06states\x12c\n" +
 	"\x0elabel_selector\x18\x02 \x03(\v2<.hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntryR\rlabelSelector\x12\x1b\n" +
@@ -1568,7 +1671,7 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\x0eHookInvocation\x12#\n" +
 	"\rinvocation_id\x18\x01 \x01(\tR\finvocationId\x12\x1a\n" +
 	"\bcallback\x18\x02 \x01(\tR\bcallback\x12@\n" +
-	"\arequest\x18\x03 \x01(\v2&.hms.agent.lifecycle.v1.WebhookRequestR\arequest2\x8b\n" +
+	"\arequest\x18\x03 \x01(\v2&.hms.agent.lifecycle.v1.WebhookRequestR\arequest2\xf3\n" +
 	"\n" +
 	"\x10LifecycleManager\x12]\n" +
 	"\bGetState\x12'.hms.agent.lifecycle.v1.GetStateRequest\x1a(.hms.agent.lifecycle.v1.GetStateResponse\x12h\n" +
@@ -1584,7 +1687,8 @@ const file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc = "" +
 	"\n" +
 	"ServeHooks\x12).hms.agent.lifecycle.v1.HookWorkerMessage\x1a&.hms.agent.lifecycle.v1.HookInvocation(\x010\x01\x12\x81\x01\n" +
 	"\x14SetSupervisionPolicy\x123.hms.agent.lifecycle.v1.SetSupervisionPolicyRequest\x1a4.hms.agent.lifecycle.v1.SetSupervisionPolicyResponse\x12`\n" +
-	"\tHeartbeat\x12(.hms.agent.lifecycle.v1.HeartbeatRequest\x1a).hms.agent.lifecycle.v1.HeartbeatResponseBKZIgithub.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1;lifecyclev1b\x06proto3"
+	"\tHeartbeat\x12(.hms.agent.lifecycle.v1.HeartbeatRequest\x1a).hms.agent.lifecycle.v1.HeartbeatResponse\x12f\n" +
+	"\vDeleteAgent\x12*.hms.agent.lifecycle.v1.DeleteAgentRequest\x1a+.hms.agent.lifecycle.v1.DeleteAgentResponseBKZIgithub.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1;lifecyclev1b\x06proto3"
 
 var (
 	file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescOnce sync.Once
@@ -1598,7 +1702,7 @@ func file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescGZIP() []byte {
 	return file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDescData
 }
 
-var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_goTypes = []any{
 	(*GetStateRequest)(nil),              // 0: hms.agent.lifecycle.v1.GetStateRequest
 	(*GetStateResponse)(nil),             // 1: hms.agent.lifecycle.v1.GetStateResponse
@@ -1609,102 +1713,107 @@ var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_goTypes = []any{
 	(*RegisterHookResponse)(nil),         // 6: hms.agent.lifecycle.v1.RegisterHookResponse
 	(*RegisterAgentRequest)(nil),         // 7: hms.agent.lifecycle.v1.RegisterAgentRequest
 	(*RegisterAgentResponse)(nil),        // 8: hms.agent.lifecycle.v1.RegisterAgentResponse
-	(*ListAgentsRequest)(nil),            // 9: hms.agent.lifecycle.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),           // 10: hms.agent.lifecycle.v1.ListAgentsResponse
-	(*UnregisterHookRequest)(nil),        // 11: hms.agent.lifecycle.v1.UnregisterHookRequest
-	(*UnregisterHookResponse)(nil),       // 12: hms.agent.lifecycle.v1.UnregisterHookResponse
-	(*ListHooksRequest)(nil),             // 13: hms.agent.lifecycle.v1.ListHooksRequest
-	(*ListHooksResponse)(nil),            // 14: hms.agent.lifecycle.v1.ListHooksResponse
-	(*Hook)(nil),                         // 15: hms.agent.lifecycle.v1.Hook
-	(*HookWorkerMessage)(nil),            // 16: hms.agent.lifecycle.v1.HookWorkerMessage
-	(*HookWorkerHello)(nil),              // 17: hms.agent.lifecycle.v1.HookWorkerHello
-	(*HookWorkerReply)(nil),              // 18: hms.agent.lifecycle.v1.HookWorkerReply
-	(*HookInvocation)(nil),               // 19: hms.agent.lifecycle.v1.HookInvocation
-	nil,                                  // 20: hms.agent.lifecycle.v1.GetStateResponse.MetadataEntry
-	nil,                                  // 21: hms.agent.lifecycle.v1.GetStateResponse.LabelsEntry
-	nil,                                  // 22: hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
-	nil,                                  // 23: hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
-	nil,                                  // 24: hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
-	nil,                                  // 25: hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
-	(LifecycleState)(0),                  // 26: hms.agent.lifecycle.v1.LifecycleState
-	(*timestamppb.Timestamp)(nil),        // 27: google.protobuf.Timestamp
-	(*ErrorInfo)(nil),                    // 28: hms.agent.lifecycle.v1.ErrorInfo
-	(*SupervisionStatus)(nil),            // 29: hms.agent.lifecycle.v1.SupervisionStatus
-	(TransitionType)(0),                  // 30: hms.agent.lifecycle.v1.TransitionType
-	(*LifecycleEvent)(nil),               // 31: hms.agent.lifecycle.v1.LifecycleEvent
-	(*SupervisionPolicy)(nil),            // 32: hms.agent.lifecycle.v1.SupervisionPolicy
-	(*HookOutcome)(nil),                  // 33: hms.agent.lifecycle.v1.HookOutcome
-	(*WebhookRequest)(nil),               // 34: hms.agent.lifecycle.v1.WebhookRequest
-	(*TransitionRequest)(nil),            // 35: hms.agent.lifecycle.v1.TransitionRequest
-	(*SetSupervisionPolicyRequest)(nil),  // 36: hms.agent.lifecycle.v1.SetSupervisionPolicyRequest
-	(*HeartbeatRequest)(nil),             // 37: hms.agent.lifecycle.v1.HeartbeatRequest
-	(*TransitionResponse)(nil),           // 38: hms.agent.lifecycle.v1.TransitionResponse
-	(*SetSupervisionPolicyResponse)(nil), // 39: hms.agent.lifecycle.v1.SetSupervisionPolicyResponse
-	(*HeartbeatResponse)(nil),            // 40: hms.agent.lifecycle.v1.HeartbeatResponse
+	(*DeleteAgentRequest)(nil),           // 9: hms.agent.lifecycle.v1.DeleteAgentRequest
+	(*DeleteAgentResponse)(nil),          // 10: hms.agent.lifecycle.v1.DeleteAgentResponse
+	(*ListAgentsRequest)(nil),            // 11: hms.agent.lifecycle.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),           // 12: hms.agent.lifecycle.v1.ListAgentsResponse
+	(*UnregisterHookRequest)(nil),        // 13: hms.agent.lifecycle.v1.UnregisterHookRequest
+	(*UnregisterHookResponse)(nil),       // 14: hms.agent.lifecycle.v1.UnregisterHookResponse
+	(*ListHooksRequest)(nil),             // 15: hms.agent.lifecycle.v1.ListHooksRequest
+	(*ListHooksResponse)(nil),            // 16: hms.agent.lifecycle.v1.ListHooksResponse
+	(*Hook)(nil),                         // 17: hms.agent.lifecycle.v1.Hook
+	(*HookWorkerMessage)(nil),            // 18: hms.agent.lifecycle.v1.HookWorkerMessage
+	(*HookWorkerHello)(nil),              // 19: hms.agent.lifecycle.v1.HookWorkerHello
+	(*HookWorkerReply)(nil),              // 20: hms.agent.lifecycle.v1.HookWorkerReply
+	(*HookInvocation)(nil),               // 21: hms.agent.lifecycle.v1.HookInvocation
+	nil,                                  // 22: hms.agent.lifecycle.v1.GetStateResponse.MetadataEntry
+	nil,                                  // 23: hms.agent.lifecycle.v1.GetStateResponse.LabelsEntry
+	nil,                                  // 24: hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
+	nil,                                  // 25: hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
+	nil,                                  // 26: hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
+	nil,                                  // 27: hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
+	(LifecycleState)(0),                  // 28: hms.agent.lifecycle.v1.LifecycleState
+	(*timestamppb.Timestamp)(nil),        // 29: google.protobuf.Timestamp
+	(*ErrorInfo)(nil),                    // 30: hms.agent.lifecycle.v1.ErrorInfo
+	(*SupervisionStatus)(nil),            // 31: hms.agent.lifecycle.v1.SupervisionStatus
+	(TransitionType)(0),                  // 32: hms.agent.lifecycle.v1.TransitionType
+	(*LifecycleEvent)(nil),               // 33: hms.agent.lifecycle.v1.LifecycleEvent
+	(*SupervisionPolicy)(nil),            // 34: hms.agent.lifecycle.v1.SupervisionPolicy
+	(*HookOutcome)(nil),                  // 35: hms.agent.lifecycle.v1.HookOutcome
+	(*WebhookRequest)(nil),               // 36: hms.agent.lifecycle.v1.WebhookRequest
+	(*TransitionRequest)(nil),            // 37: hms.agent.lifecycle.v1.TransitionRequest
+	(*SetSupervisionPolicyRequest)(nil),  // 38: hms.agent.lifecycle.v1.SetSupervisionPolicyRequest
+	(*HeartbeatRequest)(nil),             // 39: hms.agent.lifecycle.v1.HeartbeatRequest
+	(*TransitionResponse)(nil),           // 40: hms.agent.lifecycle.v1.TransitionResponse
+	(*SetSupervisionPolicyResponse)(nil), // 41: hms.agent.lifecycle.v1.SetSupervisionPolicyResponse
+	(*HeartbeatResponse)(nil),            // 42: hms.agent.lifecycle.v1.HeartbeatResponse
 }
 var file_hms_agent_lifecycle_v1_lifecycle_manager_proto_depIdxs = []int32{
-	26, // 0: hms.agent.lifecycle.v1.GetStateResponse.state:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	26, // 1: hms.agent.lifecycle.v1.GetStateResponse.previous_state:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	20, // 2: hms.agent.lifecycle.v1.GetStateResponse.metadata:type_name -> hms.agent.lifecycle.v1.GetStateResponse.MetadataEntry
-	27, // 3: hms.agent.lifecycle.v1.GetStateResponse.last_transition:type_name -> google.protobuf.Timestamp
-	28, // 4: hms.agent.lifecycle.v1.GetStateResponse.error_info:type_name -> hms.agent.lifecycle.v1.ErrorInfo
-	21, // 5: hms.agent.lifecycle.v1.GetStateResponse.labels:type_name -> hms.agent.lifecycle.v1.GetStateResponse.LabelsEntry
-	27, // 6: hms.agent.lifecycle.v1.GetStateResponse.created_at:type_name -> google.protobuf.Timestamp
-	26, // 7: hms.agent.lifecycle.v1.GetStateResponse.allowed_next_states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	29, // 8: hms.agent.lifecycle.v1.GetStateResponse.supervision:type_name -> hms.agent.lifecycle.v1.SupervisionStatus
-	30, // 9: hms.agent.lifecycle.v1.GetHistoryRequest.transition_type:type_name -> hms.agent.lifecycle.v1.TransitionType
-	27, // 10: hms.agent.lifecycle.v1.GetHistoryRequest.start_time:type_name -> google.protobuf.Timestamp
-	27, // 11: hms.agent.lifecycle.v1.GetHistoryRequest.end_time:type_name -> google.protobuf.Timestamp
-	31, // 12: hms.agent.lifecycle.v1.GetHistoryResponse.events:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
-	26, // 13: hms.agent.lifecycle.v1.WatchEventsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	30, // 14: hms.agent.lifecycle.v1.WatchEventsRequest.transition_types:type_name -> hms.agent.lifecycle.v1.TransitionType
-	26, // 15: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	30, // 16: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_transitions:type_name -> hms.agent.lifecycle.v1.TransitionType
-	22, // 17: hms.agent.lifecycle.v1.RegisterHookRequest.config:type_name -> hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
-	23, // 18: hms.agent.lifecycle.v1.RegisterAgentRequest.metadata:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
-	24, // 19: hms.agent.lifecycle.v1.RegisterAgentRequest.labels:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
-	32, // 20: hms.agent.lifecycle.v1.RegisterAgentRequest.supervision_policy:type_name -> hms.agent.lifecycle.v1.SupervisionPolicy
+	28, // 0: hms.agent.lifecycle.v1.GetStateResponse.state:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	28, // 1: hms.agent.lifecycle.v1.GetStateResponse.previous_state:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	22, // 2: hms.agent.lifecycle.v1.GetStateResponse.metadata:type_name -> hms.agent.lifecycle.v1.GetStateResponse.MetadataEntry
+	29, // 3: hms.agent.lifecycle.v1.GetStateResponse.last_transition:type_name -> google.protobuf.Timestamp
+	30, // 4: hms.agent.lifecycle.v1.GetStateResponse.error_info:type_name -> hms.agent.lifecycle.v1.ErrorInfo
+	23, // 5: hms.agent.lifecycle.v1.GetStateResponse.labels:type_name -> hms.agent.lifecycle.v1.GetStateResponse.LabelsEntry
+	29, // 6: hms.agent.lifecycle.v1.GetStateResponse.created_at:type_name -> google.protobuf.Timestamp
+	28, // 7: hms.agent.lifecycle.v1.GetStateResponse.allowed_next_states:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	31, // 8: hms.agent.lifecycle.v1.GetStateResponse.supervision:type_name -> hms.agent.lifecycle.v1.SupervisionStatus
+	32, // 9: hms.agent.lifecycle.v1.GetHistoryRequest.transition_type:type_name -> hms.agent.lifecycle.v1.TransitionType
+	29, // 10: hms.agent.lifecycle.v1.GetHistoryRequest.start_time:type_name -> google.protobuf.Timestamp
+	29, // 11: hms.agent.lifecycle.v1.GetHistoryRequest.end_time:type_name -> google.protobuf.Timestamp
+	33, // 12: hms.agent.lifecycle.v1.GetHistoryResponse.events:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
+	28, // 13: hms.agent.lifecycle.v1.WatchEventsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	32, // 14: hms.agent.lifecycle.v1.WatchEventsRequest.transition_types:type_name -> hms.agent.lifecycle.v1.TransitionType
+	28, // 15: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_states:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	32, // 16: hms.agent.lifecycle.v1.RegisterHookRequest.trigger_transitions:type_name -> hms.agent.lifecycle.v1.TransitionType
+	24, // 17: hms.agent.lifecycle.v1.RegisterHookRequest.config:type_name -> hms.agent.lifecycle.v1.RegisterHookRequest.ConfigEntry
+	25, // 18: hms.agent.lifecycle.v1.RegisterAgentRequest.metadata:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.MetadataEntry
+	26, // 19: hms.agent.lifecycle.v1.RegisterAgentRequest.labels:type_name -> hms.agent.lifecycle.v1.RegisterAgentRequest.LabelsEntry
+	34, // 20: hms.agent.lifecycle.v1.RegisterAgentRequest.supervision_policy:type_name -> hms.agent.lifecycle.v1.SupervisionPolicy
 	1,  // 21: hms.agent.lifecycle.v1.RegisterAgentResponse.agent:type_name -> hms.agent.lifecycle.v1.GetStateResponse
-	31, // 22: hms.agent.lifecycle.v1.RegisterAgentResponse.event:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
-	26, // 23: hms.agent.lifecycle.v1.ListAgentsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
-	25, // 24: hms.agent.lifecycle.v1.ListAgentsRequest.label_selector:type_name -> hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
-	1,  // 25: hms.agent.lifecycle.v1.ListAgentsResponse.agents:type_name -> hms.agent.lifecycle.v1.GetStateResponse
-	15, // 26: hms.agent.lifecycle.v1.ListHooksResponse.hooks:type_name -> hms.agent.lifecycle.v1.Hook
-	5,  // 27: hms.agent.lifecycle.v1.Hook.spec:type_name -> hms.agent.lifecycle.v1.RegisterHookRequest
-	27, // 28: hms.agent.lifecycle.v1.Hook.created_at:type_name -> google.protobuf.Timestamp
-	33, // 29: hms.agent.lifecycle.v1.Hook.last_outcome:type_name -> hms.agent.lifecycle.v1.HookOutcome
-	17, // 30: hms.agent.lifecycle.v1.HookWorkerMessage.hello:type_name -> hms.agent.lifecycle.v1.HookWorkerHello
-	18, // 31: hms.agent.lifecycle.v1.HookWorkerMessage.reply:type_name -> hms.agent.lifecycle.v1.HookWorkerReply
-	34, // 32: hms.agent.lifecycle.v1.HookInvocation.request:type_name -> hms.agent.lifecycle.v1.WebhookRequest
-	0,  // 33: hms.agent.lifecycle.v1.LifecycleManager.GetState:input_type -> hms.agent.lifecycle.v1.GetStateRequest
-	35, // 34: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:input_type -> hms.agent.lifecycle.v1.TransitionRequest
-	2,  // 35: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:input_type -> hms.agent.lifecycle.v1.GetHistoryRequest
-	4,  // 36: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:input_type -> hms.agent.lifecycle.v1.WatchEventsRequest
-	5,  // 37: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:input_type -> hms.agent.lifecycle.v1.RegisterHookRequest
-	7,  // 38: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:input_type -> hms.agent.lifecycle.v1.RegisterAgentRequest
-	9,  // 39: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:input_type -> hms.agent.lifecycle.v1.ListAgentsRequest
-	11, // 40: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:input_type -> hms.agent.lifecycle.v1.UnregisterHookRequest
-	13, // 41: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:input_type -> hms.agent.lifecycle.v1.ListHooksRequest
-	16, // 42: hms.agent.lifecycle.v1.LifecycleManager.ServeHooks:input_type -> hms.agent.lifecycle.v1.HookWorkerMessage
-	36, // 43: hms.agent.lifecycle.v1.LifecycleManager.SetSupervisionPolicy:input_type -> hms.agent.lifecycle.v1.SetSupervisionPolicyRequest
-	37, // 44: hms.agent.lifecycle.v1.LifecycleManager.Heartbeat:input_type -> hms.agent.lifecycle.v1.HeartbeatRequest
-	1,  // 45: hms.agent.lifecycle.v1.LifecycleManager.GetState:output_type -> hms.agent.lifecycle.v1.GetStateResponse
-	38, // 46: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:output_type -> hms.agent.lifecycle.v1.TransitionResponse
-	3,  // 47: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:output_type -> hms.agent.lifecycle.v1.GetHistoryResponse
-	31, // 48: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:output_type -> hms.agent.lifecycle.v1.LifecycleEvent
-	6,  // 49: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:output_type -> hms.agent.lifecycle.v1.RegisterHookResponse
-	8,  // 50: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:output_type -> hms.agent.lifecycle.v1.RegisterAgentResponse
-	10, // 51: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:output_type -> hms.agent.lifecycle.v1.ListAgentsResponse
-	12, // 52: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:output_type -> hms.agent.lifecycle.v1.UnregisterHookResponse
-	14, // 53: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:output_type -> hms.agent.lifecycle.v1.ListHooksResponse
-	19, // 54: hms.agent.lifecycle.v1.LifecycleManager.ServeHooks:output_type -> hms.agent.lifecycle.v1.HookInvocation
-	39, // 55: hms.agent.lifecycle.v1.LifecycleManager.SetSupervisionPolicy:output_type -> hms.agent.lifecycle.v1.SetSupervisionPolicyResponse
-	40, // 56: hms.agent.lifecycle.v1.LifecycleManager.Heartbeat:output_type -> hms.agent.lifecycle.v1.HeartbeatResponse
-	45, // [45:57] is the sub-list for method output_type
-	33, // [33:45] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	33, // 22: hms.agent.lifecycle.v1.RegisterAgentResponse.event:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
+	33, // 23: hms.agent.lifecycle.v1.DeleteAgentResponse.event:type_name -> hms.agent.lifecycle.v1.LifecycleEvent
+	28, // 24: hms.agent.lifecycle.v1.ListAgentsRequest.states:type_name -> hms.agent.lifecycle.v1.LifecycleState
+	27, // 25: hms.agent.lifecycle.v1.ListAgentsRequest.label_selector:type_name -> hms.agent.lifecycle.v1.ListAgentsRequest.LabelSelectorEntry
+	1,  // 26: hms.agent.lifecycle.v1.ListAgentsResponse.agents:type_name -> hms.agent.lifecycle.v1.GetStateResponse
+	17, // 27: hms.agent.lifecycle.v1.ListHooksResponse.hooks:type_name -> hms.agent.lifecycle.v1.Hook
+	5,  // 28: hms.agent.lifecycle.v1.Hook.spec:type_name -> hms.agent.lifecycle.v1.RegisterHookRequest
+	29, // 29: hms.agent.lifecycle.v1.Hook.created_at:type_name -> google.protobuf.Timestamp
+	35, // 30: hms.agent.lifecycle.v1.Hook.last_outcome:type_name -> hms.agent.lifecycle.v1.HookOutcome
+	19, // 31: hms.agent.lifecycle.v1.HookWorkerMessage.hello:type_name -> hms.agent.lifecycle.v1.HookWorkerHello
+	20, // 32: hms.agent.lifecycle.v1.HookWorkerMessage.reply:type_name -> hms.agent.lifecycle.v1.HookWorkerReply
+	36, // 33: hms.agent.lifecycle.v1.HookInvocation.request:type_name -> hms.agent.lifecycle.v1.WebhookRequest
+	0,  // 34: hms.agent.lifecycle.v1.LifecycleManager.GetState:input_type -> hms.agent.lifecycle.v1.GetStateRequest
+	37, // 35: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:input_type -> hms.agent.lifecycle.v1.TransitionRequest
+	2,  // 36: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:input_type -> hms.agent.lifecycle.v1.GetHistoryRequest
+	4,  // 37: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:input_type -> hms.agent.lifecycle.v1.WatchEventsRequest
+	5,  // 38: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:input_type -> hms.agent.lifecycle.v1.RegisterHookRequest
+	7,  // 39: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:input_type -> hms.agent.lifecycle.v1.RegisterAgentRequest
+	11, // 40: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:input_type -> hms.agent.lifecycle.v1.ListAgentsRequest
+	13, // 41: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:input_type -> hms.agent.lifecycle.v1.UnregisterHookRequest
+	15, // 42: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:input_type -> hms.agent.lifecycle.v1.ListHooksRequest
+	18, // 43: hms.agent.lifecycle.v1.LifecycleManager.ServeHooks:input_type -> hms.agent.lifecycle.v1.HookWorkerMessage
+	38, // 44: hms.agent.lifecycle.v1.LifecycleManager.SetSupervisionPolicy:input_type -> hms.agent.lifecycle.v1.SetSupervisionPolicyRequest
+	39, // 45: hms.agent.lifecycle.v1.LifecycleManager.Heartbeat:input_type -> hms.agent.lifecycle.v1.HeartbeatRequest
+	9,  // 46: hms.agent.lifecycle.v1.LifecycleManager.DeleteAgent:input_type -> hms.agent.lifecycle.v1.DeleteAgentRequest
+	1,  // 47: hms.agent.lifecycle.v1.LifecycleManager.GetState:output_type -> hms.agent.lifecycle.v1.GetStateResponse
+	40, // 48: hms.agent.lifecycle.v1.LifecycleManager.TransitionState:output_type -> hms.agent.lifecycle.v1.TransitionResponse
+	3,  // 49: hms.agent.lifecycle.v1.LifecycleManager.GetTransitionHistory:output_type -> hms.agent.lifecycle.v1.GetHistoryResponse
+	33, // 50: hms.agent.lifecycle.v1.LifecycleManager.WatchEvents:output_type -> hms.agent.lifecycle.v1.LifecycleEvent
+	6,  // 51: hms.agent.lifecycle.v1.LifecycleManager.RegisterHook:output_type -> hms.agent.lifecycle.v1.RegisterHookResponse
+	8,  // 52: hms.agent.lifecycle.v1.LifecycleManager.RegisterAgent:output_type -> hms.agent.lifecycle.v1.RegisterAgentResponse
+	12, // 53: hms.agent.lifecycle.v1.LifecycleManager.ListAgents:output_type -> hms.agent.lifecycle.v1.ListAgentsResponse
+	14, // 54: hms.agent.lifecycle.v1.LifecycleManager.UnregisterHook:output_type -> hms.agent.lifecycle.v1.UnregisterHookResponse
+	16, // 55: hms.agent.lifecycle.v1.LifecycleManager.ListHooks:output_type -> hms.agent.lifecycle.v1.ListHooksResponse
+	21, // 56: hms.agent.lifecycle.v1.LifecycleManager.ServeHooks:output_type -> hms.agent.lifecycle.v1.HookInvocation
+	41, // 57: hms.agent.lifecycle.v1.LifecycleManager.SetSupervisionPolicy:output_type -> hms.agent.lifecycle.v1.SetSupervisionPolicyResponse
+	42, // 58: hms.agent.lifecycle.v1.LifecycleManager.Heartbeat:output_type -> hms.agent.lifecycle.v1.HeartbeatResponse
+	10, // 59: hms.agent.lifecycle.v1.LifecycleManager.DeleteAgent:output_type -> hms.agent.lifecycle.v1.DeleteAgentResponse
+	47, // [47:60] is the sub-list for method output_type
+	34, // [34:47] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_hms_agent_lifecycle_v1_lifecycle_manager_proto_init() }
@@ -1716,7 +1825,7 @@ func file_hms_agent_lifecycle_v1_lifecycle_manager_proto_init() {
 	file_hms_agent_lifecycle_v1_lifecycle_state_proto_init()
 	file_hms_agent_lifecycle_v1_supervision_proto_init()
 	file_hms_agent_lifecycle_v1_webhook_proto_init()
-	file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[16].OneofWrappers = []any{
+	file_hms_agent_lifecycle_v1_lifecycle_manager_proto_msgTypes[18].OneofWrappers = []any{
 		(*HookWorkerMessage_Hello)(nil),
 		(*HookWorkerMessage_Reply)(nil),
 	}
@@ -1726,7 +1835,7 @@ func file_hms_agent_lifecycle_v1_lifecycle_manager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc), len(file_hms_agent_lifecycle_v1_lifecycle_manager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -69,6 +69,9 @@ const (
 	// LifecycleManagerHeartbeatProcedure is the fully-qualified name of the LifecycleManager's
 	// Heartbeat RPC.
 	LifecycleManagerHeartbeatProcedure = "/hms.agent.lifecycle.v1.LifecycleManager/Heartbeat"
+	// LifecycleManagerDeleteAgentProcedure is the fully-qualified name of the LifecycleManager's
+	// DeleteAgent RPC.
+	LifecycleManagerDeleteAgentProcedure = "/hms.agent.lifecycle.v1.LifecycleManager/DeleteAgent"
 )
 
 // LifecycleManagerClient is a client for the hms.agent.lifecycle.v1.LifecycleManager service.
@@ -98,6 +101,10 @@ type LifecycleManagerClient interface {
 	SetSupervisionPolicy(context.Context, *connect.Request[v1.SetSupervisionPolicyRequest]) (*connect.Response[v1.SetSupervisionPolicyResponse], error)
 	// Report agents alive. Heartbeats are not events and do not grow history.
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
+	// Delete an agent in a terminal state (TERMINATED). Its record goes; its history stays
+	// until retention removes it; its id is never used again. The deletion is an event:
+	// TERMINATED -> UNSPECIFIED.
+	DeleteAgent(context.Context, *connect.Request[v1.DeleteAgentRequest]) (*connect.Response[v1.DeleteAgentResponse], error)
 }
 
 // NewLifecycleManagerClient constructs a client for the hms.agent.lifecycle.v1.LifecycleManager
@@ -183,6 +190,12 @@ func NewLifecycleManagerClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(lifecycleManagerMethods.ByName("Heartbeat")),
 			connect.WithClientOptions(opts...),
 		),
+		deleteAgent: connect.NewClient[v1.DeleteAgentRequest, v1.DeleteAgentResponse](
+			httpClient,
+			baseURL+LifecycleManagerDeleteAgentProcedure,
+			connect.WithSchema(lifecycleManagerMethods.ByName("DeleteAgent")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -200,6 +213,7 @@ type lifecycleManagerClient struct {
 	serveHooks           *connect.Client[v1.HookWorkerMessage, v1.HookInvocation]
 	setSupervisionPolicy *connect.Client[v1.SetSupervisionPolicyRequest, v1.SetSupervisionPolicyResponse]
 	heartbeat            *connect.Client[v1.HeartbeatRequest, v1.HeartbeatResponse]
+	deleteAgent          *connect.Client[v1.DeleteAgentRequest, v1.DeleteAgentResponse]
 }
 
 // GetState calls hms.agent.lifecycle.v1.LifecycleManager.GetState.
@@ -262,6 +276,11 @@ func (c *lifecycleManagerClient) Heartbeat(ctx context.Context, req *connect.Req
 	return c.heartbeat.CallUnary(ctx, req)
 }
 
+// DeleteAgent calls hms.agent.lifecycle.v1.LifecycleManager.DeleteAgent.
+func (c *lifecycleManagerClient) DeleteAgent(ctx context.Context, req *connect.Request[v1.DeleteAgentRequest]) (*connect.Response[v1.DeleteAgentResponse], error) {
+	return c.deleteAgent.CallUnary(ctx, req)
+}
+
 // LifecycleManagerHandler is an implementation of the hms.agent.lifecycle.v1.LifecycleManager
 // service.
 type LifecycleManagerHandler interface {
@@ -290,6 +309,10 @@ type LifecycleManagerHandler interface {
 	SetSupervisionPolicy(context.Context, *connect.Request[v1.SetSupervisionPolicyRequest]) (*connect.Response[v1.SetSupervisionPolicyResponse], error)
 	// Report agents alive. Heartbeats are not events and do not grow history.
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
+	// Delete an agent in a terminal state (TERMINATED). Its record goes; its history stays
+	// until retention removes it; its id is never used again. The deletion is an event:
+	// TERMINATED -> UNSPECIFIED.
+	DeleteAgent(context.Context, *connect.Request[v1.DeleteAgentRequest]) (*connect.Response[v1.DeleteAgentResponse], error)
 }
 
 // NewLifecycleManagerHandler builds an HTTP handler from the service implementation. It returns the
@@ -371,6 +394,12 @@ func NewLifecycleManagerHandler(svc LifecycleManagerHandler, opts ...connect.Han
 		connect.WithSchema(lifecycleManagerMethods.ByName("Heartbeat")),
 		connect.WithHandlerOptions(opts...),
 	)
+	lifecycleManagerDeleteAgentHandler := connect.NewUnaryHandler(
+		LifecycleManagerDeleteAgentProcedure,
+		svc.DeleteAgent,
+		connect.WithSchema(lifecycleManagerMethods.ByName("DeleteAgent")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/hms.agent.lifecycle.v1.LifecycleManager/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case LifecycleManagerGetStateProcedure:
@@ -397,6 +426,8 @@ func NewLifecycleManagerHandler(svc LifecycleManagerHandler, opts ...connect.Han
 			lifecycleManagerSetSupervisionPolicyHandler.ServeHTTP(w, r)
 		case LifecycleManagerHeartbeatProcedure:
 			lifecycleManagerHeartbeatHandler.ServeHTTP(w, r)
+		case LifecycleManagerDeleteAgentProcedure:
+			lifecycleManagerDeleteAgentHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -452,4 +483,8 @@ func (UnimplementedLifecycleManagerHandler) SetSupervisionPolicy(context.Context
 
 func (UnimplementedLifecycleManagerHandler) Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hms.agent.lifecycle.v1.LifecycleManager.Heartbeat is not implemented"))
+}
+
+func (UnimplementedLifecycleManagerHandler) DeleteAgent(context.Context, *connect.Request[v1.DeleteAgentRequest]) (*connect.Response[v1.DeleteAgentResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hms.agent.lifecycle.v1.LifecycleManager.DeleteAgent is not implemented"))
 }
