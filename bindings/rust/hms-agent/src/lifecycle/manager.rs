@@ -363,6 +363,28 @@ impl LifecycleManagerFFI {
         Ok(r.unknown_agent_ids)
     }
 
+    /// Deletes an agent in a terminal state (TERMINATED): its record goes, its history
+    /// stays until retention removes it, and its id is never used again. Returns the
+    /// deletion event (TERMINATED → Unspecified), which watchers see too. An agent in any
+    /// other state is refused with [`Code::FailedPrecondition`](crate::lifecycle::Code).
+    ///
+    /// ```
+    /// use hms_agent::lifecycle::*;
+    /// let manager = LifecycleManagerFFI::new();
+    /// manager.register_agent("a1").unwrap();
+    /// assert_eq!(manager.delete_agent("a1", "").unwrap_err().code(), Code::FailedPrecondition);
+    /// manager.transition_state(TransitionRequest::new("a1", LifecycleState::Terminated)).unwrap();
+    /// let event = manager.delete_agent("a1", "decommissioned").unwrap();
+    /// assert_eq!(event.new_state, LifecycleState::Unspecified);
+    /// assert_eq!(manager.get_state("a1", false).unwrap_err().code(), Code::NotFound);
+    /// assert_eq!(manager.register_agent("a1").unwrap_err().code(), Code::AlreadyExists);
+    /// ```
+    pub fn delete_agent(&self, agent_id: &str, reason: &str) -> Result<LifecycleEvent, Error> {
+        let req = pb::DeleteAgentRequest { agent_id: agent_id.to_string(), reason: reason.to_string() };
+        let r: pb::DeleteAgentResponse = self.call(method!("DeleteAgent"), &req)?;
+        Ok(r.event.unwrap_or_default().into())
+    }
+
     /// Sets an agent's supervision policy (`None`: follow the manager's default again).
     ///
     /// ```
