@@ -14,8 +14,12 @@ func (m *Manager) runBlocking(ctx context.Context, hs *hookSet, ev *Event, deadl
 		if !h.filter.match(ev) {
 			continue
 		}
-		out := m.invoke(ctx, h, ev, deadline, 1)
+		hctx, span := m.startSpan(ctx, "lifecycle.hook")
+		out := m.invoke(hctx, h, ev, deadline, 1)
 		out.Enforced = vetoable && out.Result != HookAllowed && (out.Result == HookVetoed || !h.ignoreFailures)
+		if span != nil {
+			traceHook(span, h, &out)
+		}
 		ev.Hooks = append(ev.Hooks, out)
 		if !out.Enforced {
 			continue

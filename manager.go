@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"cmp"
 	"context"
 	"fmt"
@@ -53,6 +55,11 @@ type Options struct {
 	// SuperviseTick is how often the supervisor looks for due automatic actions. Zero
 	// means DefaultSuperviseTick; negative means never by itself (call Supervise).
 	SuperviseTick time.Duration
+	// TracerProvider traces transitions with OpenTelemetry: the transition, the wait for
+	// the agent, each blocking hook, the store commit and the publication, as children of
+	// the span in the caller's context (the server's RPC span). Nil: no tracing, and no
+	// cost beyond a nil check per step.
+	TracerProvider trace.TracerProvider
 }
 
 // AgentService is what the Manager offers; a remote client implements it too, so code
@@ -97,8 +104,9 @@ type Manager struct {
 
 	targets   map[string]TargetType
 	hooks     atomic.Pointer[hookSet]
-	hookMu    sync.Mutex // serializes hook registration
-	callbacks sync.Map   // name → HookFunc
+	hookMu    sync.Mutex   // serializes hook registration
+	callbacks sync.Map     // name → HookFunc
+	tracer    trace.Tracer // nil: tracing is off
 
 	ctx     context.Context // canceled by Close; parent of background work
 	cancel  context.CancelFunc
@@ -154,6 +162,9 @@ func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
 	}
 	if m.now == nil {
 		m.now = newWallClock().Now
+	}
+	if opts.TracerProvider != nil {
+		m.tracer = opts.TracerProvider.Tracer(tracerName)
 	}
 	if m.log == nil {
 		m.log = slog.Default()

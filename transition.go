@@ -54,6 +54,13 @@ type TransitionResult struct {
 // take it from there). CodeInvalidArgument for malformed requests, CodeNotFound for an
 // unknown agent.
 func (m *Manager) Transition(ctx context.Context, req TransitionRequest) (TransitionResult, error) {
+	if m.tracer != nil {
+		return m.traceTransition(ctx, req)
+	}
+	return m.transitionPipeline(ctx, req)
+}
+
+func (m *Manager) transitionPipeline(ctx context.Context, req TransitionRequest) (TransitionResult, error) {
 	if err := m.checkTransition(&req); err != nil {
 		return TransitionResult{}, err
 	}
@@ -65,7 +72,9 @@ func (m *Manager) Transition(ctx context.Context, req TransitionRequest) (Transi
 	if err != nil {
 		return TransitionResult{}, err
 	}
+	_, span := m.startSpan(ctx, "lifecycle.wait_agent")
 	waited, ok, err := slot.acquire(ctx, timeout)
+	endSpan(span, err)
 	if err != nil {
 		return TransitionResult{}, err
 	} else if !ok {
@@ -168,7 +177,9 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 		}
 	}
 
-	seq, err := m.store.CommitTransition(ctx, ev, a.Revision)
+	sctx, span := m.startSpan(ctx, "lifecycle.store.commit")
+	seq, err := m.store.CommitTransition(sctx, ev, a.Revision)
+	endSpan(span, err)
 	if err != nil {
 		if ErrorCode(err) == CodeAborted {
 			*res = m.refuse(a, RefusalPreconditionFailed, ev.Hooks,
@@ -180,7 +191,9 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 	}
 	ev.Sequence = seq
 	a.Apply(&ev)
+	_, span = m.startSpan(ctx, "lifecycle.publish")
 	m.hub.publish(&ev)
+	endSpan(span, nil)
 	*res = TransitionResult{
 		Success: true, Previous: ev.From, Current: ev.To, Event: ev, Revision: ev.Revision,
 		AllowedNext: m.machine.allowedNext(ev.To), Hooks: ev.Hooks,

@@ -68,12 +68,19 @@ func New(svc lifecycle.AgentService, opts ...Option) *Server {
 
 	a := authorizer{o.tokens}
 	ec := errorCounter{h.metrics}
+	unary := []grpc.UnaryServerInterceptor{h.metrics.red.grpcUnary, ec.grpcUnary, a.grpcUnary}
+	stream := []grpc.StreamServerInterceptor{h.metrics.red.grpcStream, ec.grpcStream, a.grpcStream}
+	if o.tracer != nil {
+		t := tracing{o.tracer}
+		unary = append([]grpc.UnaryServerInterceptor{t.grpcUnary}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{t.grpcStream}, stream...)
+	}
 	s.grpc = grpc.NewServer(
 		grpc.Creds(tlsInfoCreds{insecure.NewCredentials()}),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		grpc.ForceServerCodecV2(frameCodec{}), // the handlers decode, strictly (codec.go)
-		grpc.ChainUnaryInterceptor(h.metrics.red.grpcUnary, ec.grpcUnary, a.grpcUnary),
-		grpc.ChainStreamInterceptor(h.metrics.red.grpcStream, ec.grpcStream, a.grpcStream),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	)
 	s.grpc.RegisterService(h.agents.grpcDesc(), struct{}{})
 	s.health = health.NewServer()

@@ -8,6 +8,8 @@
 package server
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"context"
 	"errors"
 	"log/slog"
@@ -49,6 +51,7 @@ type options struct {
 	tokens       *Tokens
 	plugins      plugin.Service
 	corsOrigins  []string
+	tracer       trace.Tracer // nil: no tracing
 }
 
 // WithLogger sets the logger; the default is slog.Default().
@@ -81,10 +84,14 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	h.agents = &service{svc: svc, rpc: rpc.AgentRPCs{Svc: svc}, log: o.log, metrics: h.metrics, writeTimeout: o.writeTimeout}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", h.metrics.handler())
+	interceptors := []connect.Interceptor{h.metrics.red, errorCounter{h.metrics}, clientErrors{}, authorizer{o.tokens}}
+	if o.tracer != nil {
+		interceptors = append([]connect.Interceptor{tracing{o.tracer}}, interceptors...)
+	}
 	hopts := []connect.HandlerOption{
 		// Small messages are not worth compressing (connect-go gzips everything by default).
 		connect.WithCompressMinBytes(4096),
-		connect.WithInterceptors(h.metrics.red, errorCounter{h.metrics}, clientErrors{}, authorizer{o.tokens}),
+		connect.WithInterceptors(interceptors...),
 		// Strict decoding (wire), in place of connect-go's codecs (its JSON one drops
 		// unknown fields and turns unknown enum names into zero).
 		connect.WithCodec(wireCodec{"proto", wire.Protobuf}),

@@ -9,6 +9,8 @@
 package webhook
 
 import (
+	"go.opentelemetry.io/otel/propagation"
+
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -198,6 +200,8 @@ func (t *Target) call(ctx context.Context, endpoint, shown string, enc encoding,
 	req.Header.Set("Accept", enc.contentType)
 	req.Header.Set(HookIDHeader, call.HookID)
 	req.Header.Set(IdempotencyKeyHeader, call.IdempotencyKey)
+	// The W3C trace context of the hook's span, when the transition is traced.
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	if secret != "" {
 		req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -130,6 +132,7 @@ func serveCommand() *cobra.Command {
 	var plf pluginFlags
 	var configFile string
 	var corsOrigins []string
+	var otlpEndpoint string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the lifecycle manager over gRPC, gRPC-Web and Connect on one port",
@@ -160,7 +163,11 @@ func serveCommand() *cobra.Command {
 				return err
 			}
 			plf.opts.CorePorts = plf.corePorts
-			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, policy, &plf.opts, corsOrigins, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			tp, err := tracerProvider(cmd.Context(), otlpEndpoint)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, policy, &plf.opts, corsOrigins, tp, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -172,6 +179,7 @@ func serveCommand() *cobra.Command {
 	fs.StringVar(&tf.ca, "tls-client-ca", env("HMS_SERVE_TLS_CLIENT_CA", ""), "verify client certificates against these CAs (PEM): mutual TLS [HMS_SERVE_TLS_CLIENT_CA]")
 	fs.StringSliceVar(&webhookAllow, "webhook-allow", nil, "networks webhook endpoints may be in (default: loopback only)")
 	fs.StringSliceVar(&corsOrigins, "cors-origin", nil, "let browser pages of these origins call the server (CORS: Connect, gRPC-Web), e.g. https://app.example.com, or * (default: none)")
+	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "export traces of every RPC and transition over OTLP/HTTP to this receiver, e.g. http://127.0.0.1:4318 (default: off, or OTEL_EXPORTER_OTLP_ENDPOINT)")
 	fs.StringVar(&tokensFile, "auth-tokens", env("HMS_AUTH_TOKENS", ""), "file of bearer tokens, principals and roles (docs/auth.md) [HMS_AUTH_TOKENS]")
 	fs.StringVar(&logFormat, "log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
 	sf.register(fs)
@@ -181,7 +189,8 @@ func serveCommand() *cobra.Command {
 }
 
 func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemote bool, webhookAllow []netip.Prefix,
-	tc *tls.Config, sf *storeFlags, policy *lifecycle.SupervisionPolicy, popts *plugin.Options, corsOrigins []string, stdout, stderr io.Writer) error {
+	tc *tls.Config, sf *storeFlags, policy *lifecycle.SupervisionPolicy, popts *plugin.Options, corsOrigins []string,
+	tp *sdktrace.TracerProvider, stdout, stderr io.Writer) error {
 	var log *slog.Logger
 	switch logFormat {
 	case "text":
@@ -215,8 +224,20 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 		return err
 	}
 	defer closeStore.Close()
-	m, err := lifecycle.New(ctx, store, &lifecycle.Options{Logger: log, Supervision: policy,
-		Targets: map[string]lifecycle.TargetType{"webhook": webhook.New(webhookAllow)}})
+	mopts := &lifecycle.Options{Logger: log, Supervision: policy,
+		Targets: map[string]lifecycle.TargetType{"webhook": webhook.New(webhookAllow)}}
+	if tp != nil {
+		// Flushed last, once the server and the manager have stopped.
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(ctx); err != nil {
+				log.Warn("exporting the last traces", "err", err)
+			}
+		}()
+		mopts.TracerProvider = tp
+	}
+	m, err := lifecycle.New(ctx, store, mopts)
 	if err != nil {
 		return err
 	}
@@ -240,6 +261,9 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 	hopts := []server.Option{server.WithLogger(log), server.WithPlugins(plugins), server.WithCORS(corsOrigins...)}
 	if tokens != nil {
 		hopts = append(hopts, server.WithTokens(tokens))
+	}
+	if tp != nil {
+		hopts = append(hopts, server.WithTracerProvider(tp))
 	}
 	srv := server.New(m, hopts...)
 	scheme := "http"
