@@ -45,6 +45,9 @@ type RegisterHookResult struct {
 	Success bool
 	HookID  string
 	Message string
+	// Warnings, on success: what may not work as intended, such as a callback hook that
+	// nothing serves yet (every invocation fails until something does).
+	Warnings []string
 }
 
 // HookStatus is a hook with what it has done in this process.
@@ -52,6 +55,10 @@ type HookStatus struct {
 	Hook
 	Invocations, Allowed, Vetoed, Failed, TimedOut uint64
 	Last                                           *HookOutcome
+	// WorkerConnected: something serves the callback hook's callback — a HandleCallback
+	// function in this process, or a hook worker connected to the server. Always false for
+	// other targets.
+	WorkerConnected bool
 }
 
 // TargetType is a kind of hook target, named by a hook's config["type"]. "callback" (the
@@ -167,7 +174,7 @@ func (m *Manager) RegisterHook(ctx context.Context, spec HookSpec) (RegisterHook
 		return RegisterHookResult{}, fmt.Errorf("register hook %s: %w", spec.Name, err)
 	}
 	m.installHooks(hs, h, "")
-	return RegisterHookResult{Success: true, HookID: h.ID}, nil
+	return RegisterHookResult{Success: true, HookID: h.ID, Warnings: m.unservedWarning(&spec)}, nil
 }
 
 // UnregisterHook removes a hook; its delivery stops. CodeNotFound for an unknown id.
@@ -194,11 +201,41 @@ func (m *Manager) ListHooks(ctx context.Context) ([]HookStatus, error) {
 		st := h.stats
 		st.Hook = h.Hook
 		h.mu.Unlock()
+		if name := callbackOf(st.Spec.Config); name != "" {
+			_, st.WorkerConnected = m.callbacks.Load(name)
+		}
 		st.Spec.Config = redactConfig(st.Spec.Config)
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b HookStatus) int { return cmp.Compare(a.Spec.Name, b.Spec.Name) })
 	return out, nil
+}
+
+// callbackOf is the callback a hook's config names, or "" for other targets.
+func callbackOf(config map[string]string) string {
+	if t := config["type"]; t != "" && t != "callback" {
+		return ""
+	}
+	return config["callback"]
+}
+
+// unservedWarning warns of a callback hook whose callback nothing serves yet: it is stored,
+// but every invocation fails until something does.
+func (m *Manager) unservedWarning(spec *HookSpec) []string {
+	name := callbackOf(spec.Config)
+	if _, ok := m.callbacks.Load(name); name == "" || ok {
+		return nil
+	}
+	policy := "the transition is refused (failure_policy fail)"
+	switch {
+	case !spec.Blocking:
+		policy = "its deliveries are retried and then given up"
+	case spec.Config["failure_policy"] == "ignore":
+		policy = "the failure is ignored (failure_policy ignore)"
+	}
+	return []string{fmt.Sprintf("nothing serves callback %q yet: until a program serving it connects to the server "+
+		"(client.HandleCallback, a binding's handle_callback) or registers it in-process (HandleCallback), "+
+		"the hook fails each time it runs and %s", name, policy)}
 }
 
 func (m *Manager) loadHooks(ctx context.Context) error {

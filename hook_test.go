@@ -327,3 +327,32 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met within 5s")
 }
+
+// TestUnservedCallbackHook: a callback hook nothing serves yet is registered with a
+// warning, and ListHooks says whether its callback is served.
+func TestUnservedCallbackHook(t *testing.T) {
+	m, _ := newManager(t, nil)
+	res, err := m.RegisterHook(ctx, lifecycle.HookSpec{Name: "gate", Blocking: true, Config: map[string]string{"callback": "gate"}})
+	if err != nil || !res.Success || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], `nothing serves callback "gate"`) ||
+		!strings.Contains(res.Warnings[0], "the transition is refused") {
+		t.Fatalf("RegisterHook = %+v, %v; want a warning", res, err)
+	}
+	served := func() bool {
+		hooks, err := m.ListHooks(ctx)
+		if err != nil || len(hooks) != 1 {
+			t.Fatal(hooks, err)
+		}
+		return hooks[0].WorkerConnected
+	}
+	if served() {
+		t.Error("WorkerConnected before anything serves the callback")
+	}
+	m.HandleCallback("gate", func(context.Context, lifecycle.HookCall) (lifecycle.HookDecision, error) { return lifecycle.HookDecision{}, nil })
+	if !served() {
+		t.Error("not WorkerConnected once HandleCallback serves it")
+	}
+	res, _ = m.RegisterHook(ctx, lifecycle.HookSpec{Name: "gate-2", Config: map[string]string{"callback": "gate"}})
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings for a served callback: %v", res.Warnings)
+	}
+}

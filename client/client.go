@@ -212,7 +212,8 @@ func (c *Client) RegisterHook(ctx context.Context, spec lifecycle.HookSpec) (lif
 	if err != nil {
 		return lifecycle.RegisterHookResult{}, domainError(err)
 	}
-	return lifecycle.RegisterHookResult{Success: res.Msg.GetSuccess(), HookID: res.Msg.GetHookId(), Message: res.Msg.GetErrorMessage()}, nil
+	return lifecycle.RegisterHookResult{Success: res.Msg.GetSuccess(), HookID: res.Msg.GetHookId(), Message: res.Msg.GetErrorMessage(),
+		Warnings: res.Msg.GetWarnings()}, nil
 }
 
 // UnregisterHook implements lifecycle.AgentService.

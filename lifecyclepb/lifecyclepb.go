@@ -288,7 +288,8 @@ func HookSpec(s *lifecycle.HookSpec) *v1.RegisterHookRequest {
 // HookStatus maps a hook with its statistics.
 func HookStatus(h *lifecycle.HookStatus) *v1.Hook {
 	pb := &v1.Hook{HookId: h.ID, Spec: HookSpec(&h.Spec), CreatedAt: timestamp(h.CreatedAt), Invocations: h.Invocations,
-		Allowed: h.Allowed, Vetoed: h.Vetoed, Failed: h.Failed, TimedOut: h.TimedOut, DeliveredSequence: h.Cursor}
+		Allowed: h.Allowed, Vetoed: h.Vetoed, Failed: h.Failed, TimedOut: h.TimedOut, DeliveredSequence: h.Cursor,
+		WorkerConnected: h.WorkerConnected}
 	if h.Last != nil {
 		pb.LastOutcome = HookOutcome(*h.Last)
 	}
@@ -301,6 +302,7 @@ func FromHookStatus(pb *v1.Hook) lifecycle.HookStatus {
 		Hook: lifecycle.Hook{ID: pb.GetHookId(), Spec: FromHookSpec(pb.GetSpec()), CreatedAt: fromTimestamp(pb.GetCreatedAt()),
 			Cursor: pb.GetDeliveredSequence()},
 		Invocations: pb.GetInvocations(), Allowed: pb.GetAllowed(), Vetoed: pb.GetVetoed(), Failed: pb.GetFailed(), TimedOut: pb.GetTimedOut(),
+		WorkerConnected: pb.GetWorkerConnected(),
 	}
 	if pb.GetLastOutcome() != nil {
 		last := FromHookOutcomes([]*v1.HookOutcome{pb.GetLastOutcome()})[0]

@@ -67,7 +67,7 @@ func TestRoundTrips(t *testing.T) {
 	hs := lifecycle.HookStatus{Hook: lifecycle.Hook{ID: "h", CreatedAt: t0, Cursor: 4, Spec: lifecycle.HookSpec{Name: "audit",
 		TriggerStates: []lifecycle.State{lifecycle.StateError}, TriggerTypes: []lifecycle.TransitionType{lifecycle.TypeNormal},
 		Blocking: true, Timeout: time.Second, Config: map[string]string{"callback": "c"}, AgentIDs: []string{"a"}}},
-		Invocations: 5, Allowed: 1, Vetoed: 2, Failed: 1, TimedOut: 1, Last: &hook}
+		Invocations: 5, Allowed: 1, Vetoed: 2, Failed: 1, TimedOut: 1, Last: &hook, WorkerConnected: true}
 	if got := FromHookStatus(HookStatus(&hs)); !cmp.Equal(hs, got, opts) {
 		t.Errorf("hook status: %s", cmp.Diff(hs, got, opts))
 	}

@@ -179,7 +179,7 @@ func (a AgentRPCs) RegisterHook(ctx context.Context, m *v1.RegisterHookRequest) 
 	if err != nil {
 		return nil, err
 	}
-	return &v1.RegisterHookResponse{Success: res.Success, HookId: res.HookID, ErrorMessage: res.Message}, nil
+	return &v1.RegisterHookResponse{Success: res.Success, HookId: res.HookID, ErrorMessage: res.Message, Warnings: res.Warnings}, nil
 }
 
 func (a AgentRPCs) RegisterAgent(ctx context.Context, m *v1.RegisterAgentRequest) (*v1.RegisterAgentResponse, error) {

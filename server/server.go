@@ -298,7 +298,7 @@ func (c connectService) WatchEvents(ctx context.Context, req *connect.Request[v1
 }
 
 func (c connectService) RegisterHook(ctx context.Context, req *connect.Request[v1.RegisterHookRequest]) (*connect.Response[v1.RegisterHookResponse], error) {
-	return unary(ctx, c.log, req, c.registerHook)
+	return unary(ctx, c.log, req, c.rpc.RegisterHook)
 }
 
 func (c connectService) RegisterAgent(ctx context.Context, req *connect.Request[v1.RegisterAgentRequest]) (*connect.Response[v1.RegisterAgentResponse], error) {
@@ -326,7 +326,7 @@ func (c connectService) UnregisterHook(ctx context.Context, req *connect.Request
 }
 
 func (c connectService) ListHooks(ctx context.Context, req *connect.Request[v1.ListHooksRequest]) (*connect.Response[v1.ListHooksResponse], error) {
-	return unary(ctx, c.log, req, c.listHooks)
+	return unary(ctx, c.log, req, c.rpc.ListHooks)
 }
 
 func (c connectService) ServeHooks(ctx context.Context, stream *connect.BidiStream[v1.HookWorkerMessage, v1.HookInvocation]) error {

@@ -18,7 +18,6 @@ import (
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/client"
 	v1 "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
-	"github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1/lifecyclev1connect"
 	"github.com/hms-lifecycle/lifecycle/lifecyclepb"
 )
 
@@ -640,7 +639,7 @@ func hooksCommand(g *globals) *cobra.Command {
 		Short: "Register a hook (exit code 3 if the lifecycle refuses it)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := g.client() // checks --output
+			c, err := g.client()
 			if err != nil {
 				return err
 			}
@@ -662,24 +661,23 @@ func hooksCommand(g *globals) *cobra.Command {
 			if policy != "" {
 				spec.Config["failure_policy"] = policy
 			}
-			// Over Connect's JSON rather than c.RegisterHook: the client library does not
-			// surface the response's warnings.
-			res := &v1.RegisterHookResponse{}
-			if err := g.callJSON(cmd.Context(), lifecyclev1connect.LifecycleManagerRegisterHookProcedure, lifecyclepb.HookSpec(&spec), res); err != nil {
+			res, err := c.RegisterHook(cmd.Context(), spec)
+			if err != nil {
 				return err
 			}
-			g.print(cmd.OutOrStdout(), res, func(w *tabwriter.Writer) {
-				if res.GetSuccess() {
-					fmt.Fprintf(w, "registered hook %s: %s\n", spec.Name, res.GetHookId())
+			pb := &v1.RegisterHookResponse{Success: res.Success, HookId: res.HookID, ErrorMessage: res.Message, Warnings: res.Warnings}
+			g.print(cmd.OutOrStdout(), pb, func(w *tabwriter.Writer) {
+				if res.Success {
+					fmt.Fprintf(w, "registered hook %s: %s\n", spec.Name, res.HookID)
 				}
 			})
 			if g.output != "json" {
-				for _, warning := range res.GetWarnings() {
+				for _, warning := range res.Warnings {
 					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", warning)
 				}
 			}
-			if !res.GetSuccess() {
-				return refusedError{"refused: " + res.GetErrorMessage()}
+			if !res.Success {
+				return refusedError{"refused: " + res.Message}
 			}
 			return nil
 		},
@@ -698,13 +696,17 @@ func hooksCommand(g *globals) *cobra.Command {
 		Short: "List hooks with their statistics",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := g.client(); err != nil { // checks --output
+			c, err := g.client()
+			if err != nil {
 				return err
 			}
-			// Over Connect's JSON: the client library does not surface worker_connected.
-			pb := &v1.ListHooksResponse{}
-			if err := g.callJSON(cmd.Context(), lifecyclev1connect.LifecycleManagerListHooksProcedure, &v1.ListHooksRequest{}, pb); err != nil {
+			hooks, err := c.ListHooks(cmd.Context())
+			if err != nil {
 				return err
+			}
+			pb := &v1.ListHooksResponse{}
+			for i := range hooks {
+				pb.Hooks = append(pb.Hooks, lifecyclepb.HookStatus(&hooks[i]))
 			}
 			g.print(cmd.OutOrStdout(), pb, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "NAME\tID\tTARGET\tBLOCKING\tCALLS\tALLOWED\tVETOED\tFAILED\tTIMED OUT")

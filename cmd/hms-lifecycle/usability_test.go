@@ -191,7 +191,7 @@ func TestCLIWatchBacksOff(t *testing.T) {
 func TestCLIHookWithoutWorker(t *testing.T) {
 	s := startServer(t, "--store", "memory")
 	out, code := cli(t, s.url, "hooks", "register", "gate", "--callback", "gatekeeper", "--blocking")
-	if code != exitOK || !strings.Contains(out, `warning: no hook worker connected to this server serves callback "gatekeeper" yet`) ||
+	if code != exitOK || !strings.Contains(out, `warning: nothing serves callback "gatekeeper" yet`) ||
 		!strings.Contains(out, "the transition is refused") {
 		t.Errorf("register without a worker: exit %d, %q", code, out)
 	}
