@@ -118,6 +118,12 @@ export class LifecycleManager {
     }
     this.options = options;
     this.plugins = new PluginService(this);
+    if (!options.endpoint) {
+      // The module compiles on V8's background threads while the program goes on (and
+      // while the first call loads the rest of the binding); the first call instantiates it.
+      const wasm = options.wasm;
+      import("./platform.js").then((p) => p.precompile(wasm, "hms_lifecycle.wasm"), () => undefined);
+    }
   }
 
   /** "embedded" or "remote". */

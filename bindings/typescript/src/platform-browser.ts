@@ -34,6 +34,13 @@ function compile(source: WasmSource | undefined, file: string): Promise<WebAssem
   return p;
 }
 
+/** Starts compiling the module in the background (the first call then finds it compiled
+ * or compiling); a failure is left for that call to report. */
+export function precompile(source: WasmSource | undefined, file: string): void {
+  if (source instanceof WebAssembly.Module || (source !== undefined && typeof source !== "string" && !(source instanceof URL))) return;
+  compile(source, file).catch(() => undefined);
+}
+
 export async function instantiateWasi(source: WasmSource | undefined, file: string, preopens?: Record<string, string>): Promise<WebAssembly.Instance> {
   if (preopens !== undefined && Object.keys(preopens).length > 0) {
     throw new LifecycleError(3, "pluginRepository: a page has no file system to read a plugin repository from; use a server (endpoint), or Node");

@@ -55,6 +55,13 @@ function compile(source: WasmSource | undefined, file: string): Promise<WebAssem
   return p;
 }
 
+/** Starts compiling the module in the background (the first call then finds it compiled
+ * or compiling); a failure is left for that call to report. */
+export function precompile(source: WasmSource | undefined, file: string): void {
+  if (source instanceof WebAssembly.Module || (source !== undefined && typeof source !== "string" && !(source instanceof URL))) return;
+  compile(source, file).catch(() => undefined);
+}
+
 /**
  * Instantiates the module (`file` beside this file unless source says otherwise) with
  * node:wasi and runs Go's initialization. preopens maps directories the module sees to
