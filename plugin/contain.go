@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 package plugin
 
 import (
@@ -28,10 +30,6 @@ import (
 // process-wide setting that changes the host program's process tree and obliges it to reap
 // orphans, and finds nothing the marker does not; cgroups v2 are not delegated on every
 // host. A descendant that execs with an emptied environment and leaves the group escapes.
-
-// EnvActivation marks the processes of one activation: a unique marker, appended after a
-// comma to one inherited from an enclosing manager.
-const EnvActivation = "HMS_PLUGIN_ACTIVATION"
 
 // procInfo is a process found by its marker; pid and start time identify it.
 type procInfo struct {

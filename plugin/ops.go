@@ -150,6 +150,10 @@ func (m *Manager) activate(ctx context.Context, e *entry, reason, initiator stri
 	case stale:
 		return Plugin{}, lifecycle.Errorf(lifecycle.CodeFailedPrecondition,
 			"plugin %s: its manifest changed after it was validated; a registered version is immutable: publish a new version", e.ref)
+	case man.Runtime != nil:
+		if err := canRun(e.ref); err != nil {
+			return Plugin{}, err
+		}
 	}
 	// The activation's marker and the manager running it are recorded first, so that a
 	// later manager finds what this one leaves if it dies.

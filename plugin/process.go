@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 package plugin
 
 import (
@@ -39,6 +41,10 @@ type spawnReq struct {
 	err chan error
 }
 
+// canRun is nil: this build runs plugin processes (see process_wasip1.go for one that
+// cannot).
+func canRun(Ref) error { return nil }
+
 func newSpawner() *spawner {
 	s := &spawner{reqs: make(chan spawnReq), done: make(chan struct{})}
 	go func() {
@@ -76,14 +82,6 @@ type process struct {
 	grpcConn *grpc.ClientConn
 	grpcErr  error
 }
-
-// Environment given to a plugin process.
-const (
-	EnvPort       = "HMS_PLUGIN_PORT"
-	EnvID         = "HMS_PLUGIN_ID"
-	EnvVersion    = "HMS_PLUGIN_VERSION"
-	EnvGeneration = "HMS_PLUGIN_GENERATION"
-)
 
 // start runs the plugin in dir (its package) as its own process group, on a free
 // loopback port that it gets in HMS_PLUGIN_PORT and as "{port}" in its arguments, with

@@ -1,4 +1,8 @@
-//go:build !wasip1
+//go:build !wasip1 || hms_plugins
+
+// The plugin service's RPCs. In the WebAssembly core (wasip1) they are linked only with
+// -tags hms_plugins: package plugin's dependencies are slow to initialize there
+// (wasm/main.go).
 
 package rpc
 
@@ -149,18 +153,4 @@ func PluginWatchRequest(m *pluginv1.WatchPluginEventsRequest) plugin.WatchReques
 // PluginWatchResponse is one event of a plugin watch stream.
 func PluginWatchResponse(ev *plugin.Event) *pluginv1.WatchPluginEventsResponse {
 	return &pluginv1.WatchPluginEventsResponse{Event: pluginpb.Event(ev)}
-}
-
-// Merge returns the methods of ms together.
-func Merge(ms ...Methods) Methods {
-	out := Methods{Unary: map[string]Unary{}, Streams: map[string]Stream{}}
-	for _, m := range ms {
-		for k, v := range m.Unary {
-			out.Unary[k] = v
-		}
-		for k, v := range m.Streams {
-			out.Streams[k] = v
-		}
-	}
-	return out
 }

@@ -242,3 +242,17 @@ func (a AgentRPCs) ListHooks(ctx context.Context, _ *v1.ListHooksRequest) (*v1.L
 	}
 	return pb, nil
 }
+
+// Merge returns the methods of ms together.
+func Merge(ms ...Methods) Methods {
+	out := Methods{Unary: map[string]Unary{}, Streams: map[string]Stream{}}
+	for _, m := range ms {
+		for k, v := range m.Unary {
+			out.Unary[k] = v
+		}
+		for k, v := range m.Streams {
+			out.Streams[k] = v
+		}
+	}
+	return out
+}

@@ -8,6 +8,13 @@
 // as pull cursors, hooks answered by the host (pull and complete). The memory store only;
 // no server or client code is linked in (deps_test.go checks).
 //
+// Built with -tags hms_plugins it also has the plugin service (plugins.go): the registry of
+// package plugin on a memory store of its own, over a repository the host preopens (WASI),
+// starting no process (plugin/process_wasip1.go). Without the tag (noplugins.go) the plugin
+// package is not linked: its dependencies' initialization (JSON Schema, semver) would
+// add about 150 ms to every instantiation, so the binding loads that module only when the
+// plugin service is used.
+//
 // Goroutines run only while an export runs, and the host has one thread, so:
 //   - hms_call starts the call on a goroutine and returns its result when it completes
 //     without the host; when it waits for the host (a hook invocation is outstanding) it
@@ -36,7 +43,6 @@ import (
 	"time"
 	"unsafe"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hms-lifecycle/lifecycle"
@@ -49,7 +55,8 @@ import (
 func main() {}
 
 // abiVersion is the module's interface version (hms_abi_version); the binding checks it.
-const abiVersion = 1
+// 2: the configuration's supervision is protobuf (base64); pluginRepository, corePorts.
+const abiVersion = 2
 
 // codePending is hms_call's answer when the call waits for the host.
 const codePending = -1
@@ -200,9 +207,20 @@ func hmsFree(p uint32) { delete(allocs, uintptr(p)) }
 //go:wasmexport hms_handle_count
 func hmsHandleCount() uint32 { return uint32(len(handles)) }
 
+// hms_features says what the module was built with: bit 0, the plugin service.
+//
+//go:wasmexport hms_features
+func hmsFeatures() uint32 {
+	if pluginService {
+		return 1
+	}
+	return 0
+}
+
 // manager is an open handle.
 type manager struct {
 	agents  *lifecycle.Manager
+	plugins func() error // closes the plugin service (nil: none)
 	methods rpc.Methods
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -215,8 +233,14 @@ type manager struct {
 type config struct {
 	// Initiator is recorded as initiated_by (default "wasm").
 	Initiator string `json:"initiator"`
-	// Supervision is the default supervision policy, a SupervisionPolicy in protojson.
-	Supervision json.RawMessage `json:"supervision"`
+	// Supervision is the default supervision policy, a SupervisionPolicy in protobuf
+	// (base64 in the JSON: no protojson, whose initialization is slow in WebAssembly).
+	Supervision []byte `json:"supervision"`
+	// PluginRepository is the plugin repository directory as the module sees it (a
+	// directory the host preopened); empty: none, the registry stays empty.
+	PluginRepository string `json:"pluginRepository"`
+	// CorePorts is the core's port catalogue for manifests; empty: the default.
+	CorePorts []string `json:"corePorts"`
 }
 
 // hms_open opens a manager on the memory store; result.Value is its handle.
@@ -228,13 +252,13 @@ func hmsOpen(p, n uint32) int32 {
 		dec := json.NewDecoder(strings.NewReader(string(bytesAt(p, n))))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&c); err != nil {
-			return status(invalid("config: %s (settings: initiator, supervision)", strings.TrimPrefix(err.Error(), "json: ")))
+			return status(invalid("config: %s (settings: initiator, supervision, pluginRepository, corePorts)", strings.TrimPrefix(err.Error(), "json: ")))
 		}
 	}
 	opts := &lifecycle.Options{}
 	if len(c.Supervision) > 0 {
 		var pol v1.SupervisionPolicy
-		if err := protojson.Unmarshal(c.Supervision, &pol); err != nil {
+		if err := proto.Unmarshal(c.Supervision, &pol); err != nil {
 			return status(invalid("config: supervision: %v", err))
 		}
 		opts.Supervision = lifecyclepb.FromSupervisionPolicy(&pol)
@@ -248,8 +272,13 @@ func hmsOpen(p, n uint32) int32 {
 	if err != nil {
 		return status(err)
 	}
+	methods, closePlugins, err := openPlugins(base, &c)
+	if err != nil {
+		m.Close()
+		return status(err)
+	}
 	ctx, cancel := context.WithCancel(base)
-	mg := &manager{agents: m, methods: rpc.Agents(m), ctx: ctx, cancel: cancel,
+	mg := &manager{agents: m, plugins: closePlugins, methods: rpc.Merge(rpc.Agents(m), methods), ctx: ctx, cancel: cancel,
 		streams: map[uint64]*stream{}, served: map[string]bool{}}
 	last++
 	handles[last] = mg
@@ -293,7 +322,11 @@ func hmsClose(h uint64) int32 {
 	}
 	m.cancel()
 	pump(0) // let canceled calls return
-	err := m.agents.Close()
+	var err error
+	if m.plugins != nil {
+		err = m.plugins()
+	}
+	err = errors.Join(err, m.agents.Close())
 	return status(err)
 }
 

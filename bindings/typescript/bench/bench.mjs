@@ -1,8 +1,10 @@
-// The TypeScript binding's figures, in one Node run: instantiation of the WebAssembly core,
+// The TypeScript binding's figures, in one Node run: instantiation of the WebAssembly core
+// (in fresh processes: bench/instantiate.mjs),
 // transitionState and getState on it and over Connect (and gRPC) to a local server, watch
 // events/s into LifecycleEvent objects, and the .wasm size raw and gzipped. The Go figure for
 // the same calls comes from `go test -bench 'GetState|TransitionState' ./ffi` (make
 // bench-typescript runs both).
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
@@ -46,19 +48,32 @@ async function calls(label, m, n) {
 const wasm = readFileSync(join(PKG, "dist", "hms_lifecycle.wasm"));
 console.log(`hms_lifecycle.wasm: ${wasm.length.toLocaleString("en")} bytes raw, ${gzipSync(wasm, { level: 9 }).length.toLocaleString("en")} bytes gzipped (-9)`);
 
-// Instantiation: compile + instantiate + Go's initialization, in a fresh module each time.
-const { WasmModule } = await import("../dist/wasm.js");
-const inits = [];
-for (let i = 0; i < 3; i++) {
-  const t0 = performance.now();
-  await WasmModule.load(wasm);
-  inits.push(performance.now() - t0);
+// Instantiation, in fresh Node processes (the first instantiation is the one a program
+// pays): N of them, one after another, each timing the package's import, ready() on an
+// embedded manager (read the .wasm, compile, instantiate, Go's initialization, hms_open),
+// the first call, and another instance from the module it compiled already. The same for
+// the plugin service's module. Median and maximum; the load average says how busy the
+// machine was.
+function fresh(which, n) {
+  const runs = [];
+  for (let i = 0; i < n; i++) {
+    const out = execFileSync(process.execPath, [join(PKG, "bench", "instantiate.mjs"), which], { encoding: "utf8" });
+    runs.push(JSON.parse(out.trim().split("\n").pop()));
+  }
+  const stat = (k) => {
+    const v = runs.map((r) => r[k]).sort((a, b) => a - b);
+    const mid = v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    return `median ${mid.toFixed(0)} ms, max ${v[v.length - 1].toFixed(0)} ms`;
+  };
+  console.log(`instantiation of ${which === "plugins" ? "hms_lifecycle_plugins.wasm (plugins.ready())" : "hms_lifecycle.wasm (ready())"}, ${n} fresh processes: ${stat("ready")}`);
+  console.log(`  (all runs, ms: ${runs.map((r) => r.ready.toFixed(0)).join(", ")}; load average before: ${loadBefore})`);
+  console.log(`  first call after it: ${stat("first")}; importing the package: ${stat("import")}; another instance from the compiled module: ${stat("cached")}`);
 }
-const compiled = await WebAssembly.compile(wasm);
-const t1 = performance.now();
-await WasmModule.load(compiled);
-const instOnly = performance.now() - t1;
-console.log(`instantiation (compile+instantiate+init), 3 runs: ${inits.map((x) => x.toFixed(0)).join(", ")} ms; from a compiled module: ${instOnly.toFixed(0)} ms`);
+const loadBefore = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+fresh("agents", Number(process.env.HMS_BENCH_PROCS ?? 10));
+const pluginsWasm = readFileSync(join(PKG, "dist", "hms_lifecycle_plugins.wasm"));
+console.log(`hms_lifecycle_plugins.wasm: ${pluginsWasm.length.toLocaleString("en")} bytes raw, ${gzipSync(pluginsWasm, { level: 9 }).length.toLocaleString("en")} bytes gzipped (-9)`);
+fresh("plugins", Math.max(3, Math.round(Number(process.env.HMS_BENCH_PROCS ?? 10) / 2)));
 
 const embedded = new LifecycleManager();
 const e = await calls("embedded (WebAssembly)", embedded, N);

@@ -43,6 +43,16 @@ export interface LifecycleManagerOptions {
   /** Embedded: the WebAssembly module (bytes, a compiled module, or its URL or path);
    * default: hms_lifecycle.wasm beside the package's index.js. */
   wasm?: WasmSource;
+  /** Embedded: the module with the plugin service, loaded when `plugins` is first used;
+   * default: hms_lifecycle_plugins.wasm beside the package's index.js. */
+  pluginsWasm?: WasmSource;
+  /** Embedded, Node only: the plugin repository (a directory of plugin packages) the
+   * plugin service scans; the module reads it through WASI. Default: none (the registry
+   * stays empty; scan fails with FAILED_PRECONDITION). */
+  pluginRepository?: string;
+  /** Embedded: the core's port catalogue that manifests are checked against (default:
+   * the Go core's). */
+  corePorts?: string[];
 }
 
 /** Options of watchEvents beyond the specification's filters. */
@@ -92,10 +102,13 @@ function env(name: string): string | undefined {
 export class LifecycleManager {
   private readonly options: LifecycleManagerOptions;
   private corePromise: Promise<Core> | undefined;
+  private pluginCorePromise: Promise<Core> | undefined;
   private closed = false;
   private readonly callbacks = new Map<string, Promise<HookServer>>();
   private readonly iterators = new Set<{ return(): Promise<unknown> }>();
-  /** The plugin service (remote only: the in-process core has no plugin runtime). */
+  /** The plugin service. Embedded, it is the registry of the Go core on a memory store of
+   * its own (a second WebAssembly module, loaded on first use); it starts no process:
+   * activating a version with a runtime block fails with FAILED_PRECONDITION. */
   readonly plugins: PluginService;
 
   constructor(options?: LifecycleManagerOptions) {
@@ -105,6 +118,12 @@ export class LifecycleManager {
     }
     this.options = options;
     this.plugins = new PluginService(this);
+    if (!options.endpoint) {
+      // The module compiles on V8's background threads while the program goes on (and
+      // while the first call loads the rest of the binding); the first call instantiates it.
+      const wasm = options.wasm;
+      import("./platform.js").then((p) => p.precompile(wasm, "hms_lifecycle.wasm"), () => undefined);
+    }
   }
 
   /** "embedded" or "remote". */
@@ -129,11 +148,29 @@ export class LifecycleManager {
     const config: Record<string, unknown> = {};
     if (o.initiator) config["initiator"] = o.initiator;
     if (o.supervision) {
-      const { toJson } = await import("@bufbuild/protobuf");
+      const { toBinary } = await import("@bufbuild/protobuf");
       const { SupervisionPolicySchema } = await import("./gen/hms/agent/lifecycle/v1/supervision_pb.js");
-      config["supervision"] = toJson(SupervisionPolicySchema, create(SupervisionPolicySchema, o.supervision));
+      config["supervision"] = base64(toBinary(SupervisionPolicySchema, create(SupervisionPolicySchema, o.supervision)));
     }
     return WasmCore.open(config, o.wasm);
+  }
+
+  /** Where a method goes: embedded, the plugin service is in its own module. @internal */
+  coreFor(method: { parent: { typeName: string } }): Promise<Core> {
+    if (method.parent.typeName === Svc.typeName || this.mode === "remote") return this.core();
+    if (this.closed) return Promise.reject(new LifecycleError(14, "the manager was closed"));
+    this.pluginCorePromise ??= this.openPlugins();
+    return this.pluginCorePromise;
+  }
+
+  private async openPlugins(): Promise<Core> {
+    const o = this.options;
+    const { WasmCore, PLUGIN_ROOT } = await import("./wasm.js");
+    const config: Record<string, unknown> = {};
+    if (o.initiator) config["initiator"] = o.initiator;
+    if (o.pluginRepository !== undefined && o.pluginRepository !== "") config["pluginRepository"] = PLUGIN_ROOT;
+    if (o.corePorts !== undefined) config["corePorts"] = o.corePorts;
+    return WasmCore.open(config, o.pluginsWasm, { plugins: true, repository: o.pluginRepository || undefined });
   }
 
   /** Waits until the core is loaded (the WebAssembly module instantiated) or connected. */
@@ -148,7 +185,7 @@ export class LifecycleManager {
     signal?: AbortSignal,
   ): Promise<MessageShape<O>> {
     if (signal?.aborted) throw canceled(String(signal.reason ?? "aborted"));
-    const core = await this.core();
+    const core = await this.coreFor(method);
     return core.unary(method, create(method.input, req), signal);
   }
 
@@ -393,8 +430,7 @@ export class LifecycleManager {
     const { findMethod, decodeJson, encodeJson } = await import("./json.js");
     const m = findMethod(method);
     if (m.methodKind !== "unary") throw invalidArgument(`method ${m.name} is a stream: use watchJson`);
-    if (m.parent.typeName !== Svc.typeName) await this.plugins.ready();
-    const core = await this.core();
+    const core = await this.coreFor(m);
     const res = await core.unary(m as DescMethodUnary, decodeJson(m.input, request), signal);
     return encodeJson(m.output, res);
   }
@@ -407,8 +443,7 @@ export class LifecycleManager {
         const { findMethod, decodeJson } = await import("./json.js");
         const m = findMethod(method);
         if (m.methodKind !== "server_streaming") throw invalidArgument(`method ${m.name} is not a server stream`);
-        if (m.parent.typeName !== Svc.typeName) await this.plugins.ready();
-        const core = await this.core();
+        const core = await this.coreFor(m);
         const cur = await core.stream(m as DescMethodServerStreaming, decodeJson(m.input, request));
         return {
           next: async () => (await cur.next()).map((v) => ({ m: m.output, v })),
@@ -438,9 +473,10 @@ export class LifecycleManager {
         // never opened
       }
     }
-    if (this.corePromise) {
+    for (const p of [this.corePromise, this.pluginCorePromise]) {
+      if (p === undefined) continue;
       try {
-        await (await this.corePromise).close();
+        await (await p).close();
       } catch {
         // never opened
       }
@@ -450,20 +486,15 @@ export class LifecycleManager {
 }
 
 /** The plugin service (hms.plugin.lifecycle.v1.PluginLifecycleManager), by method: the
- * generated request and response messages. Remote only. */
+ * generated request and response messages. Embedded, the registry runs in-process (see
+ * LifecycleManager.plugins); a version with a runtime block cannot be activated there. */
 export class PluginService {
   constructor(private readonly m: LifecycleManager) {}
 
-  /** Fails (UNIMPLEMENTED) in embedded mode. @internal */
+  /** Waits until the plugin service is loaded (embedded: its module instantiated) or
+   * connected. */
   async ready(): Promise<void> {
-    await this.check();
-  }
-
-  private async check(): Promise<void> {
-    if (this.m.mode === "embedded") {
-      throw new LifecycleError(12, "the plugin service runs plugin processes, which the in-process WebAssembly core cannot: use a server (endpoint)");
-    }
-    await this.m.ready();
+    await this.m.coreFor(PluginSvc.method.scanPlugins);
   }
 
   /** Calls a unary method by name ("ResolvePlugin", …) with a request message's fields. */
@@ -471,7 +502,6 @@ export class PluginService {
     name: K,
     req: (typeof PluginSvc.method)[K] extends DescMethodUnary<infer I, DescMessage> ? MessageInitShape<I> : never,
   ): Promise<(typeof PluginSvc.method)[K] extends DescMethodUnary<DescMessage, infer O> ? MessageShape<O> : never> {
-    await this.check();
     const method = PluginSvc.method[name];
     if (method.methodKind !== "unary") throw invalidArgument(`${String(name)} is a stream: use watch()`);
     return (await this.m.call(method as DescMethodUnary, req as never)) as never;
@@ -501,8 +531,7 @@ export class PluginService {
     const method = PluginSvc.method.watchPluginEvents;
     return new EventIterator(
       async () => {
-        await this.check();
-        const core = await this.m.core();
+        const core = await this.m.coreFor(PluginSvc.method.scanPlugins);
         return core.stream(method, create(method.input, req));
       },
       (x: MessageShape<typeof method.output>) => x,
@@ -596,3 +625,10 @@ export class EventIterator<T, R = unknown> implements AsyncIterableIterator<T> {
 }
 
 export { LifecycleState, TransitionType };
+
+/** Standard base64 of b (the module's JSON configuration carries protobuf this way). */
+function base64(b: Uint8Array): string {
+  let s = "";
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s);
+}

@@ -8,7 +8,43 @@ export type WasmSource = BufferSource | WebAssembly.Module | URL | string;
 
 export const platformName = "browser";
 
-export async function instantiateWasi(source: WasmSource | undefined): Promise<WebAssembly.Instance> {
+/** Compiled modules by URL, once per page. */
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
+
+/** The module compiled: from a URL by compileStreaming (compiling while it downloads) when
+ * the server says application/wasm, once per URL. */
+function compile(source: WasmSource | undefined, file: string): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return Promise.resolve(source);
+  if (source !== undefined && typeof source !== "string" && !(source instanceof URL)) return WebAssembly.compile(source);
+  const url = source ?? new URL(`./${file}`, import.meta.url);
+  const key = String(url);
+  let p = compiled.get(key);
+  if (p === undefined) {
+    p = (async () => {
+      const res = await fetch(url);
+      if (!res.ok) throw new LifecycleError(14, `fetch ${key}: HTTP ${res.status}`);
+      if (typeof WebAssembly.compileStreaming === "function" && res.headers.get("content-type")?.startsWith("application/wasm")) {
+        return WebAssembly.compileStreaming(res);
+      }
+      return WebAssembly.compile(await res.arrayBuffer());
+    })();
+    compiled.set(key, p);
+    p.catch(() => compiled.delete(key));
+  }
+  return p;
+}
+
+/** Starts compiling the module in the background (the first call then finds it compiled
+ * or compiling); a failure is left for that call to report. */
+export function precompile(source: WasmSource | undefined, file: string): void {
+  if (source instanceof WebAssembly.Module || (source !== undefined && typeof source !== "string" && !(source instanceof URL))) return;
+  compile(source, file).catch(() => undefined);
+}
+
+export async function instantiateWasi(source: WasmSource | undefined, file: string, preopens?: Record<string, string>): Promise<WebAssembly.Instance> {
+  if (preopens !== undefined && Object.keys(preopens).length > 0) {
+    throw new LifecycleError(3, "pluginRepository: a page has no file system to read a plugin repository from; use a server (endpoint), or Node");
+  }
   const shim = await import("@bjorn3/browser_wasi_shim");
   const wasi = new shim.WASI([], [], [
     new shim.OpenFile(new shim.File([])), // stdin
@@ -16,21 +52,7 @@ export async function instantiateWasi(source: WasmSource | undefined): Promise<W
     shim.ConsoleStdout.lineBuffered((l: string) => console.warn(l)),
   ]);
   const imports = { wasi_snapshot_preview1: wasi.wasiImport } as WebAssembly.Imports;
-  let inst: WebAssembly.Instance;
-  if (source instanceof WebAssembly.Module) {
-    inst = await WebAssembly.instantiate(source, imports);
-  } else if (source === undefined || typeof source === "string" || source instanceof URL) {
-    const url = source ?? new URL("./hms_lifecycle.wasm", import.meta.url);
-    const res = await fetch(url);
-    if (!res.ok) throw new LifecycleError(14, `fetch ${String(url)}: HTTP ${res.status}`);
-    if (typeof WebAssembly.instantiateStreaming === "function" && res.headers.get("content-type")?.startsWith("application/wasm")) {
-      inst = (await WebAssembly.instantiateStreaming(res, imports)).instance;
-    } else {
-      inst = (await WebAssembly.instantiate(await res.arrayBuffer(), imports)).instance;
-    }
-  } else {
-    inst = (await WebAssembly.instantiate(source, imports)).instance;
-  }
+  const inst = await WebAssembly.instantiate(await compile(source, file), imports);
   wasi.initialize(inst as unknown as { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } });
   return inst;
 }

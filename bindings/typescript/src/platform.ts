@@ -32,19 +32,44 @@ function loadWasi(): Promise<typeof import("node:wasi").WASI> {
   return wasiCtor;
 }
 
-export async function instantiateWasi(source: WasmSource | undefined): Promise<WebAssembly.Instance> {
-  const WASI = await loadWasi();
-  const wasi = new WASI({ version: "preview1", returnOnExit: true, args: [], env: {} });
-  let mod: WebAssembly.Module;
-  if (source instanceof WebAssembly.Module) {
-    mod = source;
-  } else if (source === undefined || typeof source === "string" || source instanceof URL) {
-    const { readFile } = await import("node:fs/promises");
-    const where = source ?? new URL("./hms_lifecycle.wasm", import.meta.url);
-    mod = await WebAssembly.compile(await readFile(where));
-  } else {
-    mod = await WebAssembly.compile(source);
+/** Compiled modules by file, once per process: a second instantiation (another plugin
+ * repository) skips the compilation. */
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
+
+/** The module `file` beside this file, or source, compiled (from a file: once). Node's
+ * compileStreaming goes through a web Response and is slower than reading the file. */
+function compile(source: WasmSource | undefined, file: string): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return Promise.resolve(source);
+  if (source !== undefined && typeof source !== "string" && !(source instanceof URL)) return WebAssembly.compile(source);
+  const where = source ?? new URL(`./${file}`, import.meta.url);
+  const key = String(where);
+  let p = compiled.get(key);
+  if (p === undefined) {
+    p = (async () => {
+      const { readFile } = await import("node:fs/promises");
+      return WebAssembly.compile(await readFile(where));
+    })();
+    compiled.set(key, p);
+    p.catch(() => compiled.delete(key));
   }
+  return p;
+}
+
+/** Starts compiling the module in the background (the first call then finds it compiled
+ * or compiling); a failure is left for that call to report. */
+export function precompile(source: WasmSource | undefined, file: string): void {
+  if (source instanceof WebAssembly.Module || (source !== undefined && typeof source !== "string" && !(source instanceof URL))) return;
+  compile(source, file).catch(() => undefined);
+}
+
+/**
+ * Instantiates the module (`file` beside this file unless source says otherwise) with
+ * node:wasi and runs Go's initialization. preopens maps directories the module sees to
+ * host directories (the plugin repository).
+ */
+export async function instantiateWasi(source: WasmSource | undefined, file: string, preopens?: Record<string, string>): Promise<WebAssembly.Instance> {
+  const [WASI, mod] = await Promise.all([loadWasi(), compile(source, file)]);
+  const wasi = new WASI({ version: "preview1", returnOnExit: true, args: [], env: {}, preopens: preopens ?? {} });
   const inst = await WebAssembly.instantiate(mod, wasi.getImportObject() as WebAssembly.Imports);
   wasi.initialize(inst);
   return inst;

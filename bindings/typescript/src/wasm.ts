@@ -13,7 +13,21 @@ import {
 import { instantiateWasi, type WasmSource } from "./platform.js";
 
 /** The module interface version this binding speaks (hms_abi_version). */
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
+
+/** The modules: the agent service alone (fast to instantiate), and the one with the plugin
+ * service too (package plugin's dependencies make its initialization slower), loaded when
+ * the plugin service is first used. */
+const CORE_FILE = "hms_lifecycle.wasm";
+const PLUGINS_FILE = "hms_lifecycle_plugins.wasm";
+/** Where the plugins module sees the plugin repository (a WASI preopen). */
+export const PLUGIN_ROOT = "/plugins";
+
+/** Which module to load, and the plugin repository (a host directory) it preopens. */
+export interface LoadOptions {
+  plugins?: boolean;
+  repository?: string | undefined;
+}
 const PENDING = -1;
 
 interface Exports {
@@ -23,6 +37,7 @@ interface Exports {
   hms_alloc(n: number): number;
   hms_free(p: number): void;
   hms_handle_count(): number;
+  hms_features(): number;
   hms_open(p: number, n: number): number;
   hms_close(h: bigint): number;
   hms_call(h: bigint, mp: number, mn: number, rp: number, rn: number): number;
@@ -77,25 +92,36 @@ export class WasmModule {
     this.res = x.hms_result();
   }
 
-  private static shared: Promise<WasmModule> | undefined;
+  /** Instances shared by every manager of the process or page: by module, source and
+   * plugin repository. */
+  private static readonly shared = new Map<string, Promise<WasmModule>>();
 
-  /** The shared instance, instantiated on first use. */
-  static load(source?: WasmSource): Promise<WasmModule> {
-    if (source !== undefined) return WasmModule.instantiate(source);
-    WasmModule.shared ??= WasmModule.instantiate(undefined).catch((e: unknown) => {
-      WasmModule.shared = undefined;
-      throw e;
-    });
-    return WasmModule.shared;
+  /** A shared instance, instantiated on first use (compiled once per process); given a
+   * module's bytes or a compiled module, a fresh instance. */
+  static load(source?: WasmSource, opts: LoadOptions = {}): Promise<WasmModule> {
+    const fresh = source !== undefined && typeof source !== "string" && !(source instanceof URL);
+    if (fresh) return WasmModule.instantiate(source, opts);
+    const key = `${opts.plugins ? PLUGINS_FILE : CORE_FILE}\0${String(source ?? "")}\0${opts.repository ?? ""}`;
+    let p = WasmModule.shared.get(key);
+    if (p === undefined) {
+      p = WasmModule.instantiate(source, opts);
+      WasmModule.shared.set(key, p);
+      p.catch(() => WasmModule.shared.delete(key));
+    }
+    return p;
   }
 
-  private static async instantiate(source: WasmSource | undefined): Promise<WasmModule> {
+  private static async instantiate(source: WasmSource | undefined, opts: LoadOptions): Promise<WasmModule> {
     const t0 = performance.now();
-    const inst = await instantiateWasi(source);
+    const file = opts.plugins ? PLUGINS_FILE : CORE_FILE;
+    const inst = await instantiateWasi(source, file, opts.repository !== undefined ? { [PLUGIN_ROOT]: opts.repository } : undefined);
     const x = inst.exports as unknown as Exports;
     const v = x.hms_abi_version();
     if (v !== ABI_VERSION) {
       throw new LifecycleError(9, `the WebAssembly module speaks interface version ${v}, this binding ${ABI_VERSION}: rebuild the package`);
+    }
+    if (opts.plugins && (x.hms_features() & 1) === 0) {
+      throw new LifecycleError(9, `the WebAssembly module for the plugin service (${file}) is built without it: build it with -tags hms_plugins`);
     }
     return new WasmModule(x, performance.now() - t0);
   }
@@ -455,8 +481,8 @@ export class WasmCore implements Core {
     private readonly handle: bigint,
   ) {}
 
-  static async open(config: object, source?: WasmSource): Promise<WasmCore> {
-    const mod = await WasmModule.load(source);
+  static async open(config: object, source?: WasmSource, opts?: LoadOptions): Promise<WasmCore> {
+    const mod = await WasmModule.load(source, opts);
     return new WasmCore(mod, mod.open(config));
   }
 

@@ -17,6 +17,14 @@ export function loadScenarios() {
     .map((f) => ({ file: f, ...JSON.parse(readFileSync(join(SCENARIOS, f), "utf8")) }));
 }
 
+/** A scenario's plugin repository (relative to testdata/scenarios) copied to a temporary
+ * folder: { dir, remove }. */
+export function copyPluginRepo(rel) {
+  const dir = mkdtempSync(join(tmpdir(), "hms-ts-plugins-"));
+  cpSync(join(SCENARIOS, rel), dir, { recursive: true });
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 /** The server binary: HMS_SERVER_BIN, or built into build/ts once. */
 export function serverBin() {
   if (process.env.HMS_SERVER_BIN) return process.env.HMS_SERVER_BIN;

@@ -36,7 +36,7 @@ async function main() {
     for (const sc of scenarios) {
       const name = `${mode}: ${sc.file}`;
       const plugins = sc.config?.plugin_repo;
-      if (plugins !== undefined && transport === undefined) continue; // no plugin service in the WebAssembly core
+      if (plugins !== undefined && transport === undefined) continue; // a page has no plugin repository (below)
       const url = transport ? await fresh(plugins) : undefined;
       const make = () => (transport ? new LifecycleManager({ endpoint: url, transport }) : new LifecycleManager());
       if (mode !== "embedded" && sc.steps.some((s) => s.hooks !== undefined)) {
@@ -68,6 +68,33 @@ async function main() {
       }
     }
   }
+  // The embedded plugin service in a page: its module loads, the registry is empty (no
+  // repository: a page has no file system), scan says why, and a repository is refused.
+  {
+    const p = new LifecycleManager();
+    try {
+      const list = await p.plugins.list();
+      let scan = "";
+      try {
+        await p.plugins.scan();
+      } catch (e) {
+        scan = `${e.code}: ${e.message}`;
+      }
+      results.push({ name: "embedded plugin service in a page (no repository)", ok: list.plugins.length === 0 && /^FAILED_PRECONDITION: .*no plugin repository/.test(scan), error: scan });
+    } finally {
+      await p.close();
+    }
+    const r = new LifecycleManager({ pluginRepository: "/somewhere" });
+    try {
+      await r.plugins.list();
+      results.push({ name: "embedded plugin repository in a page: a clear error", ok: false, error: "it was accepted" });
+    } catch (e) {
+      results.push({ name: "embedded plugin repository in a page: a clear error", ok: e.code === "INVALID_ARGUMENT" && /page has no file system/.test(e.message), error: e.message });
+    } finally {
+      await r.close();
+    }
+  }
+
   // Watch in a page: resume and break.
   const wurl = remote ? await fresh() : undefined;
   const w = new LifecycleManager(wurl ? { endpoint: wurl } : undefined);

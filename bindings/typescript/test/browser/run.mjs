@@ -23,7 +23,7 @@ await build({
   outfile: join(out, "page.js"),
   logLevel: "warning",
 });
-copyFileSync(join(PKG, "dist", "hms_lifecycle.wasm"), join(out, "hms_lifecycle.wasm"));
+for (const f of ["hms_lifecycle.wasm", "hms_lifecycle_plugins.wasm"]) copyFileSync(join(PKG, "dist", f), join(out, f));
 writeFileSync(join(out, "index.html"), '<!doctype html><meta charset="utf-8"><title>hms-agent-lifecycle</title><pre id="log"></pre><script type="module" src="/page.js"></script>\n');
 const scenarios = JSON.stringify(loadScenarios());
 
