@@ -416,6 +416,17 @@ export class LifecycleManager {
     return (await this.call(Svc.method.heartbeat, { agentIds: ids })).unknownAgentIds;
   }
 
+  /**
+   * Delete an agent in a terminal state (TERMINATED): its record goes, its history stays
+   * until retention removes it, and its id is never used again. Resolves with the deletion
+   * event (TERMINATED → Unspecified), which watchers see too; an agent in any other state
+   * rejects with FAILED_PRECONDITION.
+   */
+  async deleteAgent(agentId: string, reason = ""): Promise<LifecycleEvent> {
+    const r = await this.call(Svc.method.deleteAgent, { agentId, reason });
+    return lifecycleEvent(r.event ?? create(Svc.method.watchEvents.output));
+  }
+
   /** Set an agent's supervision policy (undefined: follow the default); its supervision. */
   async setSupervisionPolicy(agentId: string, policy?: SupervisionPolicy): Promise<SupervisionStatus | undefined> {
     return (await this.call(Svc.method.setSupervisionPolicy, { agentId, policy })).supervision;

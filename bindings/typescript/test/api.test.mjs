@@ -195,6 +195,18 @@ for (const [mode, make] of Object.entries(modes)) {
       assert.equal(sup.policy.maxRecoveries, 2);
     });
 
+    test("deleteAgent: a terminated agent only; the history stays; the id is never used again", async () => {
+      await m.registerAgent("d-1");
+      await assert.rejects(m.deleteAgent("d-1"), { code: "FAILED_PRECONDITION" });
+      await m.transitionState({ agentId: "d-1", targetState: LifecycleState.Terminated });
+      const ev = await m.deleteAgent("d-1", "decommissioned");
+      assert.equal(ev.newState, LifecycleState.Unspecified);
+      assert.equal(ev.reason, "decommissioned");
+      await assert.rejects(m.getState("d-1"), { code: "NOT_FOUND" });
+      await assert.rejects(m.registerAgent("d-1"), { code: "ALREADY_EXISTS" });
+      assert.equal((await m.getTransitionHistory("d-1", 10)).length, 3);
+    });
+
     test("an aborted signal rejects a call", async () => {
       const ac = new AbortController();
       ac.abort();
