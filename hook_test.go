@@ -347,7 +347,9 @@ func TestUnservedCallbackHook(t *testing.T) {
 	if served() {
 		t.Error("WorkerConnected before anything serves the callback")
 	}
-	m.HandleCallback("gate", func(context.Context, lifecycle.HookCall) (lifecycle.HookDecision, error) { return lifecycle.HookDecision{}, nil })
+	m.HandleCallback("gate", func(context.Context, lifecycle.HookCall) (lifecycle.HookDecision, error) {
+		return lifecycle.HookDecision{}, nil
+	})
 	if !served() {
 		t.Error("not WorkerConnected once HandleCallback serves it")
 	}

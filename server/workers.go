@@ -171,4 +171,3 @@ func (w *worker) invoke(ctx context.Context, id string, inv *v1.HookInvocation) 
 		return lifecycle.HookDecision{}, ctx.Err()
 	}
 }
-
