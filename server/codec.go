@@ -3,9 +3,14 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -167,4 +172,42 @@ func (c receiveErrorConn) Receive(m any) error {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New(ce.Message()))
 	}
 	return err
+}
+
+// withWholeGRPCWebEnvelopes answers a gRPC-Web request whose envelope is cut short with
+// INVALID_ARGUMENT: the client's error. connect-go reads a unary request before any
+// interceptor sees it and calls a short envelope INTERNAL. A gRPC-Web request carries one
+// message (browsers cannot stream requests), so it is read whole here, bounded by
+// MaxRequestBytes, and its envelopes checked before the handler reads them again.
+func withWholeGRPCWebEnvelopes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ct := r.Header.Get("Content-Type")
+		if r.Method != http.MethodPost || !strings.HasPrefix(ct, "application/grpc-web") || strings.HasPrefix(ct, "application/grpc-web-text") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		data, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+5+1))
+		if err != nil {
+			next.ServeHTTP(w, r) // a broken connection: let the handler meet it
+			return
+		}
+		for rest := data; len(rest) > 0 && len(data) <= MaxRequestBytes+5; {
+			n := -1
+			if len(rest) >= 5 {
+				n = int(binary.BigEndian.Uint32(rest[1:5]))
+			}
+			if n < 0 || len(rest)-5 < n {
+				msg := fmt.Sprintf("protocol error: the request's gRPC-Web envelope is cut short (%d bytes after a %d-byte prefix that promises %d)",
+					max(len(rest)-5, 0), min(len(rest), 5), max(n, 0))
+				w.Header().Set("Content-Type", ct)
+				w.Header().Set("Grpc-Status", strconv.Itoa(int(connect.CodeInvalidArgument)))
+				w.Header().Set("Grpc-Message", url.PathEscape(msg))
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			rest = rest[5+n:]
+		}
+		r.Body = io.NopCloser(bytes.NewReader(data))
+		next.ServeHTTP(w, r)
+	})
 }

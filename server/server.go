@@ -112,7 +112,7 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	reflector := grpcreflect.NewStaticReflector(append(services, grpchealth.HealthV1ServiceName, grpcreflect.ReflectV1ServiceName)...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	h.mux = withCORS(o.corsOrigins, withVersion(withClientCert(withStreamController(mux))))
+	h.mux = withCORS(o.corsOrigins, withVersion(withClientCert(withStreamController(withWholeGRPCWebEnvelopes(mux)))))
 	return h
 }
 

@@ -99,6 +99,18 @@ func TestTruncatedEnvelope(t *testing.T) {
 	if resp.Header.Get("Grpc-Status") != "3" {
 		t.Errorf("truncated gRPC-Web envelope: %s %v %q", resp.Status, resp.Header, body)
 	}
+	// Unary gRPC-Web: the envelope cut short, and a prefix cut short.
+	for _, cut := range [][]byte{env, env[:3]} {
+		resp, body = post(t, url, "GetState", "application/grpc-web+json", cut)
+		if resp.Header.Get("Grpc-Status") != "3" || !strings.Contains(resp.Header.Get("Grpc-Message"), "cut%20short") {
+			t.Errorf("truncated unary gRPC-Web envelope (%d bytes): %s %v %q", len(cut), resp.Status, resp.Header, body)
+		}
+	}
+	// A whole one still works.
+	whole := append(binary.BigEndian.AppendUint32([]byte{0}, 16), `{"agentId":"x1"}`...)
+	if resp, body = post(t, url, "GetState", "application/grpc-web+json", whole); resp.Header.Get("Grpc-Status") != "5" {
+		t.Errorf("whole unary gRPC-Web request: %s %v %q; want NOT_FOUND", resp.Status, resp.Header, body)
+	}
 }
 
 // rawCodec sends and receives JSON bytes as they are, as a client that writes JSON does.
