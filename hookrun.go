@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -14,7 +16,10 @@ func (m *Manager) runBlocking(ctx context.Context, hs *hookSet, ev *Event, deadl
 		if !h.filter.match(ev) {
 			continue
 		}
-		hctx, span := m.startSpan(ctx, "lifecycle.hook")
+		hctx, span := ctx, trace.Span(nil)
+		if m.tracer != nil {
+			hctx, span = m.span(ctx, "lifecycle.hook")
+		}
 		out := m.invoke(hctx, h, ev, deadline, 1)
 		out.Enforced = vetoable && out.Result != HookAllowed && (out.Result == HookVetoed || !h.ignoreFailures)
 		if span != nil {

@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"context"
 	"errors"
 	"fmt"
@@ -72,7 +74,10 @@ func (m *Manager) transitionPipeline(ctx context.Context, req TransitionRequest)
 	if err != nil {
 		return TransitionResult{}, err
 	}
-	_, span := m.startSpan(ctx, "lifecycle.wait_agent")
+	var span trace.Span
+	if m.tracer != nil {
+		_, span = m.span(ctx, "lifecycle.wait_agent")
+	}
 	waited, ok, err := slot.acquire(ctx, timeout)
 	endSpan(span, err)
 	if err != nil {
@@ -177,7 +182,11 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 		}
 	}
 
-	sctx, span := m.startSpan(ctx, "lifecycle.store.commit")
+	var span trace.Span
+	sctx := ctx
+	if m.tracer != nil {
+		sctx, span = m.span(ctx, "lifecycle.store.commit")
+	}
 	seq, err := m.store.CommitTransition(sctx, ev, a.Revision)
 	endSpan(span, err)
 	if err != nil {
@@ -191,7 +200,9 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 	}
 	ev.Sequence = seq
 	a.Apply(&ev)
-	_, span = m.startSpan(ctx, "lifecycle.publish")
+	if m.tracer != nil {
+		_, span = m.span(ctx, "lifecycle.publish")
+	}
 	m.hub.publish(&ev)
 	endSpan(span, nil)
 	*res = TransitionResult{
