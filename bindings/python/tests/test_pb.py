@@ -1,0 +1,140 @@
+"""The binding's protobuf codec (get_state, transition_state, watched events) agrees with the
+library's: the shared byte vectors and real answers decode to what the JSON path gives, the
+requests it encodes are the ones the library reads, and the wire rules hold (unknown fields
+skipped, packed and unpacked repeated enums, unknown enum numbers, negative numbers)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from hms_agent.lifecycle import (
+    ErrorInfo,
+    InvalidArgumentError,
+    LifecycleManager,
+    LifecycleState,
+    TransitionType,
+    _pb,
+    convert,
+)
+from hms_agent.lifecycle._types import event_in, state_in, transition_in
+
+PKG = "hms.agent.lifecycle.v1."
+# Fields no message here has: a varint, a fixed64, a length-delimited and a fixed32 one.
+UNKNOWN = bytes([0xB8, 0x06, 0x96, 0x01]) + bytes([0xC1, 0x06]) + bytes(8) + bytes([0xCA, 0x06, 0x02]) + b"hi" + \
+    bytes([0xD5, 0x06]) + bytes(4)
+
+
+def _to_pb(message: str, d: dict[str, object]) -> bytes:
+    return convert(PKG + message, json.dumps(d).encode(), 1, 0)
+
+
+def test_vectors_decode_like_json(repo: Path) -> None:
+    d = repo / "testdata" / "vectors"
+    st_json = state_in(json.loads((d / "get_state_response.json").read_bytes()))
+    st_pb = _pb.state((d / "get_state_response.binpb").read_bytes())
+    assert st_pb == st_json
+    assert st_pb.error_info is not None and st_pb.error_info.code == 503
+    assert st_pb.allowed_next_states == [LifecycleState.RECOVERING, LifecycleState.TERMINATED]
+    data = (d / "lifecycle_event.binpb").read_bytes()
+    ev = _pb.event(data, 0, len(data))
+    assert ev == event_in(json.loads((d / "lifecycle_event.json").read_bytes()))
+    assert ev.sequence == 2**64 - 1 and ev.hook_outcomes[0].latency_us == 1500
+    assert ev.timestamp == datetime(2026, 11, 22, 9, 30, 0, 123456, tzinfo=timezone.utc)
+
+
+def test_requests_encode_like_the_vectors(repo: Path) -> None:
+    d = repo / "testdata" / "vectors"
+    ts = datetime(2026, 11, 22, 9, 30, 0, 123456, tzinfo=timezone.utc)
+    req = _pb.transition_request("agent-001", LifecycleState.ERROR, True, "disk full", 5000,
+                                 {"ticket": "CHG-42", "zone": "eu"}, "ACTIVE", 1099511627776,
+                                 ErrorInfo(-3, "no space", ts, True, ["RECOVERING"]))
+    want = json.loads((d / "transition_request.json").read_bytes())
+    want["errorInfo"]["timestamp"] = "2026-11-22T09:30:00.123456Z"  # datetime holds microseconds
+    assert json.loads(convert(PKG + "TransitionRequest", req, 0, 1)) == want
+    want = json.loads((d / "watch_events_request.json").read_bytes())
+    req = _pb.watch_request(want.get("agentId"), want.get("states"), want.get("transitionTypes"),
+                            int(want.get("fromSequence", 0)), int(want.get("bookmarkIntervalMs", 0)))
+    assert json.loads(convert(PKG + "WatchEventsRequest", req, 0, 1)) == want
+    got = json.loads(convert(PKG + "GetStateRequest", _pb.get_state_request("agent-é", True), 0, 1))
+    assert got == {"agentId": "agent-é", "includeDetails": True}
+
+
+def test_real_answers_decode_like_json() -> None:
+    with LifecycleManager() as m:
+        m.register_agent("a", metadata={"k": "v"}, labels={"pool": "blue"})
+        answers = [
+            m.call("TransitionState", {"agentId": "a", "targetState": "LIFECYCLE_STATE_ACTIVE", "reason": "go",
+                                       "metadata": {"ticket": "T-1"}}),
+            m.call("TransitionState", {"agentId": "a", "targetState": "LIFECYCLE_STATE_RECOVERING"}),  # refused
+            m.call("TransitionState", {"agentId": "a", "targetState": "LIFECYCLE_STATE_ERROR",
+                                       "errorInfo": {"code": -7, "message": "boom", "isRecoverable": True,
+                                                     "recoveryActions": ["RECOVERING", "TERMINATED"]}}),
+        ]
+        assert answers[1].get("success") is not True
+        for d in answers:
+            assert _pb.transition(_to_pb("TransitionResponse", d)) == transition_in(d)
+        st = m.call("GetState", {"agentId": "a", "includeDetails": True})
+        assert _pb.state(_to_pb("GetStateResponse", st)) == state_in(st)
+        got = _pb.state(_to_pb("GetStateResponse", st))
+        assert got.error_info is not None and got.error_info.code == -7
+        assert got.error_info.recovery_actions == ["RECOVERING", "TERMINATED"] and got.error_info.is_recoverable
+        # The binding's own call (protobuf) gives what the JSON call gave, but for the clock.
+        mine = m.get_state("a", include_details=True)
+        mine.time_in_state_ms = got.time_in_state_ms
+        assert mine == got and mine.labels == {"pool": "blue"} and mine.metadata == {"k": "v"}
+
+
+def test_wire_rules() -> None:
+    d = {"state": "LIFECYCLE_STATE_ACTIVE", "agentId": "x", "revision": "-5", "timeInStateMs": "-1",
+         "lastTransition": "2026-01-01T00:00:00Z", "createdAt": "2026-01-01T00:00:00.000001Z",
+         "allowedNextStates": ["LIFECYCLE_STATE_PAUSED", "LIFECYCLE_STATE_ERROR"]}
+    data = _to_pb("GetStateResponse", d)
+    want = state_in(d)
+    assert _pb.state(data) == want and want.revision == -5 and want.time_in_state_ms == -1
+    assert _pb.state(UNKNOWN + data + UNKNOWN) == want
+    # Unpacked repeated enum (field 12, wire type 0), interleaved with the rest.
+    unpacked = data + bytes([0x60, 0x07])
+    assert _pb.state(unpacked).allowed_next_states == [LifecycleState.PAUSED, LifecycleState.ERROR,
+                                                        LifecycleState.MAINTENANCE]
+    # An enum number this binding does not know is UNSPECIFIED; a later scalar wins.
+    assert _pb.state(data + bytes([0x08, 0x63])).state == LifecycleState.UNSPECIFIED
+    assert _pb.state(data + bytes([0x08, 0x03])).state == LifecycleState.PAUSED
+    ev = {"eventId": "e", "agentId": "x", "newState": "LIFECYCLE_STATE_ACTIVE",
+          "transitionType": "TRANSITION_TYPE_FORCED", "sequence": "300", "metadata": {"a": "1", "b": ""},
+          "timestamp": "2262-04-11T23:47:16.854775Z"}
+    data = _to_pb("LifecycleEvent", ev)
+    batch = b"".join(len(x).to_bytes(4, "little") + x for x in (data, UNKNOWN + data, b""))
+    got = _pb.events(batch)
+    assert got[0] == got[1] == event_in(ev) and got[0].transition_type == TransitionType.FORCED
+    assert got[2] == event_in({})
+    assert got[0].timestamp == datetime(2262, 4, 11, 23, 47, 16, 854775, tzinfo=timezone.utc)
+
+
+def test_timestamps_round_the_unrolled_path() -> None:
+    # The unrolled decoder takes 5-byte seconds and 4-byte nanoseconds; everything else takes
+    # the general loop. Both must agree with the library across the boundaries.
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for t in (base, base + timedelta(microseconds=1), base + timedelta(microseconds=2097),
+              base + timedelta(microseconds=2098), base + timedelta(microseconds=999999),
+              datetime(1978, 7, 4, 21, 24, 16, tzinfo=timezone.utc), datetime(1970, 1, 1, tzinfo=timezone.utc),
+              datetime(1969, 7, 20, 20, 17, 40, 500000, tzinfo=timezone.utc),
+              datetime(1, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)):
+        s = t.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        data = _to_pb("GetStateResponse", {"createdAt": s})
+        assert _pb.state(data).created_at == t, s
+
+
+def test_bad_enum_names_are_named() -> None:
+    with LifecycleManager() as m:
+        m.register_agent("a")
+        with pytest.raises(InvalidArgumentError, match="unknown LifecycleState 'ACTIV'"):
+            m.transition_state("a", "ACTIV")
+        with pytest.raises(InvalidArgumentError, match="timeout_ms"):
+            m.transition_state("a", LifecycleState.ACTIVE, timeout_ms=2**31)
+        with pytest.raises(InvalidArgumentError, match="unknown TransitionType"):
+            m.watch_events(transition_types=["SIDEWAYS"])
+        assert m.transition_state("a", "LIFECYCLE_STATE_ACTIVE").success
