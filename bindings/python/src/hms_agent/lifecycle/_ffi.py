@@ -81,6 +81,13 @@ class Library:
         i32 = ctypes.c_int32
         dll.hms_free.argtypes = [ctypes.c_void_p]
         dll.hms_free.restype = None
+        # hms_free is C free(): called through PyDLL it keeps the GIL. Through CDLL every call
+        # would release and retake it, a second hand-off per library call that, with many
+        # threads returning from the library at once (SQLite group commit), puts the calling
+        # thread at the back of the GIL queue again before it can return.
+        free = ctypes.PyDLL(path).hms_free
+        free.argtypes = [ctypes.c_void_p]
+        free.restype = None
         dll.hms_handle_count.argtypes = []
         dll.hms_handle_count.restype = ctypes.c_int64
         self._specs = {
@@ -103,7 +110,7 @@ class Library:
             fn.restype = ctypes.c_int32
         self._call = dll.hms_call
         self._next = dll.hms_next
-        self._free = dll.hms_free
+        self._free = free
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -101,14 +101,18 @@ def _enum(table: tuple[Any, ...], v: int) -> Any:
 
 def _timestamp(b: bytes, i: int, end: int) -> datetime:
     """A google.protobuf.Timestamp as an aware UTC datetime (to the microsecond)."""
-    if (end - i == 11 and b[i] == 0x08 and b[i + 6] == 0x10 and b[i + 10] < 0x80 and b[i + 5] < 0x80
-            and b[i + 1] & b[i + 2] & b[i + 3] & b[i + 4] & b[i + 7] & b[i + 8] & b[i + 9] & 0x80):
-        # The common shape, unrolled: seconds in five varint bytes (the years 1978 to 3058)
-        # and nanoseconds in four (at least 2**21 ns).
+    if end - i > 7 and b[i] == 0x08 and b[i + 6] == 0x10 and b[i + 5] < 0x80 and b[i + 1] & b[i + 2] & b[i + 3] & b[i + 4] & 0x80:
+        # The common shape, unrolled: seconds in five varint bytes (the years 1978 to 3058),
+        # then the nanoseconds (non-zero) to the end.
         seconds = ((b[i + 1] & 0x7F) | (b[i + 2] & 0x7F) << 7 | (b[i + 3] & 0x7F) << 14
                    | (b[i + 4] & 0x7F) << 21 | b[i + 5] << 28)
-        nanos = (b[i + 7] & 0x7F) | (b[i + 8] & 0x7F) << 7 | (b[i + 9] & 0x7F) << 14 | b[i + 10] << 21
-        return _EPOCH + timedelta(0, seconds, nanos // 1000)
+        nanos = 0
+        shift = 0
+        for c in b[i + 7 : end]:
+            nanos |= (c & 0x7F) << shift
+            shift += 7
+        if b[end - 1] < 0x80 and shift <= 35:
+            return _EPOCH + timedelta(0, seconds, nanos // 1000)
     seconds = 0
     nanos = 0
     while i < end:
@@ -158,6 +162,11 @@ def _enum_list(b: bytes, i: int, wt: int, table: tuple[Any, ...], into: list[Any
         return i
     n, i = _varint(b, i)
     end = i + n
+    run = b[i:end]
+    if run and max(run) < len(table):
+        # Every element one byte and known: the usual case.
+        into.extend([table[c] for c in run])
+        return end
     while i < end:
         v, i = _varint(b, i)
         into.append(_enum(table, v))
