@@ -2,12 +2,14 @@
 
 - embedded get_state / transition_state through the binding (memory store);
 - a bare ctypes round trip into the same library (hms_call of GetState with a prepared
-  request, the response freed, no decoding) — the floor a binding can reach;
+  request, the response freed, no decoding), in protobuf (the binding's format for
+  get_state) and JSON — the floor a binding can reach;
 - the same two calls against a local server through the binding's remote mode;
 - the same two calls through a plain grpcio client generated from proto/ at bench time;
 - watch: events/s delivered into Python as LifecycleEvent objects;
 - 16 Python threads transitioning on SQLite (synchronous=full) versus 16 goroutines on the
-  same store through the Go API (bench/sqlite16), in the same run.
+  same store through the Go API (bench/sqlite16), in alternating rounds of the same run
+  (BENCH_ROUNDS, BENCH_SECONDS each).
 """
 
 from __future__ import annotations
@@ -152,8 +154,7 @@ def bench_watch(n_events: int) -> None:
         print(f"{'watch: live, producer in the same process':<44} {got / dt:>12,.0f} /s  (bounded by the producer)")
 
 
-def bench_sqlite_threads(seconds: float, workers: int, tmp: Path) -> None:
-    d = tmp / "py-sqlite"
+def _python_threads(seconds: float, workers: int, d: Path) -> float:
     m = LifecycleManager(data_dir=str(d), sqlite_sync="full")
     for i in range(workers):
         m.register_agent(f"t-{i}")
@@ -177,15 +178,29 @@ def bench_sqlite_threads(seconds: float, workers: int, tmp: Path) -> None:
         th.join()
     dt = time.perf_counter() - t
     m.close()
-    py = sum(counts) / dt
-    RESULTS["sqlite python threads"] = py
-    go_dir = tmp / "go-sqlite"
-    res = subprocess.run(["go", "run", "./bindings/python/bench/sqlite16", "-dir", str(go_dir), "-workers", str(workers),
-                          "-seconds", str(seconds)], cwd=REPO, check=True, capture_output=True, text=True)
-    go = json.loads(res.stdout.strip().splitlines()[-1])["per_second"]
-    RESULTS["sqlite goroutines"] = go
-    print(f"{f'SQLite full, {workers} Python threads':<44} {py:>12,.0f} transitions/s")
-    print(f"{f'SQLite full, {workers} goroutines (Go API)':<44} {go:>12,.0f} transitions/s  (Python/Go = {py / go:.2f})")
+    return sum(counts) / dt
+
+
+def bench_sqlite_threads(seconds: float, workers: int, rounds: int, tmp: Path) -> None:
+    """Python threads and goroutines (bench/sqlite16, built once) in alternating rounds, each
+    on a fresh store, so a burst of load from elsewhere on the machine hits both alike."""
+    go_bin = tmp / "sqlite16"
+    subprocess.run(["go", "build", "-o", str(go_bin), "./bindings/python/bench/sqlite16"], cwd=REPO, check=True)
+    py_total = go_total = 0.0
+    for r in range(rounds):
+        py = _python_threads(seconds, workers, tmp / f"py-sqlite-{r}")
+        res = subprocess.run([str(go_bin), "-dir", str(tmp / f"go-sqlite-{r}"), "-workers", str(workers),
+                              "-seconds", str(seconds)], check=True, capture_output=True, text=True)
+        go = float(json.loads(res.stdout.strip().splitlines()[-1])["per_second"])
+        py_total += py
+        go_total += go
+        print(f"{f'SQLite full, {workers} threads, round {r + 1}':<44} Python {py:>8,.0f} /s, Go {go:>8,.0f} /s"
+              f"  (Python/Go = {py / go:.2f})", flush=True)
+    RESULTS["sqlite python threads"] = py_total / rounds
+    RESULTS["sqlite goroutines"] = go_total / rounds
+    print(f"{f'SQLite full, {workers} Python threads':<44} {py_total / rounds:>12,.0f} transitions/s (mean of {rounds})")
+    print(f"{f'SQLite full, {workers} goroutines (Go API)':<44} {go_total / rounds:>12,.0f} transitions/s"
+          f"  (Python/Go = {py_total / go_total:.2f})")
 
 
 def main() -> None:
@@ -212,7 +227,7 @@ def main() -> None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(10)
         bench_watch(int(os.environ.get("BENCH_EVENTS", "100000")))
-        bench_sqlite_threads(float(os.environ.get("BENCH_SECONDS", "3")), 16, tmp)
+        bench_sqlite_threads(float(os.environ.get("BENCH_SECONDS", "2")), 16, int(os.environ.get("BENCH_ROUNDS", "3")), tmp)
         r = RESULTS
         print("\nratios:")
         if "grpcio get_state" in r:

@@ -273,55 +273,56 @@ def event(b: bytes, i: int, end: int) -> LifecycleEvent:
     outcomes: list[HookOutcome] = []
     bookmark = False
     revision = 0
+    # Dispatch on the whole tag byte: every field here has a number below 16, so a one-byte
+    # tag is (number << 3 | wire type) and a longer one is a field this binding does not know.
+    ns = len(_STATES)
+    nt = len(_TTYPES)
     while i < end:
         t = b[i]
         i += 1
-        if t > 0x7F:
-            t, i = _varint(b, i - 1)
-        f = t >> 3
-        wt = t & 7
-        if wt == 0:
-            v = b[i]
-            i += 1
-            if v > 0x7F:
-                v, i = _varint(b, i - 1)
-            if f == 3:
-                prev = _enum(_STATES, v)
-            elif f == 4:
-                new = _enum(_STATES, v)
-            elif f == 5:
-                ttype = _enum(_TTYPES, v)
-            elif f == 10:
-                seq = v
-            elif f == 13:
-                bookmark = v != 0
-            elif f == 14:
-                revision = _signed(v)
-        elif wt == 2:
+        if t & 7 == 2 and t < 0x80:
             n = b[i]
             i += 1
             if n > 0x7F:
                 n, i = _varint(b, i - 1)
             j = i + n
-            if f == 1:
+            if t == 0x0A:
                 event_id = b[i:j].decode()
-            elif f == 2:
+            elif t == 0x12:
                 agent_id = b[i:j].decode()
-            elif f == 6:
+            elif t == 0x32:
                 ts = _timestamp(b, i, j)
-            elif f == 7:
+            elif t == 0x3A:
                 initiated_by = b[i:j].decode()
-            elif f == 8:
+            elif t == 0x42:
                 reason = b[i:j].decode()
-            elif f == 9:
+            elif t == 0x4A:
                 _map_entry(b, i, j, metadata)
-            elif f == 11:
+            elif t == 0x5A:
                 ei = error_info(b, i, j)
-            elif f == 12:
+            elif t == 0x62:
                 outcomes.append(hook_outcome(b, i, j))
             i = j
+        elif t & 7 == 0 and t < 0x80:
+            v = b[i]
+            i += 1
+            if v > 0x7F:
+                v, i = _varint(b, i - 1)
+            if t == 0x18:
+                prev = _STATES[v] if v < ns else _STATES[0]
+            elif t == 0x20:
+                new = _STATES[v] if v < ns else _STATES[0]
+            elif t == 0x28:
+                ttype = _TTYPES[v] if v < nt else _TTYPES[0]
+            elif t == 0x50:
+                seq = v
+            elif t == 0x68:
+                bookmark = v != 0
+            elif t == 0x70:
+                revision = v - _U64 if v >= _I63 else v
         else:
-            i = _skip(b, i, wt)
+            t, i = _varint(b, i - 1)
+            i = _skip(b, i, t & 7)
     return LifecycleEvent(event_id, agent_id, prev, new, ttype, ts, initiated_by, reason, metadata, seq, ei,
                           outcomes, bookmark, revision)
 
