@@ -461,36 +461,15 @@ def state(b: bytes) -> GetStateResponse:
     allowed: list[LifecycleState] = []
     last_seq = 0
     sup: SupervisionStatus | None = None
+    ns = len(_STATES)
     i = 0
     end = len(b)
+    # Dispatch on the whole tag byte, as in event().
     while i < end:
         t = b[i]
         i += 1
-        if t > 0x7F:
-            t, i = _varint(b, i - 1)
-        f = t >> 3
-        wt = t & 7
-        if wt == 0:
-            v = b[i]
-            i += 1
-            if v > 0x7F:
-                v, i = _varint(b, i - 1)
-            if f == 1:
-                st = _enum(_STATES, v)
-            elif f == 2:
-                tis = _signed(v)
-            elif f == 3:
-                prev = _enum(_STATES, v)
-            elif f == 5:
-                transitioning = v != 0
-            elif f == 9:
-                revision = _signed(v)
-            elif f == 12:
-                allowed.append(_enum(_STATES, v))
-            elif f == 13:
-                last_seq = v
-        elif wt == 2:
-            if f == 12:
+        if t & 7 == 2 and t < 0x80:
+            if t == 0x62:
                 i = _enum_list(b, i, 2, _STATES, allowed)
                 continue
             n = b[i]
@@ -498,23 +477,43 @@ def state(b: bytes) -> GetStateResponse:
             if n > 0x7F:
                 n, i = _varint(b, i - 1)
             j = i + n
-            if f == 4:
-                _map_entry(b, i, j, metadata)
-            elif f == 6:
+            if t == 0x32:
                 last = _timestamp(b, i, j)
-            elif f == 7:
-                ei = error_info(b, i, j)
-            elif f == 8:
+            elif t == 0x42:
                 agent_id = b[i:j].decode()
-            elif f == 10:
-                _map_entry(b, i, j, labels)
-            elif f == 11:
+            elif t == 0x5A:
                 created = _timestamp(b, i, j)
-            elif f == 14:
+            elif t == 0x72:
                 sup = _supervision(b, i, j)
+            elif t == 0x22:
+                _map_entry(b, i, j, metadata)
+            elif t == 0x3A:
+                ei = error_info(b, i, j)
+            elif t == 0x52:
+                _map_entry(b, i, j, labels)
             i = j
+        elif t & 7 == 0 and t < 0x80:
+            v = b[i]
+            i += 1
+            if v > 0x7F:
+                v, i = _varint(b, i - 1)
+            if t == 0x08:
+                st = _STATES[v] if v < ns else _STATES[0]
+            elif t == 0x10:
+                tis = v - _U64 if v >= _I63 else v
+            elif t == 0x18:
+                prev = _STATES[v] if v < ns else _STATES[0]
+            elif t == 0x48:
+                revision = v - _U64 if v >= _I63 else v
+            elif t == 0x68:
+                last_seq = v
+            elif t == 0x28:
+                transitioning = v != 0
+            elif t == 0x60:
+                allowed.append(_STATES[v] if v < ns else _STATES[0])
         else:
-            i = _skip(b, i, wt)
+            t, i = _varint(b, i - 1)
+            i = _skip(b, i, t & 7)
     return GetStateResponse(st, tis, prev, metadata, transitioning, last, ei, agent_id, revision, labels, created,
                             allowed, last_seq, sup)
 
@@ -529,34 +528,14 @@ def transition(b: bytes) -> TransitionResponse:
     allowed: list[LifecycleState] = []
     outcomes: list[HookOutcome] = []
     revision = 0
+    ns = len(_STATES)
     i = 0
     end = len(b)
     while i < end:
         t = b[i]
         i += 1
-        if t > 0x7F:
-            t, i = _varint(b, i - 1)
-        f = t >> 3
-        wt = t & 7
-        if wt == 0:
-            v = b[i]
-            i += 1
-            if v > 0x7F:
-                v, i = _varint(b, i - 1)
-            if f == 1:
-                success = v != 0
-            elif f == 2:
-                prev = _enum(_STATES, v)
-            elif f == 3:
-                cur = _enum(_STATES, v)
-            elif f == 6:
-                refusal = _enum(_REFUSALS, v)
-            elif f == 7:
-                allowed.append(_enum(_STATES, v))
-            elif f == 9:
-                revision = _signed(v)
-        elif wt == 2:
-            if f == 7:
+        if t & 7 == 2 and t < 0x80:
+            if t == 0x3A:
                 i = _enum_list(b, i, 2, _STATES, allowed)
                 continue
             n = b[i]
@@ -564,15 +543,33 @@ def transition(b: bytes) -> TransitionResponse:
             if n > 0x7F:
                 n, i = _varint(b, i - 1)
             j = i + n
-            if f == 4:
+            if t == 0x22:
                 ev = event(b, i, j)
-            elif f == 5:
+            elif t == 0x2A:
                 message = b[i:j].decode()
-            elif f == 8:
+            elif t == 0x42:
                 outcomes.append(hook_outcome(b, i, j))
             i = j
+        elif t & 7 == 0 and t < 0x80:
+            v = b[i]
+            i += 1
+            if v > 0x7F:
+                v, i = _varint(b, i - 1)
+            if t == 0x08:
+                success = v != 0
+            elif t == 0x10:
+                prev = _STATES[v] if v < ns else _STATES[0]
+            elif t == 0x18:
+                cur = _STATES[v] if v < ns else _STATES[0]
+            elif t == 0x48:
+                revision = v - _U64 if v >= _I63 else v
+            elif t == 0x30:
+                refusal = _enum(_REFUSALS, v)
+            elif t == 0x38:
+                allowed.append(_STATES[v] if v < ns else _STATES[0])
         else:
-            i = _skip(b, i, wt)
+            t, i = _varint(b, i - 1)
+            i = _skip(b, i, t & 7)
     return TransitionResponse(success, prev, cur, ev, message, refusal, allowed, outcomes, revision)
 
 
