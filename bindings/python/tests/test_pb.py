@@ -137,4 +137,10 @@ def test_bad_enum_names_are_named() -> None:
             m.transition_state("a", LifecycleState.ACTIVE, timeout_ms=2**31)
         with pytest.raises(InvalidArgumentError, match="unknown TransitionType"):
             m.watch_events(transition_types=["SIDEWAYS"])
+        with pytest.raises(InvalidArgumentError, match="a LifecycleState is a member, a number or a name, not None"):
+            m.transition_state("a", None)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError, match="agent_id must be a string, not int"):
+            m.get_state(7)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError, match="metadata must map strings to strings"):
+            m.transition_state("a", LifecycleState.ACTIVE, metadata={"n": 1})  # type: ignore[dict-item]
         assert m.transition_state("a", "LIFECYCLE_STATE_ACTIVE").success

@@ -607,7 +607,10 @@ def _enum_number(cls: type[_WireEnum], v: Any) -> int:
             names = ", ".join(x.name for x in cls)
             raise InvalidArgumentError(f"unknown {cls.__name__} {v!r} (one of {names})")
         return int(m)
-    return int(v)
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"a {cls.__name__} is a member, a number or a name, not {v!r}") from None
 
 
 def _timestamp_out(t: datetime) -> bytes:
@@ -623,8 +626,14 @@ def _timestamp_out(t: datetime) -> bytes:
     return out
 
 
+def _need_str(name: str, v: Any) -> None:
+    raise InvalidArgumentError(f"{name} must be a string, not {type(v).__name__}")
+
+
 def get_state_request(agent_id: str, include_details: bool) -> bytes:
     """hms.agent.lifecycle.v1.GetStateRequest."""
+    if type(agent_id) is not str:
+        _need_str("agent_id", agent_id)
     data = agent_id.encode()
     n = len(data)
     head = b"\n" + (bytes((n,)) if n < 0x80 else _uv(n)) if n else b""
@@ -659,6 +668,8 @@ def transition_request(
     error_info: ErrorInfo | None,
 ) -> bytes:
     """hms.agent.lifecycle.v1.TransitionRequest."""
+    if type(agent_id) is not str:
+        _need_str("agent_id", agent_id)
     data = agent_id.encode()
     n = len(data)
     out = b"\n" + (bytes((n,)) if n < 0x80 else _uv(n)) + data if n else b""
@@ -668,11 +679,15 @@ def transition_request(
     if force:
         out += b"\x18\x01"
     if reason:
+        if not isinstance(reason, str):
+            _need_str("reason", reason)
         out += _str(4, reason)
     if timeout_ms:
         out += b"\x28" + _uv(_int32("timeout_ms", timeout_ms))
     if metadata:
         for k, v in metadata.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise InvalidArgumentError(f"metadata must map strings to strings, not {k!r}: {v!r}")
             out += _msg(6, _str(1, k) + _str(2, v))
     if expected_state is not None:
         es = _enum_number(LifecycleState, expected_state)
