@@ -446,6 +446,14 @@ def _supervision(b: bytes, i: int, end: int) -> SupervisionStatus:
     return SupervisionStatus(policy, default, nxt, recoveries, heartbeat)
 
 
+@functools.lru_cache(maxsize=1024)
+def _state_timestamp(b: bytes) -> datetime:
+    # Memoized for GetState only: an agent's created_at never changes and its last_transition
+    # only with a transition, so asking for the same agents' state again meets the same bytes;
+    # datetimes are immutable. (Events' timestamps are all different: no cache there.)
+    return _timestamp(b, 0, len(b))
+
+
 def state(b: bytes) -> GetStateResponse:
     """hms.agent.lifecycle.v1.GetStateResponse."""
     st = prev = LifecycleState.UNSPECIFIED
@@ -478,11 +486,11 @@ def state(b: bytes) -> GetStateResponse:
                 n, i = _varint(b, i - 1)
             j = i + n
             if t == 0x32:
-                last = _timestamp(b, i, j)
+                last = _state_timestamp(b[i:j])
             elif t == 0x42:
                 agent_id = b[i:j].decode()
             elif t == 0x5A:
-                created = _timestamp(b, i, j)
+                created = _state_timestamp(b[i:j])
             elif t == 0x72:
                 sup = _supervision(b, i, j)
             elif t == 0x22:
