@@ -9,7 +9,8 @@
 - watch: events/s delivered into Python as LifecycleEvent objects;
 - 16 Python threads transitioning on SQLite (synchronous=full) versus 16 goroutines on the
   same store through the Go API (bench/sqlite16), in alternating rounds of the same run
-  (BENCH_ROUNDS, BENCH_SECONDS each).
+  (BENCH_ROUNDS, BENCH_SECONDS each), with goroutines locked to OS threads as a third
+  column (what a call from a foreign thread costs the Go runtime) and CPU time per transition.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -178,10 +180,12 @@ def bench_watch(n_events: int) -> None:
         print(f"{'watch: live, producer in the same process':<44} {got / dt:>12,.0f} /s  (bounded by the producer)")
 
 
-def _python_threads(seconds: float, workers: int, d: Path) -> float:
+def _python_threads(seconds: float, workers: int, d: Path) -> tuple[float, float]:
+    """Transitions/s of the threads, and this process's CPU time per transition while they ran."""
     m = LifecycleManager(data_dir=str(d), sqlite_sync="full")
     for i in range(workers):
         m.register_agent(f"t-{i}")
+    cpu = time.process_time()
     stop = time.perf_counter() + seconds
     counts = [0] * workers
 
@@ -201,30 +205,51 @@ def _python_threads(seconds: float, workers: int, d: Path) -> float:
     for th in threads:
         th.join()
     dt = time.perf_counter() - t
+    cpu = time.process_time() - cpu
     m.close()
-    return sum(counts) / dt
+    return sum(counts) / dt, cpu / max(1, sum(counts))
+
+
+def _cpu_of_children() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def bench_sqlite_threads(seconds: float, workers: int, rounds: int, tmp: Path) -> None:
     """Python threads and goroutines (bench/sqlite16, built once) in alternating rounds, each
-    on a fresh store, so a burst of load from elsewhere on the machine hits both alike."""
+    on a fresh store, so a burst of load from elsewhere on the machine hits both alike; and
+    goroutines locked to their OS threads (sqlite16 -locked), as the goroutine of a call from
+    a foreign thread is, to show what that part costs. CPU time per transition is printed too:
+    on a machine short of CPU, throughput follows it."""
     go_bin = tmp / "sqlite16"
     subprocess.run(["go", "build", "-o", str(go_bin), "./bindings/python/bench/sqlite16"], cwd=REPO, check=True)
-    py_total = go_total = 0.0
+
+    def go_run(name: str, *flags: str) -> tuple[float, float]:
+        cpu = _cpu_of_children()
+        res = subprocess.run([str(go_bin), "-dir", str(tmp / name), "-workers", str(workers), "-seconds", str(seconds),
+                              *flags], check=True, capture_output=True, text=True)
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        return float(out["per_second"]), (_cpu_of_children() - cpu) / max(1, int(out["transitions"]))
+
+    totals = {"py": 0.0, "go": 0.0, "locked": 0.0}
+    cpus = {"py": 0.0, "go": 0.0, "locked": 0.0}
     for r in range(rounds):
-        py = _python_threads(seconds, workers, tmp / f"py-sqlite-{r}")
-        res = subprocess.run([str(go_bin), "-dir", str(tmp / f"go-sqlite-{r}"), "-workers", str(workers),
-                              "-seconds", str(seconds)], check=True, capture_output=True, text=True)
-        go = float(json.loads(res.stdout.strip().splitlines()[-1])["per_second"])
-        py_total += py
-        go_total += go
-        print(f"{f'SQLite full, {workers} threads, round {r + 1}':<44} Python {py:>8,.0f} /s, Go {go:>8,.0f} /s"
-              f"  (Python/Go = {py / go:.2f})", flush=True)
-    RESULTS["sqlite python threads"] = py_total / rounds
-    RESULTS["sqlite goroutines"] = go_total / rounds
-    print(f"{f'SQLite full, {workers} Python threads':<44} {py_total / rounds:>12,.0f} transitions/s (mean of {rounds})")
-    print(f"{f'SQLite full, {workers} goroutines (Go API)':<44} {go_total / rounds:>12,.0f} transitions/s"
-          f"  (Python/Go = {py_total / go_total:.2f})")
+        py, py_cpu = _python_threads(seconds, workers, tmp / f"py-sqlite-{r}")
+        go, go_cpu = go_run(f"go-sqlite-{r}")
+        locked, locked_cpu = go_run(f"go-locked-sqlite-{r}", "-locked")
+        for k, v, c in (("py", py, py_cpu), ("go", go, go_cpu), ("locked", locked, locked_cpu)):
+            totals[k] += v
+            cpus[k] += c
+        print(f"{f'SQLite full, {workers} threads, round {r + 1}':<44} Python {py:>7,.0f} /s, Go {go:>7,.0f} /s"
+              f" (Python/Go = {py / go:.2f}), Go locked {locked:>7,.0f} /s", flush=True)
+    RESULTS["sqlite python threads"] = totals["py"] / rounds
+    RESULTS["sqlite goroutines"] = totals["go"] / rounds
+    print(f"{f'SQLite full, {workers} Python threads':<44} {totals['py'] / rounds:>12,.0f} transitions/s (mean of {rounds}),"
+          f" {1e6 * cpus['py'] / rounds:.0f} µs CPU each")
+    print(f"{f'SQLite full, {workers} goroutines (Go API)':<44} {totals['go'] / rounds:>12,.0f} transitions/s"
+          f"  (Python/Go = {totals['py'] / totals['go']:.2f}), {1e6 * cpus['go'] / rounds:.0f} µs CPU each")
+    print(f"{f'SQLite full, {workers} goroutines, OS-locked':<44} {totals['locked'] / rounds:>12,.0f} transitions/s"
+          f"  (locked/Go = {totals['locked'] / totals['go']:.2f}), {1e6 * cpus['locked'] / rounds:.0f} µs CPU each")
 
 
 def main() -> None:
