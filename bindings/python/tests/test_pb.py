@@ -128,6 +128,19 @@ def test_timestamps_round_the_unrolled_path() -> None:
         assert _pb.state(data).created_at == t, s
 
 
+def test_timestamp_with_unknown_fields() -> None:
+    # Seconds in five bytes, nanoseconds in two, then an unknown varint field: the same length
+    # as the unrolled shape, which must not take it.
+    seconds = 1764476061
+    sec = _pb._uv(seconds)
+    assert len(sec) == 5
+    ts = b"\x08" + sec + b"\x10" + _pb._uv(10_000) + b"\x18\x01"
+    assert len(ts) == 11
+    want = datetime.fromtimestamp(seconds, timezone.utc) + timedelta(microseconds=10)
+    assert _pb._timestamp(ts, 0, len(ts)) == want
+    assert _pb._timestamp(b"\x18\x01" + ts, 0, len(ts) + 2) == want
+
+
 def test_bad_enum_names_are_named() -> None:
     with LifecycleManager() as m:
         m.register_agent("a")

@@ -101,17 +101,19 @@ def _enum(table: tuple[Any, ...], v: int) -> Any:
 
 def _timestamp(b: bytes, i: int, end: int) -> datetime:
     """A google.protobuf.Timestamp as an aware UTC datetime (to the microsecond)."""
-    if end - i > 7 and b[i] == 0x08 and b[i + 6] == 0x10 and b[i + 5] < 0x80 and b[i + 1] & b[i + 2] & b[i + 3] & b[i + 4] & 0x80:
+    k = end - i - 7
+    if (3 < k < 6 and b[i] == 0x08 and b[i + 6] == 0x10 and b[i + 5] < 0x80 and b[end - 1] < 0x80
+            and b[i + 1] & b[i + 2] & b[i + 3] & b[i + 4] & b[i + 7] & b[i + 8] & b[i + 9] & 0x80):
         # The common shape, unrolled: seconds in five varint bytes (the years 1978 to 3058),
-        # then the nanoseconds (non-zero) to the end.
+        # then nanoseconds in four (from 2 ms) or five (from 268 ms) and nothing else.
         seconds = ((b[i + 1] & 0x7F) | (b[i + 2] & 0x7F) << 7 | (b[i + 3] & 0x7F) << 14
                    | (b[i + 4] & 0x7F) << 21 | b[i + 5] << 28)
-        nanos = 0
-        shift = 0
-        for c in b[i + 7 : end]:
-            nanos |= (c & 0x7F) << shift
-            shift += 7
-        if b[end - 1] < 0x80 and shift <= 35:
+        if k == 4:
+            nanos = (b[i + 7] & 0x7F) | (b[i + 8] & 0x7F) << 7 | (b[i + 9] & 0x7F) << 14 | b[i + 10] << 21
+            return _EPOCH + timedelta(0, seconds, nanos // 1000)
+        if b[i + 10] & 0x80:
+            nanos = ((b[i + 7] & 0x7F) | (b[i + 8] & 0x7F) << 7 | (b[i + 9] & 0x7F) << 14
+                     | (b[i + 10] & 0x7F) << 21 | b[i + 11] << 28)
             return _EPOCH + timedelta(0, seconds, nanos // 1000)
     seconds = 0
     nanos = 0
