@@ -96,8 +96,14 @@ class Stream(Generic[T]):
         return self
 
     def __next__(self) -> T:
-        if self._buf:
-            return self._take()
+        buf = self._buf
+        if buf:
+            # _take inlined: this is the per-item path of every watch.
+            item = buf.popleft()
+            seq = getattr(item, "sequence", 0)
+            if seq:
+                self._next_sequence = seq + 1
+            return item
         while True:
             if self._closed:
                 raise StopIteration
