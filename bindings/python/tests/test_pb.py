@@ -6,6 +6,7 @@ skipped, packed and unpacked repeated enums, unknown enum numbers, negative numb
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hms_agent.lifecycle import (
     InvalidArgumentError,
     LifecycleManager,
     LifecycleState,
+    RefusalReason,
     TransitionType,
     _pb,
     convert,
@@ -157,3 +159,79 @@ def test_bad_enum_names_are_named() -> None:
         with pytest.raises(InvalidArgumentError, match="metadata must map strings to strings"):
             m.transition_state("a", LifecycleState.ACTIVE, metadata={"n": 1})  # type: ignore[dict-item]
         assert m.transition_state("a", "LIFECYCLE_STATE_ACTIVE").success
+
+
+def _rand_ts(rng: random.Random) -> str:
+    t = datetime(1, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=rng.randrange(0, 315537897599),
+                                                            microseconds=rng.randrange(0, 1000000))
+    if rng.random() < 0.5:
+        t = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=rng.randrange(-10**9, 10**9),
+                                                                  microseconds=rng.randrange(0, 1000000))
+    return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _rand_str(rng: random.Random) -> str:
+    return "".join(rng.choice("ab-é€😀0") for _ in range(rng.choice([0, 1, 5, 40, 200])))
+
+
+def _rand_event(rng: random.Random) -> dict[str, object]:
+    states = [s.wire_name for s in LifecycleState]
+    d: dict[str, object] = {
+        "eventId": _rand_str(rng), "agentId": _rand_str(rng), "previousState": rng.choice(states),
+        "newState": rng.choice(states), "transitionType": rng.choice([t.wire_name for t in TransitionType]),
+        "timestamp": _rand_ts(rng), "initiatedBy": _rand_str(rng), "reason": _rand_str(rng),
+        "metadata": {_rand_str(rng): _rand_str(rng) for _ in range(rng.randrange(3))},
+        "sequence": str(rng.choice([0, 1, 127, 128, 2**32, 2**64 - 1])), "bookmark": rng.random() < 0.2,
+        "revision": str(rng.choice([0, 1, -1, 2**63 - 1, -(2**63)])),
+    }
+    if rng.random() < 0.3:
+        d["errorInfo"] = {"code": rng.choice([0, 1, -1, 2**31 - 1, -(2**31)]), "message": _rand_str(rng),
+                          "timestamp": _rand_ts(rng), "isRecoverable": rng.random() < 0.5,
+                          "recoveryActions": [_rand_str(rng) for _ in range(rng.randrange(3))]}
+    if rng.random() < 0.3:
+        d["hookOutcomes"] = [{"hookId": _rand_str(rng), "hookName": _rand_str(rng),
+                              "result": rng.choice(["RESULT_ALLOWED", "RESULT_VETOED", "RESULT_TIMED_OUT"]),
+                              "message": _rand_str(rng), "latencyUs": str(rng.choice([0, 5, -5, 2**40])),
+                              "enforced": rng.random() < 0.5} for _ in range(rng.randrange(1, 3))]
+    return d
+
+
+def test_random_messages_decode_like_json() -> None:
+    # Differential: random messages, encoded by the library, decode through the binding's
+    # protobuf codec to what the JSON path makes of the same message.
+    rng = random.Random(11)
+    states = [s.wire_name for s in LifecycleState]
+    for _ in range(150):
+        ev = _rand_event(rng)
+        data = _to_pb("LifecycleEvent", ev)
+        assert _pb.event(data, 0, len(data)) == event_in(json.loads(convert(PKG + "LifecycleEvent", data, 0, 1)))
+        tr: dict[str, object] = {"success": rng.random() < 0.5, "previousState": rng.choice(states),
+                                 "currentState": rng.choice(states), "errorMessage": _rand_str(rng),
+                                 "refusalReason": rng.choice([r.wire_name for r in RefusalReason]),
+                                 "allowedNextStates": rng.sample(states, rng.randrange(4)),
+                                 "revision": str(rng.choice([0, 3, -3]))}
+        if rng.random() < 0.7:
+            tr["event"] = ev
+        if rng.random() < 0.3:
+            tr["hookOutcomes"] = ev.get("hookOutcomes", [])
+        data = _to_pb("TransitionResponse", tr)
+        assert _pb.transition(data) == transition_in(json.loads(convert(PKG + "TransitionResponse", data, 0, 1)))
+        st: dict[str, object] = {"state": rng.choice(states), "timeInStateMs": str(rng.choice([0, 1, -1, 2**50])),
+                                 "previousState": rng.choice(states), "metadata": ev["metadata"],
+                                 "isTransitioning": rng.random() < 0.5, "lastTransition": _rand_ts(rng),
+                                 "agentId": _rand_str(rng), "revision": "9", "labels": {"k": _rand_str(rng)},
+                                 "createdAt": _rand_ts(rng), "allowedNextStates": rng.sample(states, rng.randrange(4)),
+                                 "lastSequence": str(rng.choice([0, 2**64 - 1]))}
+        if "errorInfo" in ev:
+            st["errorInfo"] = ev["errorInfo"]
+        if rng.random() < 0.5:
+            st["supervision"] = {
+                "policy": {"restart": "RESTART_POLICY_NEVER", "maxRecoveries": rng.randrange(2**32),
+                           "periodMs": rng.randrange(2**32), "onGiveUp": "GIVE_UP_ACTION_TERMINATE",
+                           "upgradingLimitMs": rng.randrange(2**32)},
+                "defaultPolicy": rng.random() < 0.5, "recoveriesInWindow": rng.randrange(2**32),
+                "lastHeartbeat": _rand_ts(rng),
+                "nextAction": {"action": "AUTOMATIC_ACTION_LIVENESS", "targetState": rng.choice(states),
+                               "at": _rand_ts(rng), "reason": _rand_str(rng)}}
+        data = _to_pb("GetStateResponse", st)
+        assert _pb.state(data) == state_in(json.loads(convert(PKG + "GetStateResponse", data, 0, 1)))
