@@ -196,8 +196,10 @@ clean:
 
 ## test-python: the Python binding (bindings/python): builds its wheel (the build hook
 ## compiles the library), repairs it to a manylinux wheel, installs it into build/venv-python
-## with the pinned test tools, then ruff, mypy --strict and pytest, as the suite
-## HMS_TEST_RUN.python in its own TMPDIR, then check-leftovers for it
+## with the pinned test tools, then ruff, mypy --strict and pytest (which also installs the
+## checkout with build isolation and an sdist-built wheel into fresh venvs, and runs the
+## PostgreSQL store on a throw-away cluster), as the suite HMS_TEST_RUN.python in its own
+## TMPDIR, then check-leftovers for it
 PYVENV    := $(CURDIR)/build/venv-python
 PYBUILD   := $(CURDIR)/build/python
 PYTHON    ?= python3
@@ -213,7 +215,7 @@ python-wheel:
 	$(PYVENV)/bin/pip install -q --force-reinstall --no-deps $(PYBUILD)/wheelhouse/*.whl
 	$(GO) build -o $(PYBUILD)/hms-lifecycle ./cmd/hms-lifecycle
 
-test-python: python-wheel
+test-python: postgres python-wheel
 	cd bindings/python && $(PYVENV)/bin/ruff check src tests bench
 	cd bindings/python && $(PYVENV)/bin/mypy
 	@tmp="$${TMPDIR:-/tmp}/hms-test-$(HMS_TEST_RUN).python"; mkdir -p "$$tmp" && chmod 1777 "$$tmp" || exit 1; \

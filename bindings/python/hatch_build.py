@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sysconfig
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ def _is_repo(p: Path) -> bool:
 
 class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = "custom"
+    _marker_dir: str | None = None
 
     def _repo(self) -> Path | None:
         root = Path(self.root)
@@ -48,8 +50,11 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         if self.target_name == "sdist":
             repo = self._repo()
             if repo is not None:
-                (root / MARKER).write_text(str(repo) + "\n")
-                build_data.setdefault("force_include", {})[str(root / MARKER)] = MARKER
+                # Written outside the source tree (a checkout stays clean), removed in finalize.
+                self._marker_dir = tempfile.mkdtemp(prefix="hms-sdist-")
+                marker = Path(self._marker_dir) / MARKER
+                marker.write_text(str(repo) + "\n")
+                build_data.setdefault("force_include", {})[str(marker)] = MARKER
             return
         if self.target_name != "wheel":
             return
@@ -86,3 +91,8 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         build_data["pure_python"] = False
         build_data["tag"] = f"py3-none-{plat}"
         build_data.setdefault("force_include", {})[str(out)] = "hms_agent/lifecycle/_lib/libhms_lifecycle.so"
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        if self._marker_dir is not None:
+            shutil.rmtree(self._marker_dir, ignore_errors=True)
+            self._marker_dir = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -101,3 +102,34 @@ def plugin_repo(repo: Path, tmp_path: Path) -> str:
     dst = tmp_path / "plugins"
     shutil.copytree(repo / "testdata" / "scenarios" / "plugins", dst)
     return str(dst)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database in a throw-away PostgreSQL cluster (tests/pgcluster, over the Go tests'
+    store/postgres/pgtest), removed at the end of the session — or, if pytest dies, when the
+    helper sees its standard input end."""
+    out = tmp_path_factory.mktemp("pgcluster") / "pgcluster"
+    subprocess.run(["go", "build", "-o", str(out), "./bindings/python/tests/pgcluster"], cwd=repo, check=True)
+    proc = subprocess.Popen([str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdin is not None
+    line = proc.stdout.readline()
+    if not line:
+        err = proc.stderr.read() if proc.stderr else ""
+        proc.wait()
+        raise RuntimeError(f"pgcluster did not start a cluster (scripts/ensure-postgres.sh installs PostgreSQL): {err}")
+    info = json.loads(line)
+    try:
+        yield str(info["dsn"])
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
+        assert proc.returncode == 0, f"pgcluster failed to remove its cluster (exit {proc.returncode})"
+        assert not Path(info["dir"]).exists(), f"the cluster folder {info['dir']} is still there"

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,8 @@ func main() {
 	dir := flag.String("dir", "", "data directory (required)")
 	workers := flag.Int("workers", 16, "goroutines")
 	seconds := flag.Float64("seconds", 3, "duration")
+	locked := flag.Bool("locked", false, "lock each worker to its own OS thread (runtime.LockOSThread), as the goroutine "+
+		"of a call into the C library from a foreign thread (a Python thread) is: a diagnostic of what that costs")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "sqlite16: -dir is required")
@@ -51,6 +54,10 @@ func main() {
 		wg.Add(1)
 		go func(id string) {
 			defer wg.Done()
+			if *locked {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
 			targets := []lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}
 			for n := 0; time.Now().Before(deadline); n++ {
 				res, err := m.Transition(ctx, lifecycle.TransitionRequest{AgentID: id, Target: targets[n%2]})
@@ -66,7 +73,7 @@ func main() {
 	elapsed := time.Since(start).Seconds()
 	m.Close()
 	_ = store.Close()
-	out, _ := json.Marshal(map[string]any{"workers": *workers, "transitions": done.Load(), "seconds": elapsed,
+	out, _ := json.Marshal(map[string]any{"workers": *workers, "locked": *locked, "transitions": done.Load(), "seconds": elapsed,
 		"per_second": float64(done.Load()) / elapsed})
 	fmt.Println(string(out))
 }

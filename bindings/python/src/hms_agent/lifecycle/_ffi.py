@@ -55,6 +55,21 @@ def library_path() -> str:
     return str(Path(__file__).resolve().parent / "_lib" / "libhms_lifecycle.so")
 
 
+class _Outs:
+    """A thread's out-parameters for hms_call and hms_next, made once and reused: a call is
+    synchronous on its thread, and the answer is copied out before the thread's next call."""
+
+    __slots__ = ("n", "out", "rn", "rout", "rst", "st")
+
+    def __init__(self) -> None:
+        self.out = ctypes.c_void_p()
+        self.n = ctypes.c_size_t()
+        self.st = Status()
+        self.rout = ctypes.byref(self.out)
+        self.rn = ctypes.byref(self.n)
+        self.rst = ctypes.byref(self.st)
+
+
 class Library:
     """The loaded library with argument types declared once."""
 
@@ -81,6 +96,13 @@ class Library:
         i32 = ctypes.c_int32
         dll.hms_free.argtypes = [ctypes.c_void_p]
         dll.hms_free.restype = None
+        # hms_free is C free(): called through PyDLL it keeps the GIL. Through CDLL every call
+        # would release and retake it, a second hand-off per library call that, with many
+        # threads returning from the library at once (SQLite group commit), puts the calling
+        # thread at the back of the GIL queue again before it can return.
+        free = ctypes.PyDLL(path).hms_free
+        free.argtypes = [ctypes.c_void_p]
+        free.restype = None
         dll.hms_handle_count.argtypes = []
         dll.hms_handle_count.restype = ctypes.c_int64
         self._specs = {
@@ -102,8 +124,9 @@ class Library:
             fn.argtypes = args
             fn.restype = ctypes.c_int32
         self._call = dll.hms_call
+        self._tls = threading.local()
         self._next = dll.hms_next
-        self._free = dll.hms_free
+        self._free = free
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -112,6 +135,7 @@ class Library:
         if st.message:
             message = ctypes.string_at(st.message).decode("utf-8", "replace")
             self._free(st.message)
+            st.message = None  # the status may be a thread's reused one
         raise error_for(int(st.code), message, int(st.resume_sequence))
 
     def _take(self, ptr: ctypes.c_void_p, n: ctypes.c_size_t) -> bytes:
@@ -138,17 +162,28 @@ class Library:
         if self.dll.hms_close(handle, ctypes.byref(st)):
             self._raise(st)
 
+    def _outs(self) -> _Outs:
+        try:
+            return self._tls.outs  # type: ignore[no-any-return]
+        except AttributeError:
+            o = self._tls.outs = _Outs()
+            return o
+
     def call(self, handle: int, method: bytes, req: bytes, fmt: int = FORMAT_JSON) -> bytes:
         if _forked:
             raise ForkedProcessError(_FORK_MESSAGE)
-        out = ctypes.c_void_p()
-        n = ctypes.c_size_t()
-        st = Status()
-        if self._call(handle, method, fmt, req, len(req), ctypes.byref(out), ctypes.byref(n), ctypes.byref(st)):
-            self._raise(st)
-        data = ctypes.string_at(out.value, n.value) if out.value else b""
-        if out.value:
-            self._free(out.value)
+        try:
+            o = self._tls.outs
+        except AttributeError:
+            o = self._outs()
+        if self._call(handle, method, fmt, req, len(req), o.rout, o.rn, o.rst):
+            self._raise(o.st)
+        p = o.out.value
+        if not p:
+            return b""
+        data = ctypes.string_at(p, o.n.value)
+        self._free(p)
+        o.out.value = None  # never a freed pointer left for a call that does not set it
         return data
 
     def watch(self, handle: int, method: bytes, req: bytes, fmt: int = FORMAT_JSON) -> int:
@@ -177,15 +212,18 @@ class Library:
         """A batch (b"" on timeout); raises the stream's end as a LifecycleError."""
         if _forked:
             raise ForkedProcessError(_FORK_MESSAGE)
-        out = ctypes.c_void_p()
-        n = ctypes.c_size_t()
-        st = Status()
-        if self._next(stream, timeout_ms, max_items, ctypes.byref(out), ctypes.byref(n), ctypes.byref(st)):
-            self._raise(st)
-        if not out.value:
+        try:
+            o = self._tls.outs
+        except AttributeError:
+            o = self._outs()
+        if self._next(stream, timeout_ms, max_items, o.rout, o.rn, o.rst):
+            self._raise(o.st)
+        p = o.out.value
+        if not p:
             return b""
-        data = ctypes.string_at(out.value, n.value)
-        self._free(out.value)
+        data = ctypes.string_at(p, o.n.value)
+        self._free(p)
+        o.out.value = None  # never a freed pointer left for a call that does not set it
         return data
 
     def stream_fd(self, stream: int) -> int:

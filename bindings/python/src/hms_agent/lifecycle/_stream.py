@@ -25,6 +25,15 @@ def decode_batch(batch: bytes) -> list[Any]:
     return json.loads(b"[" + b",".join(_ffi.split_batch(batch)) + b"]")  # type: ignore[no-any-return]
 
 
+def json_items(decode: Callable[[dict[str, Any]], T]) -> Callable[[bytes], list[T]]:
+    """A batch decoder for a JSON stream whose items ``decode`` turns into objects."""
+
+    def items(batch: bytes) -> list[T]:
+        return [decode(d) for d in decode_batch(batch)]
+
+    return items
+
+
 class Stream(Generic[T]):
     """An iterator over a watch stream.
 
@@ -35,7 +44,7 @@ class Stream(Generic[T]):
     watch again from; ``resume_sequence`` of the stream itself says the same at any time.
     """
 
-    def __init__(self, handle: int, decode: Callable[[dict[str, Any]], T], from_sequence: int = 0) -> None:
+    def __init__(self, handle: int, decode: Callable[[bytes], list[T]], from_sequence: int = 0) -> None:
         self._lib = _ffi.lib()
         self._h = handle
         self._decode = decode
@@ -60,8 +69,7 @@ class Stream(Generic[T]):
         return self._closed or self._ended is not None
 
     def _fill(self, batch: bytes) -> None:
-        decode = self._decode
-        self._buf.extend([decode(d) for d in decode_batch(batch)])
+        self._buf.extend(self._decode(batch))
 
     def _end(self, e: LifecycleError) -> None:
         if e.resume_sequence:
@@ -88,8 +96,14 @@ class Stream(Generic[T]):
         return self
 
     def __next__(self) -> T:
-        if self._buf:
-            return self._take()
+        buf = self._buf
+        if buf:
+            # _take inlined: this is the per-item path of every watch.
+            item = buf.popleft()
+            seq = getattr(item, "sequence", 0)
+            if seq:
+                self._next_sequence = seq + 1
+            return item
         while True:
             if self._closed:
                 raise StopIteration

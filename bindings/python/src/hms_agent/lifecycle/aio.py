@@ -19,7 +19,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from . import _ffi
+from . import _ffi, _pb
 from ._hooks import error_reply, open_worker, reply_for
 from ._stream import MAX_BATCH, decode_batch
 from ._types import (
@@ -36,7 +36,6 @@ from ._types import (
     SupervisionStatus,
     TransitionResponse,
     TransitionType,
-    event_in,
     invocation_in,
 )
 from .errors import AlreadyExistsError, CancelledError, LifecycleError, NotFoundError
@@ -53,7 +52,7 @@ AsyncHookFunction = Callable[[HookInvocation], Any]
 class AsyncStream(Generic[T]):
     """An async iterator over a watch stream, woken by the library's readiness descriptor."""
 
-    def __init__(self, handle: int, decode: Callable[[dict[str, Any]], T], from_sequence: int = 0) -> None:
+    def __init__(self, handle: int, decode: Callable[[bytes], list[T]], from_sequence: int = 0) -> None:
         self._lib = _ffi.lib()
         self._h = handle
         self._fd = self._lib.stream_fd(handle)
@@ -96,8 +95,7 @@ class AsyncStream(Generic[T]):
             self._release()
             raise
         if batch:
-            decode = self._decode
-            self._buf.extend([decode(d) for d in decode_batch(batch)])
+            self._buf.extend(self._decode(batch))
             return True
         return False
 
@@ -276,7 +274,8 @@ class AsyncLifecycleManager:
     ) -> AsyncStream[LifecycleEvent]:
         """An async iterator of events (``async for``); see :meth:`LifecycleManager.watch_events`."""
         req = LifecycleManager._watch_request(agent_id, states, transition_types, from_sequence, bookmark_interval_ms)
-        return AsyncStream(_ffi.lib().watch(self.sync.handle, _WATCH, req), event_in, from_sequence)
+        return AsyncStream(_ffi.lib().watch(self.sync.handle, _WATCH, req, _ffi.FORMAT_PROTOBUF), _pb.events,
+                           from_sequence)
 
     async def register_hook(
         self,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._stream import Stream
+from ._stream import Stream, json_items
 from ._types import PluginState, _Record, enum_in, enum_out, ts_in
 
 if TYPE_CHECKING:
@@ -281,4 +281,4 @@ class PluginManager:
             req["fromSequence"] = str(from_sequence)
         lib = self._m._lib
         h = lib.watch(self._m.handle, (PLUGINS + "WatchPluginEvents").encode(), json.dumps(req).encode())
-        return Stream(h, _watch_item, from_sequence)
+        return Stream(h, json_items(_watch_item), from_sequence)
