@@ -49,6 +49,7 @@ type options struct {
 	tokens       *Tokens
 	plugins      plugin.Service
 	corsOrigins  []string
+	ui           http.Handler
 }
 
 // WithLogger sets the logger; the default is slog.Default().
@@ -57,6 +58,9 @@ func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log
 // WithTokens requires a bearer token on every lifecycle RPC and checks the caller's role.
 // Without it every caller is Anonymous and may do everything.
 func WithTokens(t *Tokens) Option { return func(o *options) { o.tokens = t } }
+
+// WithUI serves the web console (package ui) at /ui/, and redirects / to it.
+func WithUI(h http.Handler) Option { return func(o *options) { o.ui = h } }
 
 // NewHandler returns the http.Handler serving svc through the Connect handlers alone:
 // gRPC, gRPC-Web and Connect, all through net/http. New (a Server) serves gRPC faster.
@@ -81,6 +85,11 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	h.agents = &service{svc: svc, rpc: rpc.AgentRPCs{Svc: svc}, log: o.log, metrics: h.metrics, writeTimeout: o.writeTimeout}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", h.metrics.handler())
+	if o.ui != nil {
+		mux.Handle("/ui/", o.ui)
+		mux.Handle("/ui", o.ui)
+		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
 	hopts := []connect.HandlerOption{
 		// Small messages are not worth compressing (connect-go gzips everything by default).
 		connect.WithCompressMinBytes(4096),

@@ -26,6 +26,7 @@ import (
 	"github.com/hms-lifecycle/lifecycle/store/memory"
 	"github.com/hms-lifecycle/lifecycle/store/postgres"
 	"github.com/hms-lifecycle/lifecycle/store/sqlite"
+	"github.com/hms-lifecycle/lifecycle/ui"
 	"github.com/hms-lifecycle/lifecycle/webhook"
 )
 
@@ -130,6 +131,7 @@ func serveCommand() *cobra.Command {
 	var plf pluginFlags
 	var configFile string
 	var corsOrigins []string
+	var console bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the lifecycle manager over gRPC, gRPC-Web and Connect on one port",
@@ -160,7 +162,7 @@ func serveCommand() *cobra.Command {
 				return err
 			}
 			plf.opts.CorePorts = plf.corePorts
-			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, policy, &plf.opts, corsOrigins, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, policy, &plf.opts, corsOrigins, console, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -172,6 +174,7 @@ func serveCommand() *cobra.Command {
 	fs.StringVar(&tf.ca, "tls-client-ca", env("HMS_SERVE_TLS_CLIENT_CA", ""), "verify client certificates against these CAs (PEM): mutual TLS [HMS_SERVE_TLS_CLIENT_CA]")
 	fs.StringSliceVar(&webhookAllow, "webhook-allow", nil, "networks webhook endpoints may be in (default: loopback only)")
 	fs.StringSliceVar(&corsOrigins, "cors-origin", nil, "let browser pages of these origins call the server (CORS: Connect, gRPC-Web), e.g. https://app.example.com, or * (default: none)")
+	fs.BoolVar(&console, "ui", true, "serve the web console at /ui/ (docs/console.md); --ui=false turns it off")
 	fs.StringVar(&tokensFile, "auth-tokens", env("HMS_AUTH_TOKENS", ""), "file of bearer tokens, principals and roles (docs/auth.md) [HMS_AUTH_TOKENS]")
 	fs.StringVar(&logFormat, "log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
 	sf.register(fs)
@@ -181,7 +184,7 @@ func serveCommand() *cobra.Command {
 }
 
 func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemote bool, webhookAllow []netip.Prefix,
-	tc *tls.Config, sf *storeFlags, policy *lifecycle.SupervisionPolicy, popts *plugin.Options, corsOrigins []string, stdout, stderr io.Writer) error {
+	tc *tls.Config, sf *storeFlags, policy *lifecycle.SupervisionPolicy, popts *plugin.Options, corsOrigins []string, console bool, stdout, stderr io.Writer) error {
 	var log *slog.Logger
 	switch logFormat {
 	case "text":
@@ -240,6 +243,9 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 	hopts := []server.Option{server.WithLogger(log), server.WithPlugins(plugins), server.WithCORS(corsOrigins...)}
 	if tokens != nil {
 		hopts = append(hopts, server.WithTokens(tokens))
+	}
+	if console {
+		hopts = append(hopts, server.WithUI(ui.Handler()))
 	}
 	srv := server.New(m, hopts...)
 	scheme := "http"

@@ -1,0 +1,208 @@
+// The fleet: counts per state (a bar chart that filters), filters by state and label, a
+// search by id, registration, and every agent in a virtualized table (only the rows on
+// screen are in the DOM), live from the session's watch.
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { STATES, duration, errorText, parseLabels, stateName, type Row } from "./api";
+import { agentPath, navigate } from "./route";
+import type { Session } from "./main";
+
+const ROW = 32;
+const OVERSCAN = 8;
+
+function matches(r: Row, states: Set<number>, labels: Record<string, string>, q: string): boolean {
+  if (states.size > 0 && !states.has(r.state)) return false;
+  if (q !== "" && !r.id.includes(q)) return false;
+  for (const k in labels) if (r.labels[k] !== labels[k]) return false;
+  return true;
+}
+
+function nextAction(r: Row, now: number): string {
+  const n = r.supervision?.nextAction;
+  if (!n) return "";
+  const at = n.at ? Number(n.at.seconds) * 1000 + n.at.nanos / 1e6 : now;
+  return `→ ${stateName(n.targetState as number)} in ${duration(at - now)}`;
+}
+
+function supervisionText(r: Row): string {
+  const s = r.supervision;
+  if (!s) return "";
+  const policy = s.defaultPolicy ? "default" : "own policy";
+  return s.recoveriesInWindow > 0 ? `${policy}, ${s.recoveriesInWindow} recoveries` : policy;
+}
+
+export function FleetView({ session }: { session: Session }) {
+  const { fleet } = session;
+  const [states, setStates] = useState<Set<number>>(new Set());
+  const [labelText, setLabelText] = useState("");
+  const [q, setQ] = useState("");
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+  let labels: Record<string, string> = {};
+  let labelError = "";
+  try {
+    labels = parseLabels(labelText);
+  } catch (e) {
+    labelError = errorText(e);
+  }
+  const labelKey = JSON.stringify(labels);
+  const { visible, counts } = useMemo(() => {
+    const counts = new Map<number, number>();
+    const visible: Row[] = [];
+    for (const id of fleet.ids) {
+      const r = fleet.rows.get(id) as Row;
+      counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
+      if (matches(r, states, labels, q)) visible.push(r);
+    }
+    return { visible, counts };
+  }, [fleet.version, states, labelKey, q]);
+  const toggle = (s: number) => {
+    const n = new Set(states);
+    if (n.has(s)) n.delete(s);
+    else n.add(s);
+    setStates(n);
+  };
+  const max = Math.max(1, ...counts.values());
+  return (
+    <main class="fleet">
+      <section aria-labelledby="counts-h" class="counts">
+        <h2 id="counts-h">
+          Agents by state <span class="muted">({fleet.ids.length} agents)</span>
+        </h2>
+        <ul class="bars">
+          {STATES.map((s) => {
+            const n = counts.get(s) ?? 0;
+            return (
+              <li key={s}>
+                <button type="button" class={`bar st-${stateName(s)}`} aria-pressed={states.has(s)} onClick={() => toggle(s)} title={`Show only ${stateName(s)} (toggle)`}>
+                  <span class="bar-label">{stateName(s)}</span>
+                  <span class="bar-track">
+                    <span class="bar-fill" style={{ width: `${(100 * n) / max}%` }} />
+                  </span>
+                  <span class="bar-n" data-testid={`count-${stateName(s)}`}>
+                    {n}
+                  </span>
+                </button>
+              </li>
+            );
+          })}
+        </ul>
+      </section>
+      <section class="filters" aria-label="Filters">
+        <label>
+          Search by id <input type="search" value={q} onInput={(e) => setQ(e.currentTarget.value)} placeholder="agent-0" />
+        </label>
+        <label>
+          Labels <input type="text" value={labelText} onInput={(e) => setLabelText(e.currentTarget.value)} placeholder="team=core, zone=a" aria-invalid={labelError !== ""} />
+        </label>
+        {labelError && <span class="error">{labelError}</span>}
+        {states.size > 0 && (
+          <button type="button" class="link" onClick={() => setStates(new Set())}>
+            All states
+          </button>
+        )}
+        <span class="muted" data-testid="shown">
+          {visible.length} shown
+        </span>
+      </section>
+      {session.role !== "viewer" && <Register session={session} />}
+      <AgentTable session={session} rows={visible} now={now} />
+    </main>
+  );
+}
+
+function Register({ session }: { session: Session }) {
+  const [id, setId] = useState("");
+  const [labels, setLabels] = useState("");
+  const [msg, setMsg] = useState<{ ok: boolean; text: string } | undefined>();
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const l = parseLabels(labels);
+      await session.mgr.registerAgent(id.trim(), { labels: l });
+      setMsg({ ok: true, text: `registered ${id.trim()}` });
+      setId("");
+    } catch (err) {
+      setMsg({ ok: false, text: errorText(err) });
+    }
+  };
+  return (
+    <details class="register">
+      <summary>Register an agent</summary>
+      <form onSubmit={(e) => void submit(e)}>
+        <label>
+          Agent id <input value={id} onInput={(e) => setId(e.currentTarget.value)} required />
+        </label>
+        <label>
+          Labels <input value={labels} onInput={(e) => setLabels(e.currentTarget.value)} placeholder="team=core" />
+        </label>
+        <button type="submit">Register</button>
+        {msg && (
+          <span role="status" class={msg.ok ? "ok" : "error"}>
+            {msg.text}
+          </span>
+        )}
+      </form>
+    </details>
+  );
+}
+
+function AgentTable({ session, rows, now }: { session: Session; rows: Row[]; now: number }) {
+  const box = useRef<HTMLDivElement>(null);
+  const [top, setTop] = useState(0);
+  const [height, setHeight] = useState(600);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => setHeight(el.clientHeight));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+  const first = Math.max(0, Math.floor(top / ROW) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((top + height) / ROW) + OVERSCAN);
+  const slice = rows.slice(first, last);
+  useEffect(() => {
+    session.fleet.want(slice.map((r) => r.id));
+  });
+  return (
+    <div class="table" role="table" aria-label="Agents" aria-rowcount={rows.length + 1}>
+      <div class="tr th" role="row" aria-rowindex={1}>
+        <span role="columnheader">Agent</span>
+        <span role="columnheader">State</span>
+        <span role="columnheader">In state</span>
+        <span role="columnheader">Labels</span>
+        <span role="columnheader">Supervision</span>
+        <span role="columnheader">Next automatic action</span>
+      </div>
+      <div class="tbody" ref={box} onScroll={(e) => setTop(e.currentTarget.scrollTop)} tabIndex={0} aria-label="Agents, scrollable">
+        <div style={{ height: `${rows.length * ROW}px`, position: "relative" }}>
+          {slice.map((r, i) => (
+            <div class="tr" role="row" key={r.id} aria-rowindex={first + i + 2} style={{ transform: `translateY(${(first + i) * ROW}px)` }} data-agent={r.id}>
+              <span role="cell" class="id">
+                <a href={`/ui/${agentPath(r.id)}`} onClick={(e) => navigate(e, agentPath(r.id))}>
+                  {r.id}
+                </a>
+              </span>
+              <span role="cell">
+                <span class={`pill st-${stateName(r.state)}`} data-testid="state">
+                  {stateName(r.state)}
+                </span>
+              </span>
+              <span role="cell">{duration(now - r.since)}</span>
+              <span role="cell" class="labels">
+                {Object.entries(r.labels)
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(", ")}
+              </span>
+              <span role="cell">{supervisionText(r)}</span>
+              <span role="cell">{nextAction(r, now)}</span>
+            </div>
+          ))}
+        </div>
+        {rows.length === 0 && <p class="empty">{session.fleet.loaded ? "No agent matches." : "Loading…"}</p>}
+      </div>
+    </div>
+  );
+}
