@@ -84,7 +84,7 @@ function rowOf(a: GetStateResponse): Row {
     supervision: a.supervision,
     revision: a.revision,
     lastSequence: a.lastSequence,
-    detailsRevision: a.revision,
+    detailsRevision: a.supervision ? a.revision : -1,
   };
 }
 
