@@ -1,6 +1,6 @@
 // Package ui serves the web console (the Vite build in dist/, embedded in the binary) at
 // /ui/: hashed assets are cached for good, index.html is revalidated, and any other path
-// without a file extension is a route of the single-page application (index.html).
+// outside assets/ is a route of the single-page application (index.html).
 package ui
 
 import (
@@ -68,7 +68,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.static.ServeHTTP(w, r2)
 			return
 		}
-		if path.Ext(name) != "" {
+		if strings.HasPrefix(name, "assets/") {
 			http.NotFound(w, r)
 			return
 		}

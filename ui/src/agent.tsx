@@ -170,7 +170,7 @@ function Actions({ session, agent, onDone }: { session: Session; agent: GetState
         <div class="force">
           <label>
             Force to{" "}
-            <select value={forceTarget} onChange={(e) => setForceTarget(Number(e.currentTarget.value) as LifecycleState)}>
+            <select value={forceTarget} onChange={(e) => setForceTarget(Number(e.currentTarget.value))}>
               <option value={0}>choose a state</option>
               {STATES.map((s) => (
                 <option key={s} value={s}>

@@ -12,15 +12,15 @@ export function FeedView({ session }: { session: Session }) {
   const { fleet } = session;
   const [paused, setPaused] = useState<LifecycleEvent[] | undefined>();
   const [q, setQ] = useState("");
-  const [state, setState] = useState(0);
-  const [type, setType] = useState(0);
+  const [state, setState] = useState<number>(0);
+  const [type, setType] = useState<number>(0);
   const source = paused ?? fleet.feed;
   const shown: LifecycleEvent[] = [];
   for (let i = source.length - 1; i >= 0 && shown.length < SHOWN; i--) {
     const e = source[i] as LifecycleEvent;
     if (q !== "" && !e.agentId.includes(q) && !e.reason.includes(q) && !e.initiatedBy.includes(q)) continue;
-    if (state !== 0 && e.newState !== state) continue;
-    if (type !== 0 && e.transitionType !== type) continue;
+    if (state !== 0 && (e.newState as number) !== state) continue;
+    if (type !== 0 && (e.transitionType as number) !== type) continue;
     shown.push(e);
   }
   const behind = paused ? newer(paused, fleet.feed) : 0;

@@ -41,7 +41,7 @@ export function PluginsView({ session, id }: { session: Session; id: string }) {
     void (async () => {
       for (;;) {
         try {
-          for await (const _ of plugins.watch({}, ac.signal)) void load();
+          for await (const ev of plugins.watch({}, ac.signal)) if (!ev.event?.bookmark) void load();
         } catch {
           // the server restarted or the stream broke: read again, then watch again
         }

@@ -2,7 +2,7 @@
 // `hms-lifecycle serve`, through the page as an operator would use it.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TOKENS, call, eventually, openBrowser, pluginRepo, rpc, startServer, tempDir, writeTokens } from "./helpers.mjs";
+import { TOKENS, call, eventually, openBrowser, pluginRepo, startServer, tempDir, writeTokens } from "./helpers.mjs";
 
 let browser;
 before(async () => {
