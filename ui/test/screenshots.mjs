@@ -51,8 +51,13 @@ try {
 
     await page.goto(`${u}/ui/events`);
     await page.locator("[data-testid=connection]", { hasText: "live" }).waitFor();
-    await call(u, "TransitionState", { agentId: "agent-001", targetState: "ACTIVE", reason: `live event (${scheme})` });
-    await page.locator("[data-testid=feed] tr").first().waitFor();
+    // The feed shows what happens while the console is open.
+    for (let i = 7; i < 21; i += 7) {
+      const id = `agent-${String(i).padStart(3, "0")}`;
+      await call(u, "TransitionState", { agentId: id, targetState: "PAUSED", reason: "drain for upgrade" });
+      await call(u, "TransitionState", { agentId: id, targetState: "ACTIVE", reason: "upgrade done" });
+    }
+    await page.locator("[data-testid=feed] tr").nth(3).waitFor();
     await shot("events");
 
     await page.goto(`${u}/ui/plugins`);
