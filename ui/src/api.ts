@@ -93,6 +93,8 @@ export class Fleet {
   readonly rows = new Map<string, Row>();
   /** Ids in sorted order. */
   ids: string[] = [];
+  /** Agents per state, kept as events arrive (the chart reads it every frame). */
+  readonly counts = new Map<LifecycleState, number>();
   version = 0;
   connection: Connection = "connecting";
   lastError = "";
@@ -139,8 +141,15 @@ export class Fleet {
     if (this.frame !== 0) cancelAnimationFrame(this.frame);
   }
 
+  private count(s: LifecycleState, d: number): void {
+    this.counts.set(s, (this.counts.get(s) ?? 0) + d);
+  }
+
   private upsert(r: Row): void {
-    if (!this.rows.has(r.id)) {
+    const old = this.rows.get(r.id);
+    if (old !== undefined) this.count(old.state, -1);
+    this.count(r.state, 1);
+    if (old === undefined) {
       let lo = 0;
       let hi = this.ids.length;
       while (lo < hi) {
@@ -233,7 +242,11 @@ export class Fleet {
       // A new agent: its labels matter to the filters whether or not it is on screen.
       this.want([e.agentId]);
     } else if (e.sequence > r.lastSequence) {
-      if (r.state !== e.newState) r.since = e.timestamp.getTime();
+      if (r.state !== e.newState) {
+        r.since = e.timestamp.getTime();
+        this.count(r.state, -1);
+        this.count(e.newState, 1);
+      }
       r.previousState = e.previousState;
       r.state = e.newState;
       r.revision = e.revision;
@@ -270,6 +283,8 @@ export class Fleet {
           r.supervision = a.supervision;
           r.detailsRevision = a.revision;
           if (a.lastSequence > r.lastSequence) {
+            this.count(r.state, -1);
+            this.count(a.state, 1);
             r.state = a.state;
             r.previousState = a.previousState;
             r.since = a.lastTransition.getTime();

@@ -48,15 +48,12 @@ export function FleetView({ session }: { session: Session }) {
     labelError = errorText(e);
   }
   const labelKey = JSON.stringify(labels);
-  const { visible, counts } = useMemo(() => {
-    const counts = new Map<number, number>();
-    const visible: Row[] = [];
-    for (const id of fleet.ids) {
-      const r = fleet.rows.get(id) as Row;
-      counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
-      if (matches(r, states, labels, q)) visible.push(r);
-    }
-    return { visible, counts };
+  const counts = fleet.counts;
+  // With no filter the table reads the fleet's sorted ids as they are: a frame's work is
+  // then the rows on screen, not the whole fleet.
+  const visible = useMemo(() => {
+    if (states.size === 0 && q === "" && labelKey === "{}") return fleet.ids;
+    return fleet.ids.filter((id) => matches(fleet.rows.get(id) as Row, states, labels, q));
   }, [fleet.version, states, labelKey, q]);
   const toggle = (s: number) => {
     const n = new Set(states);
@@ -149,7 +146,8 @@ function Register({ session }: { session: Session }) {
   );
 }
 
-function AgentTable({ session, rows, now }: { session: Session; rows: Row[]; now: number }) {
+/** The table of these agent ids: only the rows on screen (and a few more) are rendered. */
+function AgentTable({ session, rows, now }: { session: Session; rows: string[]; now: number }) {
   const box = useRef<HTMLDivElement>(null);
   const [top, setTop] = useState(0);
   const [height, setHeight] = useState(600);
@@ -162,7 +160,7 @@ function AgentTable({ session, rows, now }: { session: Session; rows: Row[]; now
   }, []);
   const first = Math.max(0, Math.floor(top / ROW) - OVERSCAN);
   const last = Math.min(rows.length, Math.ceil((top + height) / ROW) + OVERSCAN);
-  const slice = rows.slice(first, last);
+  const slice = rows.slice(first, last).map((id) => session.fleet.rows.get(id) as Row);
   useEffect(() => {
     session.fleet.want(slice.map((r) => r.id));
   });
