@@ -2,12 +2,12 @@
 // (memory store): time to first render with AGENTS agents, then the frames dropped while
 // RATE transitions/s arrive for SECONDS, from the page's own timeline (requestAnimationFrame
 // deltas, and PerformanceObserver long animation frames), against an idle period of the
-// same length measured in the same run.
+// same length measured in the same run. BENCH_AGENTS, BENCH_RATE and BENCH_SECONDS change them.
 import { call, openBrowser, startServer } from "./helpers.mjs";
 
-const AGENTS = Number(process.env.AGENTS ?? 10_000);
-const RATE = Number(process.env.RATE ?? 500);
-const SECONDS = Number(process.env.SECONDS ?? 10);
+const AGENTS = Number(process.env.BENCH_AGENTS ?? 10_000);
+const RATE = Number(process.env.BENCH_RATE ?? 500);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 
 async function pool(n, concurrency, f) {
   let next = 0;
