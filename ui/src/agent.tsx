@@ -17,75 +17,98 @@ import { RefusalReason, type TransitionResponse } from "hms-agent-lifecycle";
 import type { Session } from "./main";
 
 const PAGE = 50;
+const READ_PAGE = 1000;
+
+/**
+ * An agent's history, newest first. GetTransitionHistory pages oldest first, so the whole
+ * history is read in pages of READ_PAGE (as `agents history --tail` does) and shown PAGE
+ * events at a time, back from the newest; live events join at the top.
+ */
+function useHistory(session: Session, id: string) {
+  const { mgr, fleet } = session;
+  const [events, setEvents] = useState<LifecycleEvent[]>([]);
+  const [complete, setComplete] = useState(false);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    setEvents([]);
+    setComplete(false);
+    setError("");
+    const ac = new AbortController();
+    const by = new Map<number, LifecycleEvent>();
+    const publish = () => setEvents([...by.values()].sort((a, b) => b.sequence - a.sequence));
+    // The live tail: the session's one watch stream, this agent's events.
+    const un = fleet.onEvent((e) => {
+      if (e.agentId !== id) return;
+      by.set(e.sequence, e);
+      publish();
+    });
+    void (async () => {
+      try {
+        for await (const page of mgr.historyPages(id, { pageSize: READ_PAGE, signal: ac.signal })) {
+          if (ac.signal.aborted) return;
+          for (const e of page) by.set(e.sequence, e);
+          publish();
+        }
+        setComplete(true);
+      } catch (e) {
+        if (!ac.signal.aborted) setError(errorText(e));
+      }
+    })();
+    return () => {
+      ac.abort();
+      un();
+    };
+  }, [id]);
+  return { events, complete, error };
+}
 
 export function AgentView({ session, id }: { session: Session; id: string }) {
   const { mgr, fleet } = session;
   const [agent, setAgent] = useState<GetStateResponse | undefined>();
   const [error, setError] = useState("");
-  const [events, setEvents] = useState<LifecycleEvent[]>([]);
-  const [next, setNext] = useState<string | undefined>(undefined);
-  const [loading, setLoading] = useState(false);
+  const [shown, setShown] = useState(PAGE);
+  const history = useHistory(session, id);
 
-  const refresh = () =>
-    mgr.getState(id, true).then(setAgent, (e: unknown) => setError(errorText(e)));
-  const merge = (more: LifecycleEvent[]) =>
-    setEvents((old) => {
-      const by = new Map(old.map((e) => [e.sequence, e]));
-      for (const e of more) by.set(e.sequence, e);
-      return [...by.values()].sort((a, b) => a.sequence - b.sequence);
-    });
-  const page = async (token: string) => {
-    setLoading(true);
-    try {
-      const p = await mgr.historyPage(id, { pageSize: PAGE, pageToken: token });
-      merge(p.events);
-      setNext(p.nextPageToken);
-    } catch (e) {
-      setError(errorText(e));
-    } finally {
-      setLoading(false);
-    }
-  };
+  const refresh = () => mgr.getState(id, true).then(setAgent, (e: unknown) => setError(errorText(e)));
   useEffect(() => {
     setAgent(undefined);
-    setEvents([]);
     setError("");
+    setShown(PAGE);
     void refresh();
-    void page("");
-    // The live tail: the session's one watch stream, this agent's events.
     return fleet.onEvent((e) => {
-      if (e.agentId !== id) return;
-      merge([e]);
-      void refresh();
+      if (e.agentId === id) void refresh();
     });
   }, [id]);
 
+  const older = history.events.length - shown;
   return (
     <main class="agent">
       <h1>
         Agent <code>{id}</code>
       </h1>
-      {error && (
+      {(error || history.error) && (
         <p role="alert" class="error">
-          {error}
+          {error || history.error}
         </p>
       )}
       {agent && <StateCard agent={agent} />}
       {agent && session.role !== "viewer" && <Actions session={session} agent={agent} onDone={refresh} />}
       {agent && session.role !== "viewer" && <Supervision session={session} agent={agent} onDone={refresh} />}
       <section aria-labelledby="history-h">
-        <h2 id="history-h">History</h2>
+        <h2 id="history-h">
+          History <span class="muted">(newest first; {history.events.length} events{history.complete ? "" : ", reading…"})</span>
+        </h2>
         <ol class="timeline" data-testid="timeline">
-          {events.map((e) => (
+          {history.events.slice(0, shown).map((e) => (
             <TimelineItem key={e.sequence} e={e} />
           ))}
         </ol>
-        {next !== "" && next !== undefined && (
-          <button type="button" onClick={() => void page(next)} disabled={loading}>
-            Load the next {PAGE} events
+        {older > 0 && (
+          <button type="button" onClick={() => setShown(shown + PAGE)}>
+            Show {Math.min(PAGE, older)} older events ({older} more)
           </button>
         )}
-        {next === "" && <p class="muted">End of the stored history; new events appear here live.</p>}
+        {older <= 0 && history.complete && <p class="muted">The oldest stored event is shown.</p>}
       </section>
     </main>
   );

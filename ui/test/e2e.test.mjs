@@ -90,6 +90,31 @@ describe("without credentials", () => {
     await p.close();
   });
 
+  test("the timeline is newest first and pages back through old history", async () => {
+    await call(server.url, "RegisterAgent", { agentId: "long-1" });
+    for (let i = 1; i <= 119; i++) {
+      await call(server.url, "TransitionState", { agentId: "long-1", targetState: i % 2 ? "ACTIVE" : "PAUSED", reason: `step ${i}` });
+    }
+    const p = await page();
+    await p.goto(`${server.url}/ui/agents/long-1`);
+    const items = p.locator("[data-testid=timeline] li");
+    await p.getByText("(newest first; 120 events)").waitFor();
+    assert.equal(await items.count(), 50);
+    assert.match(await items.first().textContent(), /step 119/);
+    assert.match(await items.last().textContent(), /step 70\b/);
+    await p.getByRole("button", { name: "Show 50 older events (70 more)" }).click();
+    assert.equal(await items.count(), 100);
+    await p.getByRole("button", { name: "Show 20 older events (20 more)" }).click();
+    assert.equal(await items.count(), 120);
+    assert.match(await items.last().textContent(), /registered/);
+    await p.getByText("The oldest stored event is shown.").waitFor();
+    // A live event joins at the top.
+    await call(server.url, "TransitionState", { agentId: "long-1", targetState: "PAUSED", reason: "live one" });
+    await eventually(async () => /live one/.test(await items.first().textContent()), 5000, "the live event on top");
+    assert.deepEqual(p.errors, []);
+    await p.close();
+  });
+
   test("a refused transition shows its reason and the allowed states; the hook shows its failure", async () => {
     await call(server.url, "RegisterAgent", { agentId: "refuse-1" });
     await call(server.url, "TransitionState", { agentId: "refuse-1", targetState: "ACTIVE" });
