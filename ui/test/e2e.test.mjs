@@ -160,7 +160,7 @@ describe("with bearer tokens", () => {
   let tmp;
   before(async () => {
     tmp = tempDir("hms-ui-auth-");
-    server = await startServer(["--auth-tokens", writeTokens(tmp.dir)]);
+    server = await startServer(["--auth-tokens", writeTokens(tmp.dir), "--plugin-repo", pluginRepo(tmp.dir)]);
     await call(server.url, "RegisterAgent", { agentId: "roles-1" }, TOKENS.admin.token);
   });
   after(async () => {
@@ -192,6 +192,11 @@ describe("with bearer tokens", () => {
     assert.equal(r.status, 403);
     assert.equal(r.body.code, "permission_denied");
     assert.match(r.body.message, /vera is viewer/);
+    // Plugins: shown, with no operation and no scan.
+    await p.getByRole("link", { name: "Plugins" }).click();
+    await p.locator('[data-plugin="com.example.greeter"] [data-version="1.0.0"]').waitFor();
+    assert.equal(await p.locator("[data-op]").count(), 0);
+    assert.equal(await p.getByRole("button", { name: "Scan the repository" }).count(), 0);
     // A wrong token does not sign in.
     await p.getByRole("button", { name: "Sign out" }).click();
     await p.getByLabel("Bearer token").fill("not-a-token-of-this-server");
@@ -205,6 +210,11 @@ describe("with bearer tokens", () => {
     const p = await page();
     await signIn(p, server.url, TOKENS.operator.token);
     assert.equal(await p.getByTestId("role").textContent(), "operator");
+    // Plugin operations, but deprecate (admin) is not offered.
+    await p.getByRole("link", { name: "Plugins" }).click();
+    const v = p.locator('[data-plugin="com.example.greeter"] [data-version="1.0.0"]');
+    await v.locator('[data-op="load"]').waitFor();
+    assert.equal(await p.locator('[data-op="deprecate"]').count(), 0);
     await p.goto(`${server.url}/ui/agents/roles-1`);
     await p.getByTestId("agent-state").filter({ hasText: "INITIALIZED" }).waitFor();
     assert.equal(await p.locator("button", { hasText: "Force" }).count(), 0);
