@@ -206,7 +206,7 @@ function Actions({ session, agent, onDone }: { session: Session; agent: GetState
             Force…
           </button>
           {confirming && forceTarget !== 0 && (
-            <div role="alertdialog" aria-labelledby="force-q" class="confirm">
+            <div role="alertdialog" aria-labelledby="force-q" class="confirm" onKeyDown={(e) => e.key === "Escape" && setConfirming(false)}>
               <p id="force-q">
                 Force {agent.agentId} from {stateName(agent.state)} to {stateName(forceTarget)}, bypassing the state machine's rules?
               </p>

@@ -173,6 +173,18 @@ function PluginCard(props: { session: Session; id: string; versions: Plugin[]; o
                 </>
               )}
             </dl>
+            {p.manifest?.description && <p class="muted">{p.manifest.description}</p>}
+            {p.manifest?.runtimeJson && (
+              <details>
+                <summary>Runtime</summary>
+                <pre class="mono">{p.manifest.runtimeJson}</pre>
+              </details>
+            )}
+            {p.policy && (p.policy.failoverTarget || p.policy.failoverNote || p.policy.deactivation) && (
+              <p class="muted">
+                {[p.policy.failoverTarget && `fails over to ${p.policy.failoverTarget}`, p.policy.failoverNote, p.policy.deactivation].filter(Boolean).join("; ")}
+              </p>
+            )}
             {p.errors.length > 0 && (
               <ul class="error" aria-label="Validation errors">
                 {p.errors.map((e, i) => (
