@@ -73,6 +73,8 @@ export interface Row {
 export type Connection = "connecting" | "live" | "reconnecting";
 
 const FEED_MAX = 2000;
+/** Stored events the feed starts with. */
+const FEED_SEED = 200;
 
 function rowOf(a: GetStateResponse): Row {
   return {
@@ -162,7 +164,8 @@ export class Fleet {
     this.rows.set(r.id, r);
   }
 
-  private async loadAll(): Promise<void> {
+  /** Lists every agent; returns the highest sequence the listing reflects. */
+  private async loadAll(): Promise<number> {
     const seen = new Set<string>();
     let max = 0;
     for await (const a of this.mgr.iterateAgents({ pageSize: 1000 })) {
@@ -174,6 +177,39 @@ export class Fleet {
     }
     if (max > this.lastSequence) this.lastSequence = max;
     this.loaded = true;
+    this.changed();
+    return max;
+  }
+
+  /** Puts the last FEED_SEED stored events up to `upTo` before the live ones in the feed,
+   * read with a second, short watch from upTo-FEED_SEED+1 (none if they are pruned). */
+  private async seedFeed(upTo: number): Promise<void> {
+    if (upTo === 0) return;
+    const ac = new AbortController();
+    const stop = () => ac.abort();
+    this.stop.signal.addEventListener("abort", stop, { once: true });
+    const seed: LifecycleEvent[] = [];
+    // The replay ends at upTo; should it not come, the seed is given up, not the connection kept.
+    const timer = setTimeout(stop, 10_000);
+    try {
+      const from = Math.max(1, upTo - FEED_SEED + 1);
+      for await (const e of this.mgr.watchEvents(undefined, undefined, undefined, { fromSequence: from, signal: ac.signal })) {
+        if (e.sequence > upTo) break;
+        if (!e.bookmark) seed.push(e);
+        if (e.sequence === upTo) break;
+      }
+    } catch {
+      return; // pruned, or the server went away: the feed starts with live events
+    } finally {
+      clearTimeout(timer);
+      this.stop.signal.removeEventListener("abort", stop);
+      ac.abort();
+    }
+    if (seed.at(-1)?.sequence !== upTo) return;
+    const live = this.feed.filter((e) => e.sequence > upTo);
+    const early = this.feed.filter((e) => e.sequence <= upTo);
+    const by = new Map([...seed, ...early].map((e) => [e.sequence, e]));
+    this.feed = [...[...by.values()].sort((a, b) => a.sequence - b.sequence), ...live];
     this.changed();
   }
 
@@ -192,8 +228,9 @@ export class Fleet {
         // The stream is open before the listing, so nothing falls between the two.
         await it.opened;
         if (needList) {
-          await this.loadAll();
+          const max = await this.loadAll();
           needList = false;
+          void this.seedFeed(max);
         }
         this.connection = "live";
         this.lastError = "";

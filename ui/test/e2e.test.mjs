@@ -115,6 +115,30 @@ describe("without credentials", () => {
     await p.close();
   });
 
+  test("the event feed starts with recent events, filters, and pauses", async () => {
+    const p = await page();
+    await p.goto(`${server.url}/ui/events`);
+    const rows = p.locator("[data-testid=feed] tr");
+    // Events from before the console opened (fleet-1's registration among them).
+    await rows.filter({ hasText: "fleet-1" }).first().waitFor();
+    await p.getByLabel("Agent, reason or initiator").fill("story-1");
+    await eventually(async () => (await rows.count()) > 0 && (await rows.filter({ hasNotText: "story-1" }).count()) === 0, 5000, "the filter");
+    await p.getByLabel("Agent, reason or initiator").fill("");
+    await p.getByLabel("New state").selectOption({ label: "ACTIVE" });
+    await eventually(async () => (await rows.count()) > 0 && (await rows.filter({ hasNotText: "→ ACTIVE" }).count()) === 0, 5000, "the state filter");
+    await p.getByLabel("New state").selectOption({ label: "any" });
+    await p.getByRole("button", { name: "Pause" }).click();
+    const before = await rows.count();
+    await call(server.url, "RegisterAgent", { agentId: "feed-1" });
+    await p.getByText("1 new events while paused").waitFor();
+    assert.equal(await rows.count(), before);
+    assert.equal(await rows.filter({ hasText: "feed-1" }).count(), 0);
+    await p.getByRole("button", { name: "Resume" }).click();
+    await rows.filter({ hasText: "feed-1" }).waitFor();
+    assert.deepEqual(p.errors, []);
+    await p.close();
+  });
+
   test("a refused transition shows its reason and the allowed states; the hook shows its failure", async () => {
     await call(server.url, "RegisterAgent", { agentId: "refuse-1" });
     await call(server.url, "TransitionState", { agentId: "refuse-1", targetState: "ACTIVE" });
@@ -305,9 +329,10 @@ describe("restart", () => {
       await p.locator("[data-testid=connection]", { hasText: "live" }).waitFor({ timeout: 15_000 });
       await call(server.url, "TransitionState", { agentId: "r-1", targetState: "ACTIVE", reason: "after-3" });
       await p.locator("[data-testid=feed] tr", { hasText: "after-3" }).waitFor();
-      // Every stored event from the console's first one on, each exactly once, in order.
+      // Every stored event (those before the console opened are its feed's first), each
+      // exactly once, in order.
       const all = await call(server.url, "GetTransitionHistory", { agentId: "", limit: 1000 });
-      const stored = all.events.map((e) => Number(e.sequence)).filter((s) => s >= 2);
+      const stored = all.events.map((e) => Number(e.sequence));
       const shown = (await p.locator("[data-testid=feed] tr td:first-child").allTextContents()).map(Number).reverse();
       assert.deepEqual(shown, stored);
       await p.goto(`${server.url}/ui/`);
