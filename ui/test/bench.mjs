@@ -26,12 +26,16 @@ function measureFrames(ms) {
     const deltas = [];
     let loaf = 0;
     let loafMs = 0;
+    let loafScriptMs = 0;
     let obs;
     try {
       obs = new PerformanceObserver((l) => {
         for (const e of l.getEntries()) {
           loaf++;
           loafMs += e.duration;
+          // The part of the long frame spent running scripts (the console's code or the
+          // binding's), as against style, layout, paint or the page waiting for a CPU.
+          for (const sc of e.scripts ?? []) loafScriptMs += sc.duration;
         }
       });
       obs.observe({ type: "long-animation-frame", buffered: false });
@@ -59,6 +63,7 @@ function measureFrames(ms) {
           droppedPct: (100 * dropped) / (deltas.length + dropped),
           longAnimationFrames: loaf,
           longAnimationFrameMs: loafMs,
+          longAnimationFrameScriptMs: loafScriptMs,
         });
       }
     };
@@ -89,12 +94,25 @@ try {
     `time to first render with ${AGENTS} agents: ${render.ready.toFixed(0)} ms from navigation (first contentful paint ${render.fcp.toFixed(0)} ms; ${render.rows} rows in the DOM)`,
   );
 
+  // The renderer's main-thread time (Chrome DevTools Protocol, Performance.getMetrics):
+  // scripts, style and layout, and all tasks, over each window.
+  const cdp = await browser.ctx.newCDPSession(page);
+  await cdp.send("Performance.enable");
+  const metrics = async () => Object.fromEntries((await cdp.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value]));
+  const busyShare = (a, b, secs) => {
+    const d = (k) => (b[k] - a[k]) * 1000;
+    return `main thread busy ${((100 * d("TaskDuration")) / (secs * 1000)).toFixed(1)}% (scripts ${d("ScriptDuration").toFixed(0)} ms, style ${d("RecalcStyleDuration").toFixed(0)} ms, layout ${d("LayoutDuration").toFixed(0)} ms)`;
+  };
+  let m0 = await metrics();
   const idle = await page.evaluate(measureFrames, SECONDS * 1000);
+  let m1 = await metrics();
+  const idleCpu = busyShare(m0, m1, SECONDS);
 
   // RATE transitions/s: every 10 ms, RATE/100 agents move (ACTIVE and PAUSED in turn).
   const state = new Array(AGENTS).fill("INITIALIZED");
   let sent = 0;
   let failed = 0;
+  m0 = await metrics();
   const busy = page.evaluate(measureFrames, SECONDS * 1000);
   t = performance.now();
   const inflight = new Set();
@@ -115,10 +133,12 @@ try {
   await Promise.all(inflight);
   const took = (performance.now() - t) / 1000;
   const frames = await busy;
+  m1 = await metrics();
+  const busyCpu = busyShare(m0, m1, took);
   const fmt = (f) =>
-    `${f.frames} frames, median ${f.medianMs.toFixed(1)} ms, p99 ${f.p99Ms.toFixed(1)} ms, max ${f.maxMs.toFixed(1)} ms; dropped ${f.dropped} (${f.droppedPct.toFixed(1)}%); long animation frames ${f.longAnimationFrames} (${f.longAnimationFrameMs.toFixed(0)} ms)`;
-  console.log(`idle ${SECONDS} s: ${fmt(idle)}`);
-  console.log(`${sent} transitions in ${took.toFixed(1)} s (${(sent / took).toFixed(0)}/s, ${failed} failed): ${fmt(frames)}`);
+    `${f.frames} frames, median ${f.medianMs.toFixed(1)} ms, p99 ${f.p99Ms.toFixed(1)} ms, max ${f.maxMs.toFixed(1)} ms; dropped ${f.dropped} (${f.droppedPct.toFixed(1)}%); long animation frames ${f.longAnimationFrames} (${f.longAnimationFrameMs.toFixed(0)} ms, of which scripts ${f.longAnimationFrameScriptMs.toFixed(0)} ms)`;
+  console.log(`idle ${SECONDS} s: ${fmt(idle)}; ${idleCpu}`);
+  console.log(`${sent} transitions in ${took.toFixed(1)} s (${(sent / took).toFixed(0)}/s, ${failed} failed): ${fmt(frames)}; ${busyCpu}`);
   const received = await page.evaluate(() => document.querySelector("[data-testid=count-ACTIVE]")?.textContent);
   console.log(`agents ACTIVE on screen at the end: ${received}`);
 } finally {
