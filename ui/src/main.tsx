@@ -2,7 +2,7 @@
 // connection's status, and the views.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { Fleet, errorText, signIn, type Role } from "./api";
+import { Fleet, LifecycleError, errorText, signIn, type Role } from "./api";
 import type { LifecycleManager } from "hms-agent-lifecycle";
 import { FleetView } from "./fleet";
 import { AgentView } from "./agent";
@@ -127,7 +127,9 @@ function App() {
     signIn(saved)
       .then(({ mgr, role }) => setSession({ mgr, role, fleet: new Fleet(mgr) }))
       .catch((e: unknown) => {
-        if (saved !== "") setError(errorText(e));
+        // No token and the server wants one: just ask for it. Anything else is worth saying.
+        const wantsToken = e instanceof LifecycleError && e.code === "UNAUTHENTICATED" && saved === "";
+        if (!wantsToken) setError(errorText(e));
       })
       .finally(() => setTrying(false));
   }, []);
