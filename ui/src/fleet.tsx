@@ -164,8 +164,49 @@ function AgentTable({ session, rows, now }: { session: Session; rows: string[]; 
   useEffect(() => {
     session.fleet.want(slice.map((r) => r.id));
   });
+  // Keyboard: the table keeps the focus and points at its active row
+  // (aria-activedescendant); arrows, Page Up/Down, Home and End move it, scrolling it into
+  // view, and Enter opens it. Focus never sits on a row, which may be unrendered any moment.
+  const [active, setActiveState] = useState(-1);
+  const activeNow = useRef(-1); // key presses may come faster than renders
+  const setActive = (i: number) => {
+    activeNow.current = i;
+    setActiveState(i);
+  };
+  const onKey = (e: KeyboardEvent) => {
+    const el = box.current;
+    if (el === null || rows.length === 0) return;
+    if (e.key === "Enter" && activeNow.current >= 0) {
+      e.preventDefault();
+      navigate(undefined, agentPath(rows[activeNow.current] as string));
+      return;
+    }
+    const page = Math.max(1, Math.floor(el.clientHeight / ROW) - 1);
+    const steps: Record<string, number> = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page, Home: -rows.length, End: rows.length };
+    const step = steps[e.key];
+    if (step === undefined) return;
+    e.preventDefault();
+    const cur = activeNow.current;
+    const at = Math.min(rows.length - 1, Math.max(0, (cur < 0 ? Math.ceil(el.scrollTop / ROW) - 1 : cur) + step));
+    // Row `at` spans [at*ROW, (at+1)*ROW] below the sticky header (ROW high).
+    if (at * ROW < el.scrollTop) el.scrollTop = at * ROW;
+    else if ((at + 2) * ROW > el.scrollTop + el.clientHeight) el.scrollTop = (at + 2) * ROW - el.clientHeight;
+    setTop(el.scrollTop);
+    setActive(at);
+  };
   return (
-    <div class="table" role="table" aria-label="Agents" aria-rowcount={rows.length + 1}>
+    <div
+      class="table"
+      ref={box}
+      role="grid"
+      aria-label="Agents: arrow keys choose one, Enter opens it"
+      aria-rowcount={rows.length + 1}
+      aria-readonly="true"
+      tabIndex={0}
+      onScroll={(e) => setTop(e.currentTarget.scrollTop)}
+      onKeyDown={onKey}
+      aria-activedescendant={active >= first && active < last ? `agent-row-${active}` : undefined}
+    >
       <div class="tr th" role="row" aria-rowindex={1}>
         <span role="columnheader">Agent</span>
         <span role="columnheader">State</span>
@@ -174,33 +215,31 @@ function AgentTable({ session, rows, now }: { session: Session; rows: string[]; 
         <span role="columnheader">Supervision</span>
         <span role="columnheader">Next automatic action</span>
       </div>
-      <div class="tbody" ref={box} onScroll={(e) => setTop(e.currentTarget.scrollTop)} tabIndex={0} aria-label="Agents, scrollable">
-        <div style={{ height: `${rows.length * ROW}px`, position: "relative" }}>
+        <div class="rows" style={{ height: `${rows.length * ROW}px` }}>
           {slice.map((r, i) => (
-            <div class="tr" role="row" key={r.id} aria-rowindex={first + i + 2} style={{ transform: `translateY(${(first + i) * ROW}px)` }} data-agent={r.id}>
-              <span role="cell" class="id">
-                <a href={`/ui/${agentPath(r.id)}`} onClick={(e) => navigate(e, agentPath(r.id))}>
+            <div role="row" key={r.id} aria-rowindex={first + i + 2} style={{ transform: `translateY(${(first + i) * ROW}px)` }} data-agent={r.id} id={`agent-row-${first + i}`} aria-selected={first + i === active} class={first + i === active ? "tr active" : "tr"}>
+              <span role="gridcell" class="id">
+                <a href={`/ui/${agentPath(r.id)}`} onClick={(e) => navigate(e, agentPath(r.id))} tabIndex={-1}>
                   {r.id}
                 </a>
               </span>
-              <span role="cell">
+              <span role="gridcell">
                 <span class={`pill st-${stateName(r.state)}`} data-testid="state">
                   {stateName(r.state)}
                 </span>
               </span>
-              <span role="cell">{duration(now - r.since)}</span>
-              <span role="cell" class="labels">
+              <span role="gridcell">{duration(now - r.since)}</span>
+              <span role="gridcell" class="labels">
                 {Object.entries(r.labels)
                   .map(([k, v]) => `${k}=${v}`)
                   .join(", ")}
               </span>
-              <span role="cell">{supervisionText(r)}</span>
-              <span role="cell">{nextAction(r, now)}</span>
+              <span role="gridcell">{supervisionText(r)}</span>
+              <span role="gridcell">{nextAction(r, now)}</span>
             </div>
           ))}
         </div>
-        {rows.length === 0 && <p class="empty">{session.fleet.loaded ? "No agent matches." : "Loading…"}</p>}
-      </div>
+      {rows.length === 0 && <p class="empty">{session.fleet.loaded ? "No agent matches." : "Loading…"}</p>}
     </div>
   );
 }

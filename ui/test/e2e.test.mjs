@@ -179,6 +179,54 @@ describe("without credentials", () => {
   });
 });
 
+describe("a larger fleet", () => {
+  let server;
+  before(async () => {
+    server = await startServer();
+    const ids = Array.from({ length: 300 }, (_, i) => `k-${String(i).padStart(3, "0")}`);
+    for (let i = 0; i < ids.length; i += 20) await Promise.all(ids.slice(i, i + 20).map((agentId) => call(server.url, "RegisterAgent", { agentId })));
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test("the virtualized table renders only the rows on screen and is driven by the keyboard", async () => {
+    const p = await page();
+    await p.goto(`${server.url}/ui/`);
+    await p.getByTestId("count-INITIALIZED").filter({ hasText: "300" }).waitFor();
+    const rendered = await p.locator("[data-agent]").count();
+    assert.ok(rendered > 10 && rendered < 100, `${rendered} rows in the DOM for 300 agents`);
+    // The grid keeps the focus and points at its active row.
+    const active = () =>
+      p.evaluate(() => {
+        const grid = document.activeElement;
+        const id = grid?.getAttribute("aria-activedescendant");
+        return id ? (document.getElementById(id)?.dataset.agent ?? "") : "";
+      });
+    await p.getByRole("grid", { name: /Agents/ }).focus();
+    await p.keyboard.press("ArrowDown");
+    await eventually(async () => (await active()) === "k-000", 5000, "ArrowDown to the first agent");
+    await p.keyboard.press("End");
+    await eventually(async () => (await active()) === "k-299", 5000, "End to the last agent");
+    assert.ok(await p.locator('[data-agent="k-299"]').isVisible());
+    await p.keyboard.press("Home");
+    await eventually(async () => (await active()) === "k-000", 5000, "Home to the first agent");
+    for (let i = 0; i < 3; i++) await p.keyboard.press("ArrowDown");
+    await eventually(async () => (await active()) === "k-003", 5000, "ArrowDown").catch(async (e) => {
+      throw new Error(`${e.message}: active ${await active()}`);
+    });
+    await p.keyboard.press("PageDown");
+    await eventually(async () => Number((await active()).slice(2)) > 10, 5000, "PageDown");
+    await p.keyboard.press("Home");
+    for (let i = 0; i < 3; i++) await p.keyboard.press("ArrowDown");
+    await eventually(async () => (await active()) === "k-003", 5000, "back to k-003");
+    await p.keyboard.press("Enter");
+    await p.locator("h1", { hasText: "k-003" }).waitFor();
+    assert.deepEqual(p.errors, []);
+    await p.close();
+  });
+});
+
 describe("with bearer tokens", () => {
   let server;
   let tmp;
