@@ -100,8 +100,10 @@ export class Fleet {
   version = 0;
   connection: Connection = "connecting";
   lastError = "";
-  /** The highest sequence applied: the watch resumes after it. */
+  /** The highest sequence the watch delivered: it resumes after it. */
   lastSequence = 0;
+  /** The highest sequence the last listing reflected. */
+  private listedUpTo = 0;
   /** The latest events, oldest first (at most FEED_MAX). */
   feed: LifecycleEvent[] = [];
   /** Events received since the console opened, and reconnects. */
@@ -166,25 +168,24 @@ export class Fleet {
 
   /** Lists every agent; returns the highest sequence the listing reflects. */
   private async loadAll(): Promise<number> {
-    const seen = new Set<string>();
     let max = 0;
     for await (const a of this.mgr.iterateAgents({ pageSize: 1000 })) {
-      seen.add(a.agentId);
       const old = this.rows.get(a.agentId);
       // An event applied meanwhile may be newer than the listing.
       if (old === undefined || old.lastSequence <= a.lastSequence) this.upsert(rowOf(a));
       if (a.lastSequence > max) max = a.lastSequence;
     }
-    if (max > this.lastSequence) this.lastSequence = max;
+    this.listedUpTo = max;
     this.loaded = true;
     this.changed();
     return max;
   }
 
-  /** Puts the last FEED_SEED stored events up to `upTo` before the live ones in the feed,
-   * read with a second, short watch from upTo-FEED_SEED+1 (none if they are pruned). */
-  private async seedFeed(upTo: number): Promise<void> {
-    if (upTo === 0) return;
+  /** Puts the stored events from `from` to `upTo` (at most FEED_MAX) in the feed, read with
+   * a second, short watch (none if they are pruned). */
+  private async backfill(from: number, upTo: number): Promise<void> {
+    from = Math.max(1, from, upTo - FEED_MAX + 1);
+    if (upTo === 0 || from > upTo) return;
     const ac = new AbortController();
     const stop = () => ac.abort();
     this.stop.signal.addEventListener("abort", stop, { once: true });
@@ -192,7 +193,6 @@ export class Fleet {
     // The replay ends at upTo; should it not come, the seed is given up, not the connection kept.
     const timer = setTimeout(stop, 10_000);
     try {
-      const from = Math.max(1, upTo - FEED_SEED + 1);
       for await (const e of this.mgr.watchEvents(undefined, undefined, undefined, { fromSequence: from, signal: ac.signal })) {
         if (e.sequence > upTo) break;
         if (!e.bookmark) seed.push(e);
@@ -208,7 +208,7 @@ export class Fleet {
     if (seed.at(-1)?.sequence !== upTo) return;
     const live = this.feed.filter((e) => e.sequence > upTo);
     const early = this.feed.filter((e) => e.sequence <= upTo);
-    const by = new Map([...seed, ...early].map((e) => [e.sequence, e]));
+    const by = new Map([...early, ...seed].map((e) => [e.sequence, e]));
     this.feed = [...[...by.values()].sort((a, b) => a.sequence - b.sequence), ...live];
     this.changed();
   }
@@ -218,6 +218,7 @@ export class Fleet {
   async run(): Promise<void> {
     let backoff = 250;
     let needList = true;
+    let first = true;
     while (!this.stop.signal.aborted) {
       // watchEvents' iterator is an EventIterator: `opened` says when the stream is open.
       const it = this.mgr.watchEvents(undefined, undefined, undefined, {
@@ -228,9 +229,14 @@ export class Fleet {
         // The stream is open before the listing, so nothing falls between the two.
         await it.opened;
         if (needList) {
+          // What the feed last showed, before the listing moves the marks on.
+          const shown = Math.max(this.lastSequence, this.feed.at(-1)?.sequence ?? 0);
           const max = await this.loadAll();
           needList = false;
-          void this.seedFeed(max);
+          // The feed: at first the last FEED_SEED stored events, after a relisting every
+          // event since the last one it showed.
+          void this.backfill(first ? max - FEED_SEED + 1 : shown + 1, max);
+          first = false;
         }
         this.connection = "live";
         this.lastError = "";
@@ -244,6 +250,13 @@ export class Fleet {
         this.lastError = errorText(e);
         // Events this old are no longer stored: start over from a fresh listing.
         if (e instanceof LifecycleError && e.code === "OUT_OF_RANGE") needList = true;
+      }
+      // Resuming after the last delivered event is exact once the stream has delivered up to
+      // the listing: it delivers in order, from when it opened. Before that, an event made
+      // while the listing ran, for an agent already listed, may not have come yet, and its
+      // sequence may be below the listing's highest: list again instead.
+      if (this.lastSequence < this.listedUpTo) {
+        needList = true;
       }
       if (this.stop.signal.aborted) return;
       this.connection = "reconnecting";

@@ -386,6 +386,24 @@ describe("restart", () => {
       await p.goto(`${server.url}/ui/`);
       await stateOf(p, "r-2").filter({ hasText: "ACTIVE" }).waitFor();
       assert.deepEqual(p.errors, []);
+
+      // A console that had no event since it opened (it lists the agents again).
+      await p.goto(`${server.url}/ui/events`);
+      await p.locator("[data-testid=connection]", { hasText: "live" }).waitFor();
+      await p.locator("[data-testid=feed] tr", { hasText: "after-3" }).waitFor();
+      await server.stop();
+      await p.locator("[data-testid=connection]", { hasText: "reconnecting" }).waitFor();
+      server = await startServer([...flags, "--listen", `127.0.0.1:${port}`]);
+      await call(server.url, "RegisterAgent", { agentId: "r-3" });
+      await call(server.url, "TransitionState", { agentId: "r-3", targetState: "ACTIVE", reason: "while-idle" });
+      await p.locator("[data-testid=connection]", { hasText: "live" }).waitFor({ timeout: 15_000 });
+      await p.locator("[data-testid=feed] tr", { hasText: "while-idle" }).waitFor();
+      const all2 = await call(server.url, "GetTransitionHistory", { agentId: "", limit: 1000 });
+      const shown2 = (await p.locator("[data-testid=feed] tr td:first-child").allTextContents()).map(Number).reverse();
+      assert.deepEqual(shown2, all2.events.map((e) => Number(e.sequence)));
+      await p.getByRole("link", { name: "Fleet" }).click();
+      await stateOf(p, "r-3").filter({ hasText: "ACTIVE" }).waitFor();
+      assert.deepEqual(p.errors, []);
     } finally {
       await p.close();
       await server.stop();
