@@ -68,7 +68,7 @@ wait:
 
 ## test: the whole suite — generated code up to date, lint, every test under -race; then
 ## nothing it started may be left running or in the temporary directory (check-leftovers)
-test: check-generated lint unit test-c test-python test-rust test-typescript
+test: check-generated lint unit test-c test-python test-rust test-typescript test-ui
 	scripts/check-leftovers.sh
 
 ## unit: go test with the race detector (HMS_TEST_FLAGS=-short for a quicker local run),
@@ -137,10 +137,13 @@ generate: $(TOOLS) $(TS_DEPS)
 	rm -rf $(TSDIR)/src/gen
 	$(BUF) generate --template $(TSDIR)/buf.gen.yaml
 
-## check-generated: fail if proto/ does not lint, or gen/ is not what proto/ generates
-check-generated: generate
+## check-generated: fail if proto/ does not lint, or gen/ is not what proto/ generates, or
+## ui/dist is not what ui/ builds
+check-generated: generate ui
 	$(BUF) lint
 	$(BUF) format --diff --exit-code proto
+	@git diff --exit-code --stat -- ui/dist || { echo "ui/dist is out of date: run 'make ui' and commit it"; exit 1; }
+	@test -z "$$(git status --porcelain -- ui/dist)" || { echo "ui/dist has files not committed: run 'make ui' and commit it"; git status --porcelain -- ui/dist; exit 1; }
 	@git diff --exit-code --stat -- gen $(TSDIR)/src/gen || { echo "gen/ or $(TSDIR)/src/gen is out of date: run 'make generate' and commit it"; exit 1; }
 	@test -z "$$(git status --porcelain -- gen $(TSDIR)/src/gen)" || { echo "gen/ or $(TSDIR)/src/gen has files not committed: run 'make generate' and commit it"; git status --porcelain -- gen $(TSDIR)/src/gen; exit 1; }
 
@@ -253,3 +256,46 @@ test-rust: lib
 ## same calls through the C ABI (hms-agent-sys, pre-encoded protobuf) and watch throughput
 bench-rust: lib
 	cd bindings/rust && $(RUSTENV) $(CARGO) bench -j2 --locked --bench lifecycle
+
+## The web console (ui/, docs/console.md): its npm dependencies, pinned by package-lock.json,
+## installed without install scripts
+UIDIR     := ui
+UIBUILD   := $(CURDIR)/build/ui
+UI_DEPS   := $(UIDIR)/node_modules/.package-lock.json
+
+$(UI_DEPS): $(UIDIR)/package.json $(UIDIR)/package-lock.json
+	cd $(UIDIR) && npm ci --ignore-scripts --no-audit --no-fund
+	@# A go.mod makes node_modules a module of its own, out of ./... (an npm package, flatted,
+	@# ships Go sources that go vet, go test and staticcheck would otherwise take as ours).
+	printf 'module node_modules\n' > $(UIDIR)/node_modules/go.mod
+	touch $@
+
+.PHONY: ui test-ui bench-ui screenshots-ui
+## ui: build the console into ui/dist (committed, embedded in the binary by ui/ui.go; `make
+## run` serves it with no Node on the machine)
+ui: $(UI_DEPS)
+	cd $(UIDIR) && npm run --silent build
+
+## test-ui: the console: eslint and tsc, then its end-to-end tests in headless Chromium
+## (Debian's, installed when missing) against a real server built with the fresh ui/dist,
+## as the suite HMS_TEST_RUN.ui in its own TMPDIR, then check-leftovers for it
+test-ui: ui
+	scripts/ensure-chromium.sh
+	$(GO) build -o $(UIBUILD)/hms-lifecycle ./cmd/hms-lifecycle
+	cd $(UIDIR) && npm run --silent lint
+	@tmp="$${TMPDIR:-/tmp}/hms-test-$(HMS_TEST_RUN).ui"; mkdir -p "$$tmp" && chmod 1777 "$$tmp" || exit 1; \
+	cd $(UIDIR) && HMS_TEST_RUN=$(HMS_TEST_RUN).ui TMPDIR="$$tmp" HMS_SERVER_BIN=$(UIBUILD)/hms-lifecycle npm test; status=$$?; \
+	cd $(CURDIR) && scripts/check-leftovers.sh $(HMS_TEST_RUN).ui || status=1; exit $$status
+
+## bench-ui: the console's figures in headless Chromium against a real server: time to
+## first render with 10,000 agents, and frames dropped while 500 transitions/s arrive
+bench-ui: ui
+	scripts/ensure-chromium.sh
+	$(GO) build -o $(UIBUILD)/hms-lifecycle ./cmd/hms-lifecycle
+	cd $(UIDIR) && HMS_SERVER_BIN=$(UIBUILD)/hms-lifecycle npm run --silent bench
+
+## screenshots-ui: docs/img/console-*.png, the main views in light and dark
+screenshots-ui: ui
+	scripts/ensure-chromium.sh
+	$(GO) build -o $(UIBUILD)/hms-lifecycle ./cmd/hms-lifecycle
+	cd $(UIDIR) && HMS_SERVER_BIN=$(UIBUILD)/hms-lifecycle npm run --silent screenshots

@@ -52,6 +52,7 @@ type options struct {
 	plugins      plugin.Service
 	corsOrigins  []string
 	tracer       trace.Tracer // nil: no tracing
+	ui           http.Handler
 }
 
 // WithLogger sets the logger; the default is slog.Default().
@@ -60,6 +61,9 @@ func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log
 // WithTokens requires a bearer token on every lifecycle RPC and checks the caller's role.
 // Without it every caller is Anonymous and may do everything.
 func WithTokens(t *Tokens) Option { return func(o *options) { o.tokens = t } }
+
+// WithUI serves the web console (package ui) at /ui/, and redirects / to it.
+func WithUI(h http.Handler) Option { return func(o *options) { o.ui = h } }
 
 // NewHandler returns the http.Handler serving svc through the Connect handlers alone:
 // gRPC, gRPC-Web and Connect, all through net/http. New (a Server) serves gRPC faster.
@@ -87,6 +91,11 @@ func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	interceptors := []connect.Interceptor{h.metrics.red, errorCounter{h.metrics}, clientErrors{}, authorizer{o.tokens}}
 	if o.tracer != nil {
 		interceptors = append([]connect.Interceptor{tracing{o.tracer}}, interceptors...)
+	}
+	if o.ui != nil {
+		mux.Handle("/ui/", o.ui)
+		mux.Handle("/ui", o.ui)
+		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	}
 	hopts := []connect.HandlerOption{
 		// Small messages are not worth compressing (connect-go gzips everything by default).

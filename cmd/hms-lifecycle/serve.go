@@ -28,6 +28,7 @@ import (
 	"github.com/hms-lifecycle/lifecycle/store/memory"
 	"github.com/hms-lifecycle/lifecycle/store/postgres"
 	"github.com/hms-lifecycle/lifecycle/store/sqlite"
+	"github.com/hms-lifecycle/lifecycle/ui"
 	"github.com/hms-lifecycle/lifecycle/webhook"
 )
 
@@ -133,6 +134,7 @@ func serveCommand() *cobra.Command {
 	var configFile string
 	var corsOrigins []string
 	var otlpEndpoint string
+	var console bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the lifecycle manager over gRPC, gRPC-Web and Connect on one port",
@@ -167,7 +169,7 @@ func serveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, policy, &plf.opts, corsOrigins, tp, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return serve(cmd.Context(), listen, logFormat, tokensFile, allowRemote, allow, tc, &sf, policy, &plf.opts, corsOrigins, console, tp, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -180,6 +182,7 @@ func serveCommand() *cobra.Command {
 	fs.StringSliceVar(&webhookAllow, "webhook-allow", nil, "networks webhook endpoints may be in (default: loopback only)")
 	fs.StringSliceVar(&corsOrigins, "cors-origin", nil, "let browser pages of these origins call the server (CORS: Connect, gRPC-Web), e.g. https://app.example.com, or * (default: none)")
 	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "export traces of every RPC and transition over OTLP/HTTP to this receiver, e.g. http://127.0.0.1:4318 (default: off, or OTEL_EXPORTER_OTLP_ENDPOINT)")
+	fs.BoolVar(&console, "ui", true, "serve the web console at /ui/ (docs/console.md); --ui=false turns it off")
 	fs.StringVar(&tokensFile, "auth-tokens", env("HMS_AUTH_TOKENS", ""), "file of bearer tokens, principals and roles (docs/auth.md) [HMS_AUTH_TOKENS]")
 	fs.StringVar(&logFormat, "log-format", env("HMS_LOG_FORMAT", "text"), "text or json [HMS_LOG_FORMAT]")
 	sf.register(fs)
@@ -189,7 +192,7 @@ func serveCommand() *cobra.Command {
 }
 
 func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemote bool, webhookAllow []netip.Prefix,
-	tc *tls.Config, sf *storeFlags, policy *lifecycle.SupervisionPolicy, popts *plugin.Options, corsOrigins []string,
+	tc *tls.Config, sf *storeFlags, policy *lifecycle.SupervisionPolicy, popts *plugin.Options, corsOrigins []string, console bool,
 	tp *sdktrace.TracerProvider, stdout, stderr io.Writer) error {
 	var log *slog.Logger
 	switch logFormat {
@@ -264,6 +267,9 @@ func serve(ctx context.Context, listen, logFormat, tokensFile string, allowRemot
 	}
 	if tp != nil {
 		hopts = append(hopts, server.WithTracerProvider(tp))
+	}
+	if console {
+		hopts = append(hopts, server.WithUI(ui.Handler()))
 	}
 	srv := server.New(m, hopts...)
 	scheme := "http"

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -360,5 +362,45 @@ func TestServeConfigFile(t *testing.T) {
 	out, err := exec.Command(bin, "serve", "--config", cfg).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), `unknown setting "colour"`) {
 		t.Errorf("unknown setting: %v %s", err, out)
+	}
+}
+
+// TestServeConsole: serve serves the web console at /ui/ (and / redirects to it) unless
+// --ui=false, or the config file's "ui": false, turns it off.
+func TestServeConsole(t *testing.T) {
+	get := func(url string) (int, string) { // the status, and the body or the redirect's target
+		t.Helper()
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		if loc := res.Header.Get("Location"); loc != "" {
+			return res.StatusCode, loc
+		}
+		return res.StatusCode, string(body)
+	}
+	on := startServer(t, "--store", "memory")
+	if code, body := get(on.url + "/ui/"); code != http.StatusOK || !strings.Contains(body, `<div id="app">`) {
+		t.Errorf("GET /ui/: %d %.200s", code, body)
+	}
+	if code, loc := get(on.url + "/"); code != http.StatusFound || loc != "/ui/" {
+		t.Errorf("GET /: %d %q, want a redirect to /ui/", code, loc)
+	}
+	off := startServer(t, "--store", "memory", "--ui=false")
+	if code, _ := get(off.url + "/ui/"); code != http.StatusNotFound {
+		t.Errorf("--ui=false: GET /ui/: %d, want 404", code)
+	}
+	cfg := filepath.Join(t.TempDir(), "hms.json")
+	os.WriteFile(cfg, []byte(`{"store": "memory", "ui": false}`), 0o600)
+	byConfig := startServer(t, "--config", cfg)
+	if code, _ := get(byConfig.url + "/ui/"); code != http.StatusNotFound {
+		t.Errorf(`config "ui": false: GET /ui/: %d, want 404`, code)
+	}
+	// The API is served either way.
+	if _, _, err := off.client(t).RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "a"}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ export {
   type HistoryOptions,
   type RegisterAgentOptions,
   type ListAgentsOptions,
+  type EventIterator,
 } from "./manager.js";
 export {
   LifecycleState,

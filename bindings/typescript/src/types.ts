@@ -149,6 +149,10 @@ export interface Hook {
   failed: number;
   timedOut: number;
   deliveredSequence: number;
+  /** The latest outcome (result, message, latency), when the hook has run. */
+  lastOutcome?: HookOutcome;
+  /** Callback hooks: whether a hook worker serving the callback is connected. */
+  workerConnected: boolean;
 }
 
 /** One invocation of a hook served by a JavaScript function (handleCallback). */
@@ -295,9 +299,11 @@ export function hook(h: mgr.Hook): Hook {
     failed: num(h.failed),
     timedOut: num(h.timedOut),
     deliveredSequence: num(h.deliveredSequence),
+    workerConnected: h.workerConnected,
   };
   const ca = date(h.createdAt);
   if (ca) out.createdAt = ca;
+  if (h.lastOutcome) out.lastOutcome = hookOutcome(h.lastOutcome);
   return out;
 }
 

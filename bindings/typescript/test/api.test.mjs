@@ -99,6 +99,11 @@ for (const [mode, make] of Object.entries(modes)) {
       const hooks = await m.listHooks();
       const h = hooks.find((x) => x.hookId === r.hookId);
       assert.equal(h.vetoed, 1);
+      // The latest outcome (the failure), with its message and latency.
+      assert.equal(h.lastOutcome?.result, "FAILED");
+      assert.match(h.lastOutcome.message, /policy service down/);
+      assert.equal(typeof h.lastOutcome.latencyUs, "number");
+      assert.equal(typeof h.workerConnected, "boolean");
       await m.unregisterHook(r.hookId);
       await assert.rejects(m.unregisterHook(r.hookId), { code: "NOT_FOUND" });
     });
