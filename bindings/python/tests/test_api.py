@@ -169,6 +169,21 @@ def test_agents_hooks_supervision(manager: LifecycleManager) -> None:
     assert st.default_policy
 
 
+def test_delete_agent(manager: LifecycleManager) -> None:
+    manager.register_agent("d-1")
+    with pytest.raises(hl.FailedPreconditionError):
+        manager.delete_agent("d-1")
+    manager.transition_state("d-1", LifecycleState.TERMINATED)
+    ev = manager.delete_agent("d-1", reason="decommissioned")
+    assert ev.new_state == LifecycleState.UNSPECIFIED and ev.previous_state == LifecycleState.TERMINATED
+    assert ev.reason == "decommissioned"
+    with pytest.raises(NotFoundError):
+        manager.get_state("d-1")
+    with pytest.raises(AlreadyExistsError):
+        manager.register_agent("d-1")
+    assert len(manager.get_transition_history("d-1", limit=10)) == 3
+
+
 def test_errors(manager: LifecycleManager) -> None:
     with pytest.raises(NotFoundError) as e:
         manager.get_state("nobody")

@@ -317,6 +317,10 @@ class AsyncLifecycleManager:
         """See :meth:`LifecycleManager.heartbeat`."""
         return await self._run(self.sync.heartbeat, *agent_ids)
 
+    async def delete_agent(self, agent_id: str, reason: str = "") -> LifecycleEvent:
+        """See :meth:`LifecycleManager.delete_agent`."""
+        return await self._run(self.sync.delete_agent, agent_id, reason)
+
     async def set_supervision_policy(self, agent_id: str, policy: SupervisionPolicy | None = None) -> SupervisionStatus:
         """See :meth:`LifecycleManager.set_supervision_policy`."""
         return await self._run(self.sync.set_supervision_policy, agent_id, policy)

@@ -371,6 +371,17 @@ class LifecycleManager:
         assert st is not None
         return st
 
+    def delete_agent(self, agent_id: str, reason: str = "") -> LifecycleEvent:
+        """Delete an agent in a terminal state (TERMINATED); returns the deletion event.
+
+        The agent's record goes, its history stays until retention removes it, and its id is
+        never used again (``AlreadyExistsError``). The event goes from TERMINATED to
+        UNSPECIFIED, and watchers see it. An agent in any other state raises
+        ``FailedPreconditionError``.
+        """
+        d = self.call(AGENTS + "DeleteAgent", {"agentId": agent_id, "reason": reason})
+        return event_in(d.get("event") or {})
+
     # -- hooks served by Python ------------------------------------------------------------
 
     def handle_callback(self, name: str, fn: HookFunction) -> None:
