@@ -341,8 +341,9 @@ func (s *Store) CommitTransition(ctx context.Context, ev lifecycle.Event, expect
 	sh := s.shard(ev.AgentID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	r, err := sh.live(ev.AgentID)
-	if err != nil {
+	r, ok := sh.agents[ev.AgentID]
+	if !ok || r.deleted() {
+		_, err := sh.live(ev.AgentID) // the error, out of the hot path
 		return 0, err
 	}
 	if r.Revision != expectedRevision {
