@@ -11,7 +11,7 @@ import (
 // with the sequence to resume from, and catches up from the store.
 type hub struct {
 	mu   sync.Mutex
-	ring []ringSlot
+	ring []Event
 	mask uint64
 	// head: every event up to head has been published; written under mu, read without it
 	// by a watcher about to park. base: head when the hub started; the ring never holds
@@ -23,13 +23,6 @@ type hub struct {
 	watchers  []*Watcher
 	closed    bool
 	tap       tap
-}
-
-// ringSlot holds an event on whole cache lines of its own (Event is 160 bytes), so that
-// publishers on different processors do not write one line in turn.
-type ringSlot struct {
-	Event
-	_ [192 - 160]byte
 }
 
 // tap hands the supervisor, in sequence order, the published events into the states it
@@ -50,7 +43,7 @@ func newHub(size int, head uint64) *hub {
 	for n < size {
 		n <<= 1
 	}
-	h := &hub{ring: make([]ringSlot, n), mask: uint64(n - 1), base: head, top: head, tap: tap{notify: make(chan struct{}, 1)}}
+	h := &hub{ring: make([]Event, n), mask: uint64(n - 1), base: head, top: head, tap: tap{notify: make(chan struct{}, 1)}}
 	h.head.Store(head)
 	return h
 }
@@ -68,10 +61,10 @@ func (h *hub) publish(ev *Event) {
 	if ev.Sequence <= old || ev.Sequence > old+uint64(len(h.ring)) || h.closed {
 		return
 	}
-	h.ring[ev.Sequence&h.mask].Event = *ev
+	h.ring[ev.Sequence&h.mask] = *ev
 	h.top = max(h.top, ev.Sequence)
 	head := old
-	for h.ring[(head+1)&h.mask].Event.Sequence == head+1 {
+	for h.ring[(head+1)&h.mask].Sequence == head+1 {
 		head++
 	}
 	if head == old {
@@ -82,7 +75,7 @@ func (h *hub) publish(ev *Event) {
 	h.head.Store(head)
 	if t := &h.tap; t.states != 0 {
 		for s := old + 1; s <= head; s++ {
-			if ev := &h.ring[s&h.mask].Event; t.states&(1<<ev.To) != 0 {
+			if ev := &h.ring[s&h.mask]; t.states&(1<<ev.To) != 0 {
 				if len(t.events) < maxTapped {
 					t.events = append(t.events, *ev)
 				} else {
@@ -113,7 +106,7 @@ func (h *hub) wakes(w *Watcher, old, head uint64) bool {
 		return true
 	}
 	for s := old + 1; s <= head; s++ {
-		if w.filter.match(&h.ring[s&h.mask].Event) {
+		if w.filter.match(&h.ring[s&h.mask]) {
 			return true
 		}
 	}

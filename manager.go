@@ -123,9 +123,6 @@ type agentSlot struct {
 	waiters atomic.Int32
 	wake    atomic.Pointer[chan struct{}] // a release's signal to one waiter; made on first contention
 	cached  Agent
-	// Whole cache lines: agents registered one after another have neighbouring slots, and
-	// transitions of two of them on two processors would otherwise write one line in turn.
-	_ [192 - 160]byte
 }
 
 // New returns a Manager over store, which it does not own: close the Manager, then the

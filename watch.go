@@ -212,7 +212,7 @@ func (w *Watcher) fill(ctx context.Context) error {
 	}
 	if oldest := h.oldest(); cur >= oldest {
 		for ; cur <= head && len(w.buf) < watchBatch; cur++ {
-			if ev := &h.ring[cur&h.mask].Event; w.filter.match(ev) {
+			if ev := &h.ring[cur&h.mask]; w.filter.match(ev) {
 				w.buf = append(w.buf, *ev)
 			}
 		}

@@ -28,8 +28,7 @@ type Options struct {
 	MaxEvents int
 }
 
-// DefaultMaxEvents is the default history retention: 192 MB of event slots, and the
-// strings and maps the events hold.
+// DefaultMaxEvents is the default history retention: about 200 MB of events.
 const DefaultMaxEvents = 1 << 20
 
 const chunkSize = 4096
@@ -78,7 +77,7 @@ type eventLog struct {
 	mu sync.Mutex
 	// The event with sequence n is at ring position (n-1) % (len(chunks)*chunkSize), in
 	// chunk position/chunkSize. Chunks are allocated on first use and then reused.
-	chunks   [][]slot
+	chunks   [][]lifecycle.Event
 	reserved uint64 // newest sequence handed out
 	_        [128 - 40]byte
 	// committed is the newest sequence whose event, and every one before it, is in the
@@ -88,14 +87,6 @@ type eventLog struct {
 	// The commits in flight, by sequence modulo shardCount: each holds its shard's lock,
 	// so fewer than shardCount are in flight, with consecutive sequences.
 	flight [shardCount]inFlight
-}
-
-// slot holds an event on whole cache lines of its own (Event is 160 bytes): consecutive
-// events are written by committers on different processors, and a shared line would
-// travel between them on every commit.
-type slot struct {
-	lifecycle.Event
-	_ [192 - 160]byte
 }
 
 type inFlight struct {
@@ -108,9 +99,6 @@ type inFlight struct {
 type agentRecord struct {
 	lifecycle.Agent
 	seqs []uint64 // the agent's retained sequences, ascending (older ones trimmed lazily)
-	// Whole cache lines, so that commits of neighbouring agents on two processors do not
-	// write one line in turn (records of agents registered together are neighbours).
-	_ [192 - 168]byte
 }
 
 var _ lifecycle.Store = (*Store)(nil)
@@ -129,7 +117,7 @@ func NewWithOptions(opts *Options) *Store {
 		ids:   btree.NewG(32, func(a, b string) bool { return a < b }),
 		hooks: make(map[string]lifecycle.Hook),
 	}
-	s.log.chunks = make([][]slot, (maxEvents+chunkSize-1)/chunkSize)
+	s.log.chunks = make([][]lifecycle.Event, (maxEvents+chunkSize-1)/chunkSize)
 	for i := range s.log.flight {
 		s.log.flight[i].wake = make(chan struct{}, 1)
 	}
@@ -166,16 +154,16 @@ func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
 	chunk := &l.chunks[pos/chunkSize]
 	if *chunk == nil {
-		*chunk = make([]slot, chunkSize)
+		*chunk = make([]lifecycle.Event, chunkSize)
 	}
-	sl := &(*chunk)[pos%chunkSize].Event
+	slot := &(*chunk)[pos%chunkSize]
 	oldest = l.oldest()
 	l.mu.Unlock()
 	// No reader touches the slot: readers hold mu, see events up to committed (< seq) and
 	// none older than oldest (> seq - ring size, the event the slot held). Nor does another
 	// committer: fewer than shardCount are in flight, far fewer than the slots.
 	ev.Sequence = seq
-	*sl = *ev
+	*slot = *ev
 	l.flight[seq%shardCount].written.Store(seq)
 	l.advance()
 	l.await(seq)
@@ -225,7 +213,7 @@ func (l *eventLog) await(seq uint64) {
 // event returns the retained event with sequence seq. Call with l.mu held.
 func (l *eventLog) event(seq uint64) *lifecycle.Event {
 	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
-	return &l.chunks[pos/chunkSize][pos%chunkSize].Event
+	return &l.chunks[pos/chunkSize][pos%chunkSize]
 }
 
 // oldest is the oldest retained sequence (1 while nothing has been dropped), counting the
