@@ -16,7 +16,9 @@ const compiled = new Map<string, Promise<WebAssembly.Module>>();
 function compile(source: WasmSource | undefined, file: string): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return Promise.resolve(source);
   if (source !== undefined && typeof source !== "string" && !(source instanceof URL)) return WebAssembly.compile(source);
-  const url = source ?? new URL(`./${file}`, import.meta.url);
+  // Concatenated, not a template literal: bundlers (Vite) would otherwise copy every file of
+  // this folder as an asset, to serve whichever the template could name.
+  const url = source ?? new URL("./" + file, import.meta.url);
   const key = String(url);
   let p = compiled.get(key);
   if (p === undefined) {

@@ -41,7 +41,7 @@ const compiled = new Map<string, Promise<WebAssembly.Module>>();
 function compile(source: WasmSource | undefined, file: string): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return Promise.resolve(source);
   if (source !== undefined && typeof source !== "string" && !(source instanceof URL)) return WebAssembly.compile(source);
-  const where = source ?? new URL(`./${file}`, import.meta.url);
+  const where = source ?? new URL("./" + file, import.meta.url); // not a template: see platform-browser.ts
   const key = String(where);
   let p = compiled.get(key);
   if (p === undefined) {
