@@ -118,10 +118,11 @@ type hookEntry struct {
 	ignoreFailures bool
 	maxAttempts    int
 
-	mu    sync.Mutex
-	stats HookStatus
-	stop  context.CancelFunc // ends non-blocking delivery
-	done  chan struct{}
+	mu       sync.Mutex
+	stats    HookStatus
+	delivery *Watcher           // a non-blocking hook's, while it delivers (for its backlog)
+	stop     context.CancelFunc // ends non-blocking delivery
+	done     chan struct{}
 }
 
 // hookSet is replaced as a whole on every change, so transitions read it without a lock.

@@ -168,6 +168,9 @@ func (m *Manager) deliverFrom(ctx context.Context, h *hookEntry, cursor uint64) 
 			sleep(ctx, m.backoff)
 			continue
 		}
+		h.mu.Lock()
+		h.delivery = w
+		h.mu.Unlock()
 		for {
 			ev, err := w.Next(ctx)
 			if err != nil {
@@ -185,6 +188,9 @@ func (m *Manager) deliverFrom(ctx context.Context, h *hookEntry, cursor uint64) 
 			h.mu.Unlock()
 			cursor = ev.Sequence + 1
 		}
+		h.mu.Lock()
+		h.delivery = nil
+		h.mu.Unlock()
 		w.Close()
 	}
 }
@@ -203,10 +209,12 @@ func (m *Manager) deliverOne(ctx context.Context, h *hookEntry, ev *Event) bool 
 			return false
 		}
 		if attempt == h.maxAttempts {
+			m.counts.hookGiveUps.Add(1)
 			m.log.Error("hook gave up on an event", "hook", h.Spec.Name, "sequence", ev.Sequence,
 				"attempts", attempt, "last_error", out.Message)
 			return true
 		}
+		m.counts.hookRetries.Add(1)
 		sleep(ctx, backoff/2+rand.N(backoff))
 		backoff = min(2*backoff, maxRetryBackoff)
 	}

@@ -107,6 +107,7 @@ type Manager struct {
 	hookMu    sync.Mutex   // serializes hook registration
 	callbacks sync.Map     // name → HookFunc
 	tracer    trace.Tracer // nil: tracing is off
+	counts    counters
 
 	ctx     context.Context // canceled by Close; parent of background work
 	cancel  context.CancelFunc

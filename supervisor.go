@@ -490,6 +490,8 @@ func (s *supervisor) perform(ctx context.Context, t *tracked) {
 	}
 	res, err := s.m.Transition(WithInitiator(ctx, initiator), req)
 	switch {
+	case err == nil && res.Success:
+		s.m.counts.supervision[t.next.Action].Add(1)
 	case err != nil:
 		s.retry(t, err)
 	case !res.Success:

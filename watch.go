@@ -50,6 +50,8 @@ type Watcher struct {
 	notify chan struct{}
 	// parked: the watcher waits for notify; publishers signal only parked watchers.
 	parked atomic.Bool
+	// buffered is len(buf)-pos, for Stats (a hook's delivery backlog).
+	buffered atomic.Int64
 	// live: the watcher has caught up with the ring once; falling off it is then a lag.
 	live bool
 	buf  []Event
@@ -130,6 +132,7 @@ func (w *Watcher) Next(ctx context.Context) (Event, error) {
 			ev := w.buf[w.pos]
 			w.buf[w.pos] = Event{}
 			w.pos++
+			w.buffered.Store(int64(len(w.buf) - w.pos))
 			w.sent(ev.Sequence)
 			return ev, nil
 		}
@@ -137,7 +140,9 @@ func (w *Watcher) Next(ctx context.Context) (Event, error) {
 			return Event{}, w.err
 		}
 		w.buf, w.pos = w.buf[:0], 0
-		if err := w.fill(ctx); err != nil {
+		err := w.fill(ctx)
+		w.buffered.Store(int64(len(w.buf)))
+		if err != nil {
 			if ctx.Err() != nil {
 				return Event{}, ctx.Err()
 			}
@@ -223,6 +228,7 @@ func (w *Watcher) fill(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	if w.live {
+		w.m.counts.watchCutoffs.Add(1)
 		return &Error{Code: CodeResourceExhausted, ResumeSequence: cur,
 			Message: fmt.Sprintf("watcher fell more than %d events behind and was cut off; watch again from sequence %d", len(h.ring), cur)}
 	}

@@ -171,16 +171,23 @@ func (m *Manager) activate(ctx context.Context, e *entry, reason, initiator stri
 		if err != nil {
 			return Plugin{}, err
 		}
+		m.mu.Lock()
+		count(&m.policy.stats.Activations, "ok")
+		m.mu.Unlock()
 		return m.view(ctx, e)
 	}
 	proc, err := m.spawner.start(filepath.Join(m.repo, e.path), man, gen, marker)
 	if err == nil {
 		m.mu.Lock()
 		e.proc = proc
+		m.policy.stats.ProcessStarts++
 		m.mu.Unlock()
 		err = proc.waitHealthy(ctx, man.Runtime)
 	}
 	if err != nil {
+		m.mu.Lock()
+		count(&m.policy.stats.Activations, "failed")
+		m.mu.Unlock()
 		why := "activation failed: " + err.Error()
 		if proc != nil {
 			proc.stop(0)
@@ -199,6 +206,9 @@ func (m *Manager) activate(ctx context.Context, e *entry, reason, initiator stri
 		proc.stop(0)
 		return Plugin{}, err
 	}
+	m.mu.Lock()
+	count(&m.policy.stats.Activations, "ok")
+	m.mu.Unlock()
 	m.workers.Add(1)
 	go m.monitor(e, proc, ev.Revision+1)
 	return m.view(ctx, e)
@@ -213,6 +223,13 @@ func (m *Manager) monitor(e *entry, proc *process, activeRevision int64) {
 		return // Close stops the plugin and records it
 	}
 	if reason, failed := m.recordRuntimeFailure(e, proc, activeRevision, why); failed {
+		cause := "exit"
+		if proc.healthFailed {
+			cause = "health"
+		}
+		m.mu.Lock()
+		count(&m.policy.stats.RuntimeFailures, cause)
+		m.mu.Unlock()
 		m.failover(e, proc.generation, reason)
 	}
 }

@@ -103,6 +103,16 @@ type PolicyStats struct {
 	// threshold.
 	Pressure  Pressure
 	Threshold float64
+	// Activations by result: "ok" (Active), "failed" (the process did not start or never
+	// became healthy).
+	Activations map[string]uint64
+	// RuntimeFailures of active plugins by cause: "exit" (the process ended) or "health"
+	// (it failed its health check FailureThreshold times in a row).
+	RuntimeFailures map[string]uint64
+	// ProcessStarts counts plugin processes started.
+	ProcessStarts uint64
+	// States counts the plugin versions in each state ("active", "failed", …).
+	States map[string]uint64
 }
 
 // policyState is the Manager's state of the failover and pressure policies. pressure and
@@ -162,12 +172,39 @@ func (m *Manager) startPolicies() {
 
 // PolicyStats returns the counters of the automatic policies' decisions.
 func (m *Manager) PolicyStats() PolicyStats {
+	states := m.countStates()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.policy.stats
 	s.Failovers, s.Deactivations = copyCounts(s.Failovers), copyCounts(s.Deactivations)
+	s.Activations, s.RuntimeFailures = copyCounts(s.Activations), copyCounts(s.RuntimeFailures)
+	s.States = states
 	s.Pressure, s.Threshold = m.policy.pressure, m.opts.PressureThreshold
 	return s
+}
+
+// countStates counts the registry's versions by state, from the stored records.
+func (m *Manager) countStates() map[string]uint64 {
+	out := map[string]uint64{}
+	f := lifecycle.AgentFilter{Limit: lifecycle.MaxPageSize}
+	for {
+		recs, err := m.store.ListAgents(context.Background(), f)
+		if err != nil || len(recs) == 0 {
+			return out
+		}
+		for _, r := range recs {
+			out[strings.ToLower(strings.TrimPrefix(State(r.State).String(), "PLUGIN_STATE_"))]++
+		}
+		f.AfterID = recs[len(recs)-1].ID
+	}
+}
+
+// count adds one to counter key of a PolicyStats map. Call with m.mu held.
+func count(c *map[string]uint64, key string) {
+	if *c == nil {
+		*c = map[string]uint64{}
+	}
+	(*c)[key]++
 }
 
 func copyCounts(c map[string]uint64) map[string]uint64 {

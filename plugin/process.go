@@ -64,15 +64,16 @@ func (s *spawner) close() {
 
 // process is one running activation of a plugin.
 type process struct {
-	cmd        *exec.Cmd
-	generation uint64
-	endpoint   string // 127.0.0.1:port
-	port       int
-	health     *manifest.Health
-	marker     string        // EnvActivation of its processes
-	exited     chan struct{} // closed when the process has exited and been reaped
-	exitErr    error
-	out        *lineRing
+	cmd          *exec.Cmd
+	generation   uint64
+	endpoint     string // 127.0.0.1:port
+	port         int
+	health       *manifest.Health
+	marker       string        // EnvActivation of its processes
+	healthFailed bool          // watch gave up on its health check (else it exited)
+	exited       chan struct{} // closed when the process has exited and been reaped
+	exitErr      error
+	out          *lineRing
 	// reaped is set before the process is reaped: from then on its pid, the group's id,
 	// may name another group.
 	mu     sync.Mutex
@@ -281,6 +282,7 @@ func (p *process) watch(ctx context.Context) string {
 		}
 		if err := p.check(ctx); err != nil {
 			if failures++; failures >= p.health.Failures() {
+				p.healthFailed = true
 				return fmt.Sprintf("%v (%d checks in a row)", err, failures)
 			}
 		} else {

@@ -36,8 +36,9 @@ func (*spawner) start(string, *manifest.Manifest, uint64, string) (*process, err
 }
 
 type process struct {
-	generation uint64
-	endpoint   string
+	generation   uint64
+	endpoint     string
+	healthFailed bool
 }
 
 func (*process) pid() int                                             { return 0 }

@@ -97,6 +97,10 @@ type pluginCollector struct {
 	refusals    *prometheus.Desc
 	deactivated *prometheus.Desc
 	pressure    *prometheus.Desc
+	activations *prometheus.Desc
+	runtime     *prometheus.Desc
+	starts      *prometheus.Desc
+	states      *prometheus.Desc
 }
 
 // watchPlugins adds the plugin policy metrics for svc, when it is an embedded manager.
@@ -114,14 +118,19 @@ func (m *metrics) watchPlugins(svc plugin.Service) {
 			"Plugins deactivated by a policy, by policy (idle-deactivation, idle-deactivation-under-pressure).", []string{"policy"}, nil),
 		pressure: prometheus.NewDesc("hms_plugin_pressure",
 			"The host's pressure in percent as the plugin policies last read it (PSI some avg10, or load average per core), by resource; and the threshold.", []string{"resource"}, nil),
+		activations: prometheus.NewDesc("hms_plugin_activations_total",
+			"Plugin activations, by result (ok: Active; failed: the process did not start or never became healthy).", []string{"result"}, nil),
+		runtime: prometheus.NewDesc("hms_plugin_runtime_failures_total",
+			"Active plugins that failed, by cause (exit: the process ended; health: its health check failed too often).", []string{"cause"}, nil),
+		starts: prometheus.NewDesc("hms_plugin_process_starts_total", "Plugin processes started.", nil, nil),
+		states: prometheus.NewDesc("hms_plugins", "Plugin versions in the registry, by state.", []string{"state"}, nil),
 	})
 }
 
 func (c *pluginCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.failovers
-	ch <- c.refusals
-	ch <- c.deactivated
-	ch <- c.pressure
+	for _, d := range []*prometheus.Desc{c.failovers, c.refusals, c.deactivated, c.pressure, c.activations, c.runtime, c.starts, c.states} {
+		ch <- d
+	}
 }
 
 func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
@@ -130,6 +139,16 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.failovers, prometheus.CounterValue, float64(s.Failovers[r]), r)
 	}
 	ch <- prometheus.MustNewConstMetric(c.refusals, prometheus.CounterValue, float64(s.PressureRefusals))
+	for _, r := range []string{"ok", "failed"} {
+		ch <- prometheus.MustNewConstMetric(c.activations, prometheus.CounterValue, float64(s.Activations[r]), r)
+	}
+	for _, r := range []string{"exit", "health"} {
+		ch <- prometheus.MustNewConstMetric(c.runtime, prometheus.CounterValue, float64(s.RuntimeFailures[r]), r)
+	}
+	ch <- prometheus.MustNewConstMetric(c.starts, prometheus.CounterValue, float64(s.ProcessStarts))
+	for st, n := range s.States {
+		ch <- prometheus.MustNewConstMetric(c.states, prometheus.GaugeValue, float64(n), st)
+	}
 	for _, p := range []string{"idle-deactivation", "idle-deactivation-under-pressure"} {
 		ch <- prometheus.MustNewConstMetric(c.deactivated, prometheus.CounterValue, float64(s.Deactivations[p]), p)
 	}
@@ -139,5 +158,61 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.pressure, prometheus.GaugeValue, s.Pressure.CPU, "cpu")
 			ch <- prometheus.MustNewConstMetric(c.pressure, prometheus.GaugeValue, s.Pressure.Memory, "memory")
 		}
+	}
+}
+
+// managerCollector exports what an embedded Manager has done (lifecycle.Stats), read at
+// scrape time: watch cut-offs and lag, non-blocking hook delivery, supervision actions and
+// the store's group commits.
+type managerCollector struct {
+	svc                                              interface{ Stats() lifecycle.Stats }
+	cutoffs, lag, retries, giveUps, backlog, actions *prometheus.Desc
+	commits, batch, commitTime                       *prometheus.Desc
+}
+
+// watchManager adds the Manager's metrics, when svc is an embedded one.
+func (m *metrics) watchManager(svc lifecycle.AgentService) {
+	s, ok := svc.(interface{ Stats() lifecycle.Stats })
+	if !ok {
+		return
+	}
+	m.registry.MustRegister(&managerCollector{svc: s,
+		cutoffs: prometheus.NewDesc("hms_watch_cutoffs_total", "Watchers cut off for falling a whole watch buffer behind (they resume from the store).", nil, nil),
+		lag:     prometheus.NewDesc("hms_watch_lag_events", "The most events one open watcher has yet to read.", nil, nil),
+		retries: prometheus.NewDesc("hms_hook_retries_total", "Repeated deliveries to non-blocking hooks.", nil, nil),
+		giveUps: prometheus.NewDesc("hms_hook_give_ups_total", "Events a non-blocking hook gave up on after max_attempts.", nil, nil),
+		backlog: prometheus.NewDesc("hms_hook_backlog_events", "Published events a non-blocking hook's delivery has not read yet, by hook.", []string{"hook"}, nil),
+		actions: prometheus.NewDesc("hms_supervision_actions_total",
+			"Automatic transitions the supervisor made, by action (recover, give_up, liveness, time_limit).", []string{"action"}, nil),
+		commits: prometheus.NewDesc("hms_store_commits_total", "The store's group commits (transactions).", nil, nil),
+		batch: prometheus.NewDesc("hms_store_commit_batch_size",
+			"Requests per group commit: _sum/_count is the mean batch size.", nil, nil),
+		commitTime: prometheus.NewDesc("hms_store_commit_duration_seconds",
+			"Time spent in group commits: _sum/_count is the mean commit latency.", nil, nil),
+	})
+}
+
+func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.cutoffs, c.lag, c.retries, c.giveUps, c.backlog, c.actions, c.commits, c.batch, c.commitTime} {
+		ch <- d
+	}
+}
+
+func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.svc.Stats()
+	ch <- prometheus.MustNewConstMetric(c.cutoffs, prometheus.CounterValue, float64(s.WatchCutoffs))
+	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(s.WatchLag))
+	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(s.HookRetries))
+	ch <- prometheus.MustNewConstMetric(c.giveUps, prometheus.CounterValue, float64(s.HookGiveUps))
+	for hook, n := range s.HookBacklog {
+		ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(n), hook)
+	}
+	for action, n := range s.Supervision {
+		ch <- prometheus.MustNewConstMetric(c.actions, prometheus.CounterValue, float64(n), action)
+	}
+	if cs := s.Commits; cs != nil {
+		ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(cs.Commits))
+		ch <- prometheus.MustNewConstSummary(c.batch, cs.Commits, float64(cs.Requests), nil)
+		ch <- prometheus.MustNewConstSummary(c.commitTime, cs.Commits, cs.Duration.Seconds(), nil)
 	}
 }

@@ -54,7 +54,9 @@ func TestPluginPolicyMetricsAndState(t *testing.T) {
 	res.Body.Close()
 	for _, want := range []string{`hms_plugin_pressure{resource="cpu"} 91.5`, `hms_plugin_pressure{resource="threshold"} 80`,
 		`hms_plugin_pressure_refusals_total 1`, `hms_plugin_failovers_total{result="activated"} 0`,
-		`hms_plugin_policy_deactivations_total{policy="idle-deactivation"} 0`} {
+		`hms_plugin_policy_deactivations_total{policy="idle-deactivation"} 0`,
+		`hms_plugin_activations_total{result="ok"} 0`, `hms_plugin_activations_total{result="failed"} 0`,
+		`hms_plugin_runtime_failures_total{cause="health"} 0`, `hms_plugin_process_starts_total 0`, `hms_plugins{state="inactive"} 1`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %q", want)
 		}

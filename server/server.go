@@ -85,6 +85,7 @@ type handlers struct {
 
 func newHandlers(svc lifecycle.AgentService, o *options) *handlers {
 	h := &handlers{metrics: newMetrics()}
+	h.metrics.watchManager(svc)
 	h.agents = &service{svc: svc, rpc: rpc.AgentRPCs{Svc: svc}, log: o.log, metrics: h.metrics, writeTimeout: o.writeTimeout}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", h.metrics.handler())

@@ -165,3 +165,6 @@ func jsonb(v any) any {
 	}
 	return string(b)
 }
+
+// CommitStats implements lifecycle.CommitStatser: the group commits so far.
+func (s *Store) CommitStats() lifecycle.CommitStats { return s.writer.Stats() }

@@ -142,3 +142,6 @@ func insertEvent(ctx context.Context, stmt *sql.Stmt, ev *lifecycle.Event) error
 		ev.Revision, meta, errInfo, hooks)
 	return unavailable(err)
 }
+
+// CommitStats implements lifecycle.CommitStatser: the group commits so far.
+func (s *Store) CommitStats() lifecycle.CommitStats { return s.writer.Stats() }

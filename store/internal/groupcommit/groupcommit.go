@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hms-lifecycle/lifecycle"
@@ -34,6 +35,8 @@ type Writer struct {
 	closeMu  sync.RWMutex // held for reading while sending to reqs
 	closed   bool
 	name     string
+	// commits, requests and busy (ns) count the batches committed, for Stats.
+	commits, requests, busy atomic.Uint64
 }
 
 // Start starts a writer that passes batches of up to maxBatch requests (256 if zero) to
@@ -77,6 +80,12 @@ func (w *Writer) Close() {
 	<-w.done
 }
 
+// Stats returns the batches committed so far: how many, the requests in them and the time
+// spent committing them.
+func (w *Writer) Stats() lifecycle.CommitStats {
+	return lifecycle.CommitStats{Commits: w.commits.Load(), Requests: w.requests.Load(), Duration: time.Duration(w.busy.Load())}
+}
+
 func (w *Writer) run() {
 	defer close(w.done)
 	batch := make([]*Request, 0, w.maxBatch)
@@ -94,7 +103,11 @@ func (w *Writer) run() {
 				break drain
 			}
 		}
+		start := time.Now()
 		w.commit(batch)
+		w.busy.Add(uint64(time.Since(start)))
+		w.commits.Add(1)
+		w.requests.Add(uint64(len(batch)))
 		for _, r := range batch {
 			close(r.done)
 		}
