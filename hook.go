@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -121,6 +122,7 @@ type hookEntry struct {
 	mu       sync.Mutex
 	stats    HookStatus
 	delivery *Watcher           // a non-blocking hook's, while it delivers (for its backlog)
+	buffered atomic.Int64       // events its delivery has read but not taken up yet (backlog)
 	stop     context.CancelFunc // ends non-blocking delivery
 	done     chan struct{}
 }

@@ -1,12 +1,12 @@
 package lifecycle
 
 import (
-	"go.opentelemetry.io/otel/trace"
-
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // runBlocking runs the matching blocking hooks in order, recording each outcome in
@@ -176,6 +176,7 @@ func (m *Manager) deliverFrom(ctx context.Context, h *hookEntry, cursor uint64) 
 			if err != nil {
 				break // lagged or ending: watch again from the cursor
 			}
+			h.buffered.Store(int64(len(w.buf) - w.pos))
 			if !m.deliverOne(ctx, h, &ev) {
 				break // lease lost or shutting down: the event is delivered again later
 			}

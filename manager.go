@@ -1,8 +1,6 @@
 package lifecycle
 
 import (
-	"go.opentelemetry.io/otel/trace"
-
 	"cmp"
 	"context"
 	"fmt"
@@ -12,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hms-lifecycle/lifecycle/statemachine"
 )

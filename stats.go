@@ -68,7 +68,7 @@ func (m *Manager) Stats() Stats {
 		e.mu.Lock()
 		next, buffered := e.Cursor+1, uint64(0)
 		if w := e.delivery; w != nil {
-			next, buffered = w.cursor.Load(), uint64(max(w.buffered.Load(), 0))
+			next, buffered = w.cursor.Load(), uint64(max(e.buffered.Load(), 0))
 		}
 		e.mu.Unlock()
 		st.HookBacklog[e.Spec.Name] = buffered

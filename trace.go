@@ -21,18 +21,16 @@ func (m *Manager) traceTransition(ctx context.Context, req TransitionRequest) (T
 		attribute.String("hms.agent_id", req.AgentID),
 		attribute.String("hms.target_state", StateName(req.Target)),
 		attribute.Bool("hms.force", req.Force)))
-	defer span.End()
 	res, err := m.transitionPipeline(ctx, req)
 	switch {
 	case err != nil:
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
 	case res.Success:
 		span.SetAttributes(attribute.String("hms.previous_state", StateName(res.Previous)),
 			attribute.Int64("hms.sequence", int64(res.Event.Sequence)), attribute.Int64("hms.revision", res.Revision))
 	default:
 		span.SetAttributes(attribute.String("hms.refusal", res.Refusal.String()), attribute.String("hms.refusal_message", res.Message))
 	}
+	finishSpan(span, err) // the error, if any, as its status
 	return res, err
 }
 

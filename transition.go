@@ -1,12 +1,12 @@
 package lifecycle
 
 import (
-	"go.opentelemetry.io/otel/trace"
-
 	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TransitionRequest asks to move an agent to another state.

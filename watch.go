@@ -50,8 +50,6 @@ type Watcher struct {
 	notify chan struct{}
 	// parked: the watcher waits for notify; publishers signal only parked watchers.
 	parked atomic.Bool
-	// buffered is len(buf)-pos, for Stats (a hook's delivery backlog).
-	buffered atomic.Int64
 	// live: the watcher has caught up with the ring once; falling off it is then a lag.
 	live bool
 	buf  []Event
@@ -132,7 +130,6 @@ func (w *Watcher) Next(ctx context.Context) (Event, error) {
 			ev := w.buf[w.pos]
 			w.buf[w.pos] = Event{}
 			w.pos++
-			w.buffered.Store(int64(len(w.buf) - w.pos))
 			w.sent(ev.Sequence)
 			return ev, nil
 		}
@@ -140,9 +137,7 @@ func (w *Watcher) Next(ctx context.Context) (Event, error) {
 			return Event{}, w.err
 		}
 		w.buf, w.pos = w.buf[:0], 0
-		err := w.fill(ctx)
-		w.buffered.Store(int64(len(w.buf)))
-		if err != nil {
+		if err := w.fill(ctx); err != nil {
 			if ctx.Err() != nil {
 				return Event{}, ctx.Err()
 			}

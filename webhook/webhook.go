@@ -9,8 +9,6 @@
 package webhook
 
 import (
-	"go.opentelemetry.io/otel/propagation"
-
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -28,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"

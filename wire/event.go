@@ -10,12 +10,12 @@ import (
 	pb "github.com/hms-lifecycle/lifecycle/gen/hms/agent/lifecycle/v1"
 )
 
-// appendEvent appends the protobuf encoding of ev to b: the bytes deterministic
+// encodeEvent returns the protobuf encoding of ev: the bytes deterministic
 // proto.Marshal gives (fields in number order, map keys sorted, unknown fields last),
 // written directly. Events are most of what a watch sends, and the reflective marshal of
 // an event with metadata costs several times this. ok is false when a string is not valid
 // UTF-8; the caller then marshals reflectively, for its error.
-func appendEvent(b []byte, ev *pb.LifecycleEvent) (_ []byte, ok bool, err error) {
+func encodeEvent(ev *pb.LifecycleEvent) (b []byte, ok bool, err error) {
 	str := func(num protowire.Number, s string) bool {
 		if s == "" {
 			return true
@@ -49,9 +49,7 @@ func appendEvent(b []byte, ev *pb.LifecycleEvent) (_ []byte, ok bool, err error)
 		n += 8 + len(k) + len(v)
 	}
 	slices.Sort(keys)
-	if b == nil {
-		b = make([]byte, 0, n)
-	}
+	b = make([]byte, 0, n)
 	if !str(1, ev.EventId) || !str(2, ev.AgentId) {
 		return nil, false, nil
 	}

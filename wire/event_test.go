@@ -70,7 +70,7 @@ func TestAppendEventIsDeterministicMarshal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok, err := appendEvent(nil, ev)
+		got, ok, err := encodeEvent(ev)
 		if !ok || err != nil {
 			t.Fatalf("event %d: ok %v, err %v", i, ok, err)
 		}
@@ -86,7 +86,7 @@ func TestAppendEventLeavesInvalidUTF8ToMarshal(t *testing.T) {
 		{Reason: "ok", Metadata: map[string]string{"k": "\xc3"}},
 		{Metadata: map[string]string{"\xc3": "v"}},
 	} {
-		if _, ok, err := appendEvent(nil, ev); ok || err != nil {
+		if _, ok, err := encodeEvent(ev); ok || err != nil {
 			t.Errorf("%v: ok %v, err %v; want a fallback", ev, ok, err)
 		}
 		_, err := Marshal(Protobuf, ev)

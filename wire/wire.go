@@ -50,7 +50,7 @@ func Marshal(f Format, m proto.Message) ([]byte, error) {
 	switch f {
 	case Protobuf:
 		if ev, ok := m.(*pb.LifecycleEvent); ok {
-			if b, ok, err := appendEvent(nil, ev); ok || err != nil {
+			if b, ok, err := encodeEvent(ev); ok || err != nil {
 				return b, err
 			}
 		}

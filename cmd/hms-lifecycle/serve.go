@@ -1,8 +1,6 @@
 package main
 
 import (
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/hms-lifecycle/lifecycle"
 	"github.com/hms-lifecycle/lifecycle/datadir"
