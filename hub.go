@@ -52,14 +52,35 @@ func newHub(size int, head uint64) *hub {
 // order; head advances over contiguous sequences only, so a watcher never sees a gap.
 // Only parked watchers are signalled: a watcher that is reading will find the event on
 // its own, and its notify channel and cursor stay out of the publishers' caches.
-func (h *hub) publish(ev *Event) {
+//
+// It reports false when ev is more than a ring ahead of head, where it could overwrite an
+// event not yet published: the events up to it must then be published from the store
+// (Manager.publish), or head would never pass them.
+//
+// The signals are sent after the lock is released: readying a goroutine may wake a
+// thread, a system call that would lengthen every other publisher's wait.
+func (h *hub) publish(ev *Event) bool {
+	var wake [4]chan struct{}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	// Beyond a ring ahead, a pending event could overwrite another pending one; the
-	// follower of a shared store fills such gaps from the store instead.
+	woken, ok := h.publishLocked(ev, wake[:0])
+	h.mu.Unlock()
+	for _, c := range woken {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	return ok
+}
+
+// publishLocked adds ev and appends to woken the channels to signal. Call with mu held.
+func (h *hub) publishLocked(ev *Event, woken []chan struct{}) ([]chan struct{}, bool) {
 	old := h.head.Load()
-	if ev.Sequence <= old || ev.Sequence > old+uint64(len(h.ring)) || h.closed {
-		return
+	if ev.Sequence <= old || h.closed {
+		return woken, true
+	}
+	if ev.Sequence > old+uint64(len(h.ring)) {
+		return woken, false
 	}
 	h.ring[ev.Sequence&h.mask] = *ev
 	h.top = max(h.top, ev.Sequence)
@@ -68,12 +89,13 @@ func (h *hub) publish(ev *Event) {
 		head++
 	}
 	if head == old {
-		return
+		return woken, true
 	}
 	// A watcher parks after setting parked and then looking at head; this stores head and
 	// then looks at parked: one of the two sees the other.
 	h.head.Store(head)
 	if t := &h.tap; t.states != 0 {
+		tapped := false
 		for s := old + 1; s <= head; s++ {
 			if ev := &h.ring[s&h.mask]; t.states&(1<<ev.To) != 0 {
 				if len(t.events) < maxTapped {
@@ -81,21 +103,19 @@ func (h *hub) publish(ev *Event) {
 				} else {
 					t.overflow = true
 				}
-				select {
-				case t.notify <- struct{}{}:
-				default:
-				}
+				tapped = true
 			}
+		}
+		if tapped {
+			woken = append(woken, t.notify)
 		}
 	}
 	for _, w := range h.watchers {
 		if w.parked.Load() && h.wakes(w, old, head) && w.parked.CompareAndSwap(true, false) {
-			select {
-			case w.notify <- struct{}{}:
-			default:
-			}
+			woken = append(woken, w.notify)
 		}
 	}
+	return woken, true
 }
 
 // wakes reports whether parked watcher w should be woken for the events after old up to

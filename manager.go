@@ -294,7 +294,7 @@ func (m *Manager) RegisterAgent(ctx context.Context, req RegisterRequest) (Agent
 	if a.Policy != nil {
 		m.sup.setPolicy(a.ID, a.Policy)
 	}
-	m.hub.publish(&ev)
+	m.publish(ctx, &ev)
 	return m.view(a, true), ev, nil
 }
 
@@ -358,7 +358,7 @@ func (m *Manager) DeleteAgent(ctx context.Context, req DeleteRequest) (Event, er
 	if m.sup != nil {
 		m.sup.setPolicy(a.ID, nil)
 	}
-	m.hub.publish(&ev)
+	m.publish(ctx, &ev)
 	return ev, nil
 }
 

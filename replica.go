@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -22,7 +23,7 @@ func (m *Manager) follow(ctx context.Context, shared SharedStore) {
 		case <-ctx.Done():
 			return
 		case <-ch.Events:
-			m.catchUp(ctx)
+			m.catchUp(ctx, math.MaxUint64)
 		case <-ch.Hooks:
 			m.reloadHooks(ctx)
 		case id := <-ch.Policies:
@@ -35,20 +36,22 @@ func (m *Manager) follow(ctx context.Context, shared SharedStore) {
 				m.log.Error("reload supervision policy", "agent", id, "err", err)
 			}
 		case <-t.C:
-			m.catchUp(ctx)
+			m.catchUp(ctx, math.MaxUint64)
 			m.reloadHooks(ctx)
 		}
 	}
 }
 
-// catchUp publishes the stored events after the hub's head. The store hands out sequences
-// in commit order with no gaps, so what it returns continues the head exactly.
-func (m *Manager) catchUp(ctx context.Context) {
+// catchUp publishes the stored events after the hub's head, up to until at least (or as
+// far as the store goes). The store hands out sequences in commit order with no gaps, so
+// what it returns continues the head exactly.
+func (m *Manager) catchUp(ctx context.Context, until uint64) {
 	const batch = 1024
 	for ctx.Err() == nil {
-		m.hub.mu.Lock()
 		head := m.hub.head.Load()
-		m.hub.mu.Unlock()
+		if head >= until {
+			return
+		}
 		evs, err := m.store.ReadEvents(ctx, EventFilter{FromSequence: head + 1, Limit: batch})
 		if err != nil {
 			if ctx.Err() == nil {
@@ -62,6 +65,16 @@ func (m *Manager) catchUp(ctx context.Context) {
 		if len(evs) < batch {
 			return
 		}
+	}
+}
+
+// publish hands the committed event ev to the watchers. When its committer ran ahead of
+// earlier committers (descheduled between their commit and their publish) by more than
+// the hub's ring, the hub cannot hold it; since every event up to ev is committed, they
+// are published from the store instead, so that the hub's head never stops at a gap.
+func (m *Manager) publish(ctx context.Context, ev *Event) {
+	if !m.hub.publish(ev) {
+		m.catchUp(context.WithoutCancel(ctx), ev.Sequence)
 	}
 }
 

@@ -204,7 +204,7 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 	if m.tracer != nil {
 		_, span = m.span(ctx, "lifecycle.publish")
 	}
-	m.hub.publish(&ev)
+	m.publish(ctx, &ev)
 	endSpan(span, nil)
 	*res = TransitionResult{
 		Success: true, Previous: ev.From, Current: ev.To, Event: ev, Revision: ev.Revision,

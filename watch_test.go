@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hms-lifecycle/lifecycle"
+	"github.com/hms-lifecycle/lifecycle/store/memory"
 )
 
 func next(t *testing.T, w lifecycle.EventStream) lifecycle.Event {
@@ -222,4 +223,58 @@ func TestCloseWatcherUnblocksNext(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	w.Close()
 	wantCode(t, <-errc, lifecycle.CodeCanceled)
+}
+
+// pausingStore holds the committer of one agent's transitions between its commit and its
+// publish, as a descheduled goroutine would be.
+type pausingStore struct {
+	*memory.Store
+	agent     string
+	committed chan struct{}
+	release   chan struct{}
+}
+
+func (s *pausingStore) CommitTransition(ctx context.Context, ev lifecycle.Event, rev int64) (uint64, error) {
+	seq, err := s.Store.CommitTransition(ctx, ev, rev)
+	if ev.AgentID == s.agent {
+		close(s.committed)
+		<-s.release
+	}
+	return seq, err
+}
+
+// A committer paused after its commit while others publish more than the watch buffer
+// holds must not stop the watchers at its event: they get every event, in order, at once.
+func TestWatchersPassACommitterThatFellBehind(t *testing.T) {
+	s := &pausingStore{Store: memory.New(), agent: "slow", committed: make(chan struct{}), release: make(chan struct{})}
+	m, err := lifecycle.New(ctx, s, &lifecycle.Options{WatchBuffer: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	register(t, m, "slow")
+	register(t, m, "fast")
+	w, _ := m.Watch(ctx, lifecycle.WatchRequest{})
+	defer w.Close()
+	slow := make(chan error, 1)
+	go func() {
+		_, err := m.Transition(ctx, lifecycle.TransitionRequest{AgentID: "slow", Target: lifecycle.StateActive})
+		slow <- err
+	}()
+	<-s.committed
+	churn(t, m, []string{"fast"}, 100)
+	last := lastSequence(t, m)
+	for want := uint64(3); want <= last; want++ {
+		if ev := next(t, w); ev.Sequence != want {
+			t.Fatalf("got event %d, want %d", ev.Sequence, want)
+		}
+	}
+	close(s.release)
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	churn(t, m, []string{"fast"}, 1)
+	if ev := next(t, w); ev.Sequence != last+1 {
+		t.Fatalf("after the paused committer published, got event %d, want %d", ev.Sequence, last+1)
+	}
 }
