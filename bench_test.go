@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/looplab/fsm"
@@ -67,6 +68,7 @@ func BenchmarkTransitionParallel(b *testing.B) {
 	// it resumes like a client would, and the cut-offs are reported.
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan int)
+	var seen atomic.Int64
 	_, head, _ := s.Sequences(ctx)
 	go func() {
 		cutoffs := 0
@@ -78,6 +80,7 @@ func BenchmarkTransitionParallel(b *testing.B) {
 					var ev lifecycle.Event
 					if ev, err = w.Next(wctx); err == nil {
 						from = ev.Sequence + 1
+						seen.Add(1)
 					}
 				}
 				w.Close()
@@ -95,6 +98,7 @@ func BenchmarkTransitionParallel(b *testing.B) {
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		id := fmt.Sprintf("agent-%04d", next.Add(1)%agents)
 		targets := [2]lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}
@@ -115,8 +119,21 @@ func BenchmarkTransitionParallel(b *testing.B) {
 		}
 	})
 	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 	stop()
 	b.ReportMetric(float64(<-done), "cutoffs")
+	b.ReportMetric(float64(seen.Load())/float64(b.N), "watched/op")
+}
+
+// cpuTime is the CPU time the process has used, in nanoseconds: with ns/op it tells
+// whether a benchmark that scales badly spends more CPU per operation or leaves processors
+// idle.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // BenchmarkParallelCeiling runs work that shares nothing (hashing 256 bytes, about as
