@@ -29,6 +29,10 @@ const MinBookmarkInterval = 10 * time.Millisecond
 // watchBatch is how many events a watcher takes from the ring or the store at once.
 const watchBatch = 256
 
+// ringBatch bounds the events a watcher copies from the hub's ring in one hold of its
+// lock, which every publisher takes: a shorter hold keeps publishers from sleeping on it.
+const ringBatch = 32
+
 // EventStream is a stream of events, in sequence order.
 type EventStream interface {
 	// Next blocks until the next event, ctx ends, or the stream ends. An ended stream
@@ -211,7 +215,7 @@ func (w *Watcher) fill(ctx context.Context) error {
 		return nil
 	}
 	if oldest := h.oldest(); cur >= oldest {
-		for ; cur <= head && len(w.buf) < watchBatch; cur++ {
+		for end := min(head, cur+ringBatch-1); cur <= end; cur++ {
 			if ev := &h.ring[cur&h.mask]; w.filter.match(ev) {
 				w.buf = append(w.buf, *ev)
 			}
