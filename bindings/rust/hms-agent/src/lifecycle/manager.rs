@@ -19,9 +19,13 @@ pub(crate) const AGENTS: &str = "hms.agent.lifecycle.v1.LifecycleManager/";
 
 macro_rules! method {
     ($name:literal) => {
-        match CStr::from_bytes_with_nul(concat!("hms.agent.lifecycle.v1.LifecycleManager/", $name, "\0").as_bytes()) {
-            Ok(c) => c,
-            Err(_) => panic!("method name"),
+        // Checked at compile time, not on every call.
+        const {
+            match CStr::from_bytes_with_nul(concat!("hms.agent.lifecycle.v1.LifecycleManager/", $name, "\0").as_bytes())
+            {
+                Ok(c) => c,
+                Err(_) => panic!("method name"),
+            }
         }
     };
 }
@@ -138,15 +142,17 @@ impl LifecycleManagerFFI {
 
     /// Calls a unary RPC with protobuf messages.
     pub(crate) fn call<Req: Message, Resp: Message + Default>(&self, method: &CStr, req: &Req) -> Result<Resp, Error> {
-        self.call_encoded(method, |b| req.encode_raw(b))
+        self.call_encoded(method, |b| req.encode_raw(b), |b| Ok(Resp::decode(b)?))
     }
 
-    /// Calls a unary RPC whose request `encode` writes, into a buffer reused per thread.
-    fn call_encoded<Resp: Message + Default>(
+    /// Calls a unary RPC whose request `encode` writes, into a buffer reused per thread,
+    /// and whose answer `decode` reads.
+    fn call_encoded<T>(
         &self,
         method: &CStr,
         encode: impl FnOnce(&mut Vec<u8>),
-    ) -> Result<Resp, Error> {
+        decode: impl FnOnce(&[u8]) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         thread_local! {
             static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
@@ -166,7 +172,7 @@ impl LifecycleManagerFFI {
                 ffi::call(self.handle, method, hms_agent_sys::HMS_FORMAT_PROTOBUF, &b)
             }
         })?;
-        Ok(Resp::decode(buf.as_slice())?)
+        decode(buf.as_slice())
     }
 
     pub(crate) fn watch_raw(&self, method: &CStr, req: &[u8]) -> Result<u64, Error> {
@@ -298,8 +304,8 @@ impl LifecycleManagerFFI {
         request: TransitionRequest,
         options: TransitionOptions,
     ) -> Result<TransitionResponse, Error> {
-        let r: pb::TransitionResponse = self.call(method!("TransitionState"), &request.into_proto(options))?;
-        Ok(r.into())
+        let req = request.into_proto(options);
+        self.call_encoded(method!("TransitionState"), |b| req.encode_raw(b), decode::transition)
     }
 
     /// Every event matching the request, page after page, as an iterator (the request's
@@ -481,19 +487,22 @@ impl LifecycleManagerFFI {
 impl LifecycleManager for LifecycleManagerFFI {
     fn get_state(&self, agent_id: &str, include_details: bool) -> Result<GetStateResponse, Error> {
         // GetStateRequest, written without copying the id: 1: agent_id, 2: include_details.
-        let r: pb::GetStateResponse = self.call_encoded(method!("GetState"), |b| {
-            use prost::encoding::{WireType, encode_key, encode_varint};
-            if !agent_id.is_empty() {
-                encode_key(1, WireType::LengthDelimited, b);
-                encode_varint(agent_id.len() as u64, b);
-                b.extend_from_slice(agent_id.as_bytes());
-            }
-            if include_details {
-                encode_key(2, WireType::Varint, b);
-                b.push(1);
-            }
-        })?;
-        Ok(r.into())
+        self.call_encoded(
+            method!("GetState"),
+            |b| {
+                use prost::encoding::{WireType, encode_key, encode_varint};
+                if !agent_id.is_empty() {
+                    encode_key(1, WireType::LengthDelimited, b);
+                    encode_varint(agent_id.len() as u64, b);
+                    b.extend_from_slice(agent_id.as_bytes());
+                }
+                if include_details {
+                    encode_key(2, WireType::Varint, b);
+                    b.push(1);
+                }
+            },
+            decode::get_state,
+        )
     }
 
     fn transition_state(&self, request: TransitionRequest) -> Result<TransitionResponse, Error> {

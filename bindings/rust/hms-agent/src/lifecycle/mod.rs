@@ -21,6 +21,7 @@
 //! ```
 
 mod builder;
+mod decode;
 mod hooks;
 mod manager;
 mod stream;

@@ -7,11 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use prost::Message;
-
 use crate::error::{Code, Error};
 use crate::ffi::{self, Buf};
-use crate::proto::agent as pb;
 
 use super::LifecycleEvent;
 
@@ -23,7 +20,7 @@ pub(crate) trait Item: Sized {
 
 impl Item for LifecycleEvent {
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        Ok(pb::LifecycleEvent::decode(bytes)?.into())
+        super::decode::event(bytes)
     }
     fn sequence(&self) -> u64 {
         self.sequence
