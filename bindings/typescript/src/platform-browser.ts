@@ -2,46 +2,24 @@
 // WebAssembly module through a small WASI shim (@bjorn3/browser_wasi_shim), fetched from a
 // URL, and the remote transports of @connectrpc/connect-web.
 import type { Interceptor, Transport } from "@connectrpc/connect";
+import { compiler, type WasmSource } from "./compile.js";
 import { LifecycleError } from "./errors.js";
 
-export type WasmSource = BufferSource | WebAssembly.Module | URL | string;
+export type { WasmSource };
 
 export const platformName = "browser";
 
-/** Compiled modules by URL, once per page. */
-const compiled = new Map<string, Promise<WebAssembly.Module>>();
-
-/** The module compiled: from a URL by compileStreaming (compiling while it downloads) when
- * the server says application/wasm, once per URL. */
-function compile(source: WasmSource | undefined, file: string): Promise<WebAssembly.Module> {
-  if (source instanceof WebAssembly.Module) return Promise.resolve(source);
-  if (source !== undefined && typeof source !== "string" && !(source instanceof URL)) return WebAssembly.compile(source);
-  // Concatenated, not a template literal: bundlers (Vite) would otherwise copy every file of
-  // this folder as an asset, to serve whichever the template could name.
-  const url = source ?? new URL("./" + file, import.meta.url);
-  const key = String(url);
-  let p = compiled.get(key);
-  if (p === undefined) {
-    p = (async () => {
-      const res = await fetch(url);
-      if (!res.ok) throw new LifecycleError(14, `fetch ${key}: HTTP ${res.status}`);
-      if (typeof WebAssembly.compileStreaming === "function" && res.headers.get("content-type")?.startsWith("application/wasm")) {
-        return WebAssembly.compileStreaming(res);
-      }
-      return WebAssembly.compile(await res.arrayBuffer());
-    })();
-    compiled.set(key, p);
-    p.catch(() => compiled.delete(key));
+/** From a URL by compileStreaming (compiling while it downloads) when the server says
+ * application/wasm. */
+const { compile, precompile } = compiler(async (url) => {
+  const res = await fetch(url);
+  if (!res.ok) throw new LifecycleError(14, `fetch ${String(url)}: HTTP ${res.status}`);
+  if (typeof WebAssembly.compileStreaming === "function" && res.headers.get("content-type")?.startsWith("application/wasm")) {
+    return WebAssembly.compileStreaming(res);
   }
-  return p;
-}
-
-/** Starts compiling the module in the background (the first call then finds it compiled
- * or compiling); a failure is left for that call to report. */
-export function precompile(source: WasmSource | undefined, file: string): void {
-  if (source instanceof WebAssembly.Module || (source !== undefined && typeof source !== "string" && !(source instanceof URL))) return;
-  compile(source, file).catch(() => undefined);
-}
+  return WebAssembly.compile(await res.arrayBuffer());
+});
+export { precompile };
 
 export async function instantiateWasi(source: WasmSource | undefined, file: string, preopens?: Record<string, string>): Promise<WebAssembly.Instance> {
   if (preopens !== undefined && Object.keys(preopens).length > 0) {

@@ -2,11 +2,10 @@
 // maps this file to platform-browser.js for bundlers): loading the WebAssembly module with
 // node:wasi, and the remote transports of @connectrpc/connect-node.
 import type { Transport } from "@connectrpc/connect";
+import { compiler, type WasmSource } from "./compile.js";
 import { LifecycleError } from "./errors.js";
 
-/** Where the WebAssembly module comes from: its bytes, a compiled module, or a URL or path
- * (default: hms_lifecycle.wasm beside this file). */
-export type WasmSource = BufferSource | WebAssembly.Module | URL | string;
+export type { WasmSource };
 
 export const platformName = "node";
 
@@ -32,35 +31,14 @@ function loadWasi(): Promise<typeof import("node:wasi").WASI> {
   return wasiCtor;
 }
 
-/** Compiled modules by file, once per process: a second instantiation (another plugin
- * repository) skips the compilation. */
-const compiled = new Map<string, Promise<WebAssembly.Module>>();
-
-/** The module `file` beside this file, or source, compiled (from a file: once). Node's
- * compileStreaming goes through a web Response and is slower than reading the file. */
-function compile(source: WasmSource | undefined, file: string): Promise<WebAssembly.Module> {
-  if (source instanceof WebAssembly.Module) return Promise.resolve(source);
-  if (source !== undefined && typeof source !== "string" && !(source instanceof URL)) return WebAssembly.compile(source);
-  const where = source ?? new URL("./" + file, import.meta.url); // not a template: see platform-browser.ts
-  const key = String(where);
-  let p = compiled.get(key);
-  if (p === undefined) {
-    p = (async () => {
-      const { readFile } = await import("node:fs/promises");
-      return WebAssembly.compile(await readFile(where));
-    })();
-    compiled.set(key, p);
-    p.catch(() => compiled.delete(key));
-  }
-  return p;
-}
-
-/** Starts compiling the module in the background (the first call then finds it compiled
- * or compiling); a failure is left for that call to report. */
-export function precompile(source: WasmSource | undefined, file: string): void {
-  if (source instanceof WebAssembly.Module || (source !== undefined && typeof source !== "string" && !(source instanceof URL))) return;
-  compile(source, file).catch(() => undefined);
-}
+/** From a file, once per process: a second instantiation (another plugin repository) skips
+ * the compilation. Node's compileStreaming goes through a web Response and is slower than
+ * reading the file. */
+const { compile, precompile } = compiler(async (where) => {
+  const { readFile } = await import("node:fs/promises");
+  return WebAssembly.compile(await readFile(where));
+});
+export { precompile };
 
 /**
  * Instantiates the module (`file` beside this file unless source says otherwise) with
