@@ -178,11 +178,7 @@ class Library:
             o = self._outs()
         if self._call(handle, method, fmt, req, len(req), o.rout, o.rn, o.rst):
             self._raise(o.st)
-        p = o.out.value
-        if not p:
-            return b""
-        data = ctypes.string_at(p, o.n.value)
-        self._free(p)
+        data = self._take(o.out, o.n)
         o.out.value = None  # never a freed pointer left for a call that does not set it
         return data
 
@@ -218,11 +214,7 @@ class Library:
             o = self._outs()
         if self._next(stream, timeout_ms, max_items, o.rout, o.rn, o.rst):
             self._raise(o.st)
-        p = o.out.value
-        if not p:
-            return b""
-        data = ctypes.string_at(p, o.n.value)
-        self._free(p)
+        data = self._take(o.out, o.n)
         o.out.value = None  # never a freed pointer left for a call that does not set it
         return data
 
