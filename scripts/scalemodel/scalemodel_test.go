@@ -1,0 +1,106 @@
+// Package scalemodel measures how far an ordered event log can scale with cores on the
+// machine at hand, stripped of everything else a transition does: each operation does
+// about 300 ns of private work (as a memory-store transition does at -cpu 1), then appends
+// a 160-byte event the way the memory store's log does (sequence under a short lock, the
+// copy outside it, committed moved in order) and, in the second model, publishes it into
+// a hub ring under a lock, as the Manager does. Issue 15, point 8; docs/performance.md.
+//
+//	go test -run '^$' -bench . -cpu 1,2 -count 3 ./scripts/scalemodel
+package scalemodel
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+type event struct{ words [20]uint64 } // 160 bytes, as lifecycle.Event
+
+const ringSize = 1 << 20 // the memory store's default retention
+
+// work is private computation, about 1 ns a round here.
+func work(n int) uint64 {
+	s := uint64(1)
+	for range n {
+		s = s*6364136223846793005 + 1442695040888963407
+	}
+	return s
+}
+
+var sink atomic.Uint64
+
+type eventLog struct {
+	_         [128]byte
+	mu        sync.Mutex
+	reserved  uint64
+	_         [128]byte
+	committed atomic.Uint64
+	_         [128]byte
+	written   [64]struct {
+		seq atomic.Uint64
+		_   [56]byte
+	}
+	ring []event
+}
+
+func (l *eventLog) append(e *event) uint64 {
+	l.mu.Lock()
+	l.reserved++
+	seq := l.reserved
+	l.mu.Unlock()
+	l.ring[seq%ringSize] = *e
+	l.written[seq%64].seq.Store(seq)
+	for {
+		c := l.committed.Load()
+		if l.written[(c+1)%64].seq.Load() != c+1 || !l.committed.CompareAndSwap(c, c+1) {
+			break
+		}
+	}
+	for i := 0; l.committed.Load() < seq; i++ {
+		if i > 256 {
+			runtime.Gosched()
+		}
+	}
+	return seq
+}
+
+type hub struct {
+	_    [128]byte
+	mu   sync.Mutex
+	head uint64
+	ring [4096]event
+}
+
+func (h *hub) publish(seq uint64, e *event) {
+	h.mu.Lock()
+	h.ring[seq%4096] = *e
+	h.head = max(h.head, seq)
+	h.mu.Unlock()
+}
+
+func run(b *testing.B, l *eventLog, h *hub) {
+	b.RunParallel(func(pb *testing.PB) {
+		var e event
+		var s uint64
+		for pb.Next() {
+			s += work(300)
+			if l != nil {
+				seq := l.append(&e)
+				if h != nil {
+					h.publish(seq, &e)
+				}
+			}
+		}
+		sink.Add(s)
+	})
+}
+
+// BenchmarkPrivate is the private work alone: the machine's ceiling.
+func BenchmarkPrivate(b *testing.B) { run(b, nil, nil) }
+
+// BenchmarkLog adds the memory store's ordered append.
+func BenchmarkLog(b *testing.B) { run(b, &eventLog{ring: make([]event, ringSize)}, nil) }
+
+// BenchmarkLogHub adds, after the append, a publish into a hub ring under one lock.
+func BenchmarkLogHub(b *testing.B) { run(b, &eventLog{ring: make([]event, ringSize)}, &hub{}) }
