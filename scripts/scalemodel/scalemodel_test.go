@@ -15,7 +15,7 @@ import (
 	"testing"
 )
 
-type event struct{ words [20]uint64 } // 160 bytes, as lifecycle.Event
+type event [20]uint64 // 160 bytes, as lifecycle.Event
 
 const ringSize = 1 << 20 // the memory store's default retention
 
