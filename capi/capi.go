@@ -9,13 +9,6 @@ package main
 #include <stdlib.h>
 #include <string.h>
 #include "hms_lifecycle.h"
-
-static void hms_set_status(hms_status *st, int32_t code, char *msg, uint64_t resume) {
-	if (st == NULL) { free(msg); return; }
-	st->code = code;
-	st->message = msg;
-	st->resume_sequence = resume;
-}
 */
 import "C"
 
@@ -32,14 +25,16 @@ var lib = ffi.New()
 
 func main() {}
 
-// status reports err in st and returns its code.
+// status reports err in st and returns its code. It writes st from Go: on success, the
+// common case, without a call into C.
 func status(st *C.hms_status, err error) C.int32_t {
 	code, msg, resume := ffi.Status(err)
-	var cmsg *C.char
-	if code != 0 {
-		cmsg = C.CString(msg)
+	if st != nil {
+		st.code, st.message, st.resume_sequence = C.int32_t(code), nil, C.uint64_t(resume)
+		if code != 0 {
+			st.message = C.CString(msg)
+		}
 	}
-	C.hms_set_status(st, C.int32_t(code), cmsg, C.uint64_t(resume))
 	return C.int32_t(code)
 }
 
