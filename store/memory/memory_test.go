@@ -130,3 +130,84 @@ func BenchmarkCommitParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestRecordNeverAheadOfLog commits to many agents from several goroutines while a reader
+// checks that an agent's record never runs ahead of the log: a commit waits for earlier
+// sequences outside its shard's lock, so GetAgent, ListAgents and an agent's history must
+// still show only what is committed, the event the record names included.
+func TestRecordNeverAheadOfLog(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New()
+	defer s.Close()
+	const agents, writers, rounds = 8, 8, 10_000
+	for i := range agents {
+		id := fmt.Sprintf("a-%d", i)
+		a := lifecycle.Agent{ID: id, State: lifecycle.StateInitialized, Revision: 1}
+		if _, err := s.CreateAgent(ctx, a, lifecycle.Event{AgentID: id, To: a.State, Revision: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("a-%d", w%agents)
+			for range rounds {
+				a, err := s.GetAgent(ctx, id)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ev := lifecycle.Event{AgentID: id, From: a.State, To: lifecycle.StateActive + a.State%2, Revision: a.Revision + 1}
+				if _, err := s.CommitTransition(ctx, ev, a.Revision); err != nil && lifecycle.ErrorCode(err) != lifecycle.CodeAborted {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	check := func(a lifecycle.Agent, how string) {
+		t.Helper()
+		_, newest, err := s.Sequences(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.LastSequence > newest {
+			t.Fatalf("%s: agent %s at sequence %d, but the log is committed through %d only", how, a.ID, a.LastSequence, newest)
+		}
+	}
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		id := fmt.Sprintf("a-%d", i%agents)
+		a, err := s.GetAgent(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(a, "GetAgent")
+		list, err := s.ListAgents(ctx, lifecycle.AgentFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range list {
+			check(a, "ListAgents")
+		}
+		evs, err := s.ReadEvents(ctx, lifecycle.EventFilter{AgentID: id, FromSequence: a.LastSequence})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, newest, _ := s.Sequences(ctx)
+		if len(evs) == 0 || evs[0].Sequence != a.LastSequence {
+			t.Fatalf("the history of %s from its last sequence %d gave %d events", id, a.LastSequence, len(evs))
+		}
+		if last := evs[len(evs)-1].Sequence; last > newest {
+			t.Fatalf("the history of %s shows sequence %d, beyond the committed %d", id, last, newest)
+		}
+	}
+}
