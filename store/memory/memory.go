@@ -86,8 +86,8 @@ type eventLog struct {
 	// log.
 	committed atomic.Uint64
 	_         [128 - 8]byte
-	// The commits in flight (reserved, not yet committed), by sequence modulo
-	// shardCount: append keeps them fewer than shardCount, so each has its own.
+	// The commits in flight, by sequence modulo shardCount: each holds its shard's lock,
+	// so fewer than shardCount are in flight, with consecutive sequences.
 	flight [shardCount]inFlight
 }
 
@@ -151,14 +151,6 @@ func (s *Store) shard(id string) *shard {
 // visible to readers, after every earlier one — once await(seq) returns.
 func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 	l.mu.Lock()
-	for l.reserved-l.committed.Load() >= shardCount {
-		// As many commits in flight as flight slots: wait for the oldest to be written.
-		// Only commits waiting for earlier ones (no longer holding their shards) make so
-		// many; the one they wait for is mid-copy, and needs no lock to finish.
-		l.mu.Unlock()
-		runtime.Gosched()
-		l.mu.Lock()
-	}
 	l.reserved++
 	seq = l.reserved
 	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
