@@ -67,12 +67,11 @@ type shard struct {
 
 // eventLog is the store-wide sequence and the retained events. A commit takes the next
 // sequence and its slot under mu, copies the event into the slot outside it (the copy
-// writes memory long out of cache, the slowest step of a commit), marks it written, and,
-// once its shard is unlocked, waits for committed to reach it (await). Whichever
-// committer finds the events after committed written moves committed over them, in
-// sequence order, and wakes their committers if they sleep: readers see every event up to
-// committed and nothing after, and no commit waits for another's goroutine to be
-// scheduled, only for its copy.
+// writes memory long out of cache, the slowest step of a commit), marks it written, and
+// returns once committed has reached it. Whichever committer finds the events after
+// committed written moves committed over them, in sequence order, and wakes their
+// committers if they sleep: readers see every event up to committed and nothing after,
+// and no commit waits for another's goroutine to be scheduled, only for its copy.
 // Padded: these are the lines every commit writes.
 type eventLog struct {
 	_  [128]byte
