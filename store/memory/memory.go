@@ -146,8 +146,8 @@ func (s *Store) shard(id string) *shard {
 }
 
 // append records ev with the next sequence, overwriting the oldest event once the log is
-// full, and returns the sequence and the oldest retained one. The event is committed —
-// visible to readers, after every earlier one — once await(seq) returns.
+// full, and returns the sequence and the oldest retained one. On return the event is
+// committed: visible to readers, after every earlier one.
 func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 	l.mu.Lock()
 	l.reserved++
@@ -167,6 +167,7 @@ func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 	*slot = *ev
 	l.flight[seq%shardCount].written.Store(seq)
 	l.advance()
+	l.await(seq)
 	return seq, oldest
 }
 
@@ -216,16 +217,6 @@ func (l *eventLog) await(seq uint64) {
 	f.waiting.CompareAndSwap(seq, 0)
 }
 
-// committedThrough returns once seq is committed, for a reader that found an agent's
-// record changed by a commit still waiting for earlier sequences. Such a commit is at most
-// a copy away from done, unless its goroutine is not running: it yields meanwhile,
-// without the sleep of await, which is for the committer alone.
-func (l *eventLog) committedThrough(seq uint64) {
-	for l.committed.Load() < seq {
-		runtime.Gosched()
-	}
-}
-
 // event returns the retained event with sequence seq. Call with l.mu held.
 func (l *eventLog) event(seq uint64) *lifecycle.Event {
 	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
@@ -243,10 +234,8 @@ func (l *eventLog) oldest() uint64 {
 }
 
 // commit appends ev to the log and indexes it under agent r. Call with r's shard locked,
-// so that the agent's record and its events change together, and then, with the shard
-// unlocked, s.log.await(seq) before returning. The wait is outside the shard's lock so
-// that a commit waiting for earlier sequences does not hold up another agent of the
-// shard; meanwhile readers of the agent wait for it too (committedRecord).
+// so that the agent's record and its events change together for every reader of the
+// agent.
 func (s *Store) commit(r *agentRecord, ev *lifecycle.Event) uint64 {
 	seq, oldest := s.log.append(ev)
 	if len(r.seqs) == cap(r.seqs) && len(r.seqs) > 0 {
@@ -278,7 +267,6 @@ func (s *Store) CreateAgent(ctx context.Context, a lifecycle.Agent, ev lifecycle
 	sh.agents[a.ID] = r
 	seq := r.LastSequence
 	sh.mu.Unlock()
-	s.log.await(seq)
 	s.idsMu.Lock()
 	s.ids.ReplaceOrInsert(a.ID)
 	s.idsMu.Unlock()
@@ -292,14 +280,12 @@ func (s *Store) GetAgent(ctx context.Context, id string) (lifecycle.Agent, error
 	}
 	sh := s.shard(id)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	r, err := sh.live(id)
-	var a lifecycle.Agent
-	if err == nil {
-		a = r.Agent
+	if err != nil {
+		return lifecycle.Agent{}, err
 	}
-	sh.mu.Unlock()
-	s.log.committedThrough(a.LastSequence)
-	return a, err
+	return r.Agent, nil
 }
 
 // SetPolicy implements lifecycle.Store.
@@ -327,7 +313,6 @@ func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]life
 	s.idsMu.Lock()
 	defer s.idsMu.Unlock()
 	var out []lifecycle.Agent
-	var last uint64
 	s.ids.AscendGreaterOrEqual(f.AfterID, func(id string) bool {
 		if id == f.AfterID {
 			return true
@@ -336,12 +321,10 @@ func (s *Store) ListAgents(ctx context.Context, f lifecycle.AgentFilter) ([]life
 		sh.mu.Lock()
 		if r := sh.agents[id]; !r.deleted() && f.Matches(&r.Agent) {
 			out = append(out, r.Agent)
-			last = max(last, r.LastSequence)
 		}
 		sh.mu.Unlock()
 		return f.Limit <= 0 || len(out) < f.Limit
 	})
-	s.log.committedThrough(last)
 	return out, nil
 }
 
@@ -352,21 +335,18 @@ func (s *Store) CommitTransition(ctx context.Context, ev lifecycle.Event, expect
 	}
 	sh := s.shard(ev.AgentID)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	r, ok := sh.agents[ev.AgentID]
 	if !ok || r.deleted() {
 		_, err := sh.live(ev.AgentID) // the error, out of the hot path
-		sh.mu.Unlock()
 		return 0, err
 	}
-	if rev := r.Revision; rev != expectedRevision {
-		sh.mu.Unlock()
-		return 0, lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", ev.AgentID, rev, expectedRevision)
+	if r.Revision != expectedRevision {
+		return 0, lifecycle.Errorf(lifecycle.CodeAborted, "agent %s is at revision %d, not %d", ev.AgentID, r.Revision, expectedRevision)
 	}
-	seq := s.commit(r, &ev)
+	s.commit(r, &ev)
 	r.Apply(&ev)
-	sh.mu.Unlock()
-	s.log.await(seq)
-	return seq, nil
+	return ev.Sequence, nil
 }
 
 // DeleteAgent implements lifecycle.Store. The record stays as a tombstone: the id, so that
@@ -389,7 +369,6 @@ func (s *Store) DeleteAgent(ctx context.Context, ev lifecycle.Event, expectedRev
 	seq := s.commit(r, &ev)
 	r.Agent = lifecycle.Agent{ID: r.ID, Revision: ev.Revision, LastSequence: seq}
 	sh.mu.Unlock()
-	s.log.await(seq)
 	s.idsMu.Lock()
 	s.ids.Delete(ev.AgentID)
 	s.idsMu.Unlock()
@@ -445,8 +424,7 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 		seqs := r.seqs
 		i, _ := slices.BinarySearch(seqs, from)
 		for _, seq := range seqs[i:] {
-			// Its last commit may be waiting for earlier sequences.
-			if seq > l.committed.Load() || !add(seq) {
+			if !add(seq) {
 				break
 			}
 		}
