@@ -67,6 +67,9 @@ func out(b []byte, p **C.uint8_t, n *C.size_t) {
 //export hmsgo_open
 func hmsgo_open(config *C.uint8_t, n C.size_t, handle *C.uint64_t, st *C.hms_status) C.int32_t {
 	h, err := lib.Open(bytes(config, n))
+	if err == nil && lib.Waits() {
+		procs.wait()
+	}
 	if err == nil && handle != nil {
 		*handle = C.uint64_t(h)
 	}

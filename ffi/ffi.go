@@ -32,10 +32,16 @@ type Library struct {
 	handles sync.Map // uint64 → *manager | *stream
 	count   atomic.Int64
 	last    atomic.Uint64
+	waits   atomic.Bool
 }
 
 // New returns an empty library.
 func New() *Library { return &Library{} }
+
+// Waits reports whether a manager opened so far has calls that wait for goroutines of
+// their own — a durable store's group commit, a server's answers — instead of finishing on
+// the caller's thread (capi gives such hosts more Go processors than CPUs: procs.go).
+func (l *Library) Waits() bool { return l.waits.Load() }
 
 // Handles is how many managers, streams and workers are open.
 func (l *Library) Handles() int64 { return l.count.Load() }
@@ -111,6 +117,9 @@ func (l *Library) Open(config []byte) (uint64, error) {
 	agents, methods, base, cl, err := c.open(context.Background())
 	if err != nil {
 		return 0, err
+	}
+	if c.Endpoint != "" || c.Store != "" && c.Store != "memory" {
+		l.waits.Store(true)
 	}
 	ctx, cancel := context.WithCancel(base)
 	m := &manager{lib: l, agents: agents, methods: methods, ctx: ctx, cancel: cancel, closers: cl,

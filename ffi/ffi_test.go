@@ -144,12 +144,25 @@ func TestOpenConfig(t *testing.T) {
 			t.Errorf("%s: %s %q, want INVALID_ARGUMENT naming %q", c.config, code, msg, c.want)
 		}
 	}
+	// Memory-store managers' calls finish on the caller's thread; a durable store's wait
+	// for its group commit (capi gives such hosts more processors).
+	m, err := lib.Open([]byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib.Close(m)
+	if lib.Waits() {
+		t.Fatal("Waits after a memory-store manager")
+	}
 	// A SQLite data directory is locked: a second manager on it is refused.
 	dir := t.TempDir()
 	config := []byte(`{"store":"sqlite","data_dir":"` + dir + `","sqlite_sync":"normal"}`)
 	h, err := lib.Open(config)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !lib.Waits() {
+		t.Fatal("no Waits after a SQLite manager")
 	}
 	call(t, lib, h, "RegisterAgent", `{"agentId":"durable"}`)
 	if _, err := lib.Open(config); err == nil || !strings.Contains(err.Error(), "in use") {
