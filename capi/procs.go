@@ -20,7 +20,7 @@ import (
 // Python threads on SQLite made about 10,500 transitions/s with GOMAXPROCS at 2 (the CPUs
 // here) and about 13,500/s with a P per thread (bindings/python/README.md, "Speed"). On the
 // memory store, where a call finishes on its caller's thread, the extra Ps only let more
-// threads run Go code than there are CPUs: sixteen threads made 20% fewer calls, so there
+// threads run Go code than there are CPUs: sixteen threads made about 25% fewer calls, so there
 // the library leaves GOMAXPROCS alone.
 //
 // A P is only the right to run Go code; the threads that hold these are outside Go. At
