@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hms-lifecycle/lifecycle/plugin"
 	"github.com/hms-lifecycle/lifecycle/store/memory"
@@ -69,8 +70,13 @@ func TestRunningPlugins(t *testing.T) {
 		t.Fatalf("crash event %+v", ev)
 	}
 	waitGone(t, pid)
-	if got := get(t, m, "P-ok", "1.0.0"); got.LastError != ev.Reason || got.Endpoint != "" {
-		t.Fatalf("after the crash: %+v", got)
+	// The registry takes the event in just after watchers see it.
+	got := get(t, m, "P-ok", "1.0.0")
+	for deadline := time.Now().Add(5 * time.Second); got.LastError == "" && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		got = get(t, m, "P-ok", "1.0.0")
+	}
+	if got.LastError != ev.Reason || got.Endpoint != "" {
+		t.Fatalf("after the crash: last error %q, endpoint %q", got.LastError, got.Endpoint)
 	}
 
 	// Reset, activate again: a new generation. A failing health check fails it too.
