@@ -18,10 +18,11 @@ import (
 // can be parked so, and the goroutines the callers wait for — the SQLite store's
 // group-commit writer, the goroutines that wake the callers — wait for the monitor: sixteen
 // Python threads on SQLite made about 10,500 transitions/s with GOMAXPROCS at 2 (the CPUs
-// here) and about 13,500/s with a P per thread (bindings/python/README.md, "Speed"). On the
-// memory store, where a call finishes on its caller's thread, the extra Ps only let more
-// threads run Go code than there are CPUs: sixteen threads made about 25% fewer calls, so there
-// the library leaves GOMAXPROCS alone.
+// here) and about 13,500/s with a P per thread (bindings/python/README.md, "Speed"). On
+// the memory store, where a call finishes on its caller's thread, the extra Ps only let
+// more threads run Go code than there are CPUs (sixteen threads made about 25% fewer
+// calls), so there the library leaves GOMAXPROCS alone. A package variable, as lib is:
+// the C ABI has no context to carry it.
 //
 // A P is only the right to run Go code; the threads that hold these are outside Go. At
 // most maxExtraProcs are added, for hosts that start a thread per task; the runtime's
