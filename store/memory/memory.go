@@ -67,34 +67,31 @@ type shard struct {
 
 // eventLog is the store-wide sequence and the retained events. A commit takes the next
 // sequence and its slot under mu, copies the event into the slot outside it (the copy
-// writes memory long out of cache, the slowest step of a commit), marks it written, and
-// returns once committed has reached it. Whichever committer finds the events after
-// committed written moves committed over them, in sequence order, and wakes their
-// committers if they sleep: readers see every event up to committed and nothing after,
-// and no commit waits for another's goroutine to be scheduled, only for its copy.
-// Padded: these are the lines every commit writes.
+// writes memory long out of cache, the slowest step of a commit), marks the slot with
+// its sequence, and returns: it does not wait for the commits before it to finish their
+// copies. Readers do. A reader holds mu, so no sequence is handed out meanwhile, waits
+// until every slot handed out is marked (a copy away, unless its committer is not
+// running), and then sees every event up to committed and nothing after. Commit order is
+// sequence order for every reader; only the committers do not wait for one another,
+// which on two cores was most of what a commit cost (each waiting for a line the other
+// core had just written).
+// Padded: mu and reserved are the line every commit writes.
 type eventLog struct {
 	_  [128]byte
 	mu sync.Mutex
 	// The event with sequence n is at ring position (n-1) % (len(chunks)*chunkSize), in
 	// chunk position/chunkSize. Chunks are allocated on first use and then reused.
-	chunks   [][]lifecycle.Event
-	reserved uint64 // newest sequence handed out
-	_        [128 - 40]byte
-	// committed is the newest sequence whose event, and every one before it, is in the
-	// log.
-	committed atomic.Uint64
-	_         [128 - 8]byte
-	// The commits in flight, by sequence modulo shardCount: each holds its shard's lock,
-	// so fewer than shardCount are in flight, with consecutive sequences.
-	flight [shardCount]inFlight
+	chunks    [][]logSlot
+	reserved  uint64 // newest sequence handed out
+	committed uint64 // newest sequence whose event, and every one before it, is in the log; readers move it
+	_         [128 - 48]byte
 }
 
-type inFlight struct {
-	written atomic.Uint64 // the newest sequence of this slot whose event is in the log
-	waiting atomic.Uint64 // the sequence whose committer sleeps on wake, if any
-	wake    chan struct{} // one token; a stale one only causes a re-check
-	_       [64 - 24]byte
+// logSlot is a retained event and the sequence it was last written with, stored once the
+// copy is complete.
+type logSlot struct {
+	seq atomic.Uint64
+	ev  lifecycle.Event
 }
 
 type agentRecord struct {
@@ -118,10 +115,7 @@ func NewWithOptions(opts *Options) *Store {
 		ids:   btree.NewG(32, func(a, b string) bool { return a < b }),
 		hooks: make(map[string]lifecycle.Hook),
 	}
-	s.log.chunks = make([][]lifecycle.Event, (maxEvents+chunkSize-1)/chunkSize)
-	for i := range s.log.flight {
-		s.log.flight[i].wake = make(chan struct{}, 1)
-	}
+	s.log.chunks = make([][]logSlot, (maxEvents+chunkSize-1)/chunkSize)
 	for i := range s.shards {
 		s.shards[i].agents = make(map[string]*agentRecord)
 	}
@@ -147,7 +141,7 @@ func (s *Store) shard(id string) *shard {
 
 // append records ev with the next sequence, overwriting the oldest event once the log is
 // full, and returns the sequence and the oldest retained one. On return the event is
-// committed: visible to readers, after every earlier one.
+// written; readers see it once the commits before it have written theirs.
 func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 	l.mu.Lock()
 	l.reserved++
@@ -155,73 +149,60 @@ func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
 	chunk := &l.chunks[pos/chunkSize]
 	if *chunk == nil {
-		*chunk = make([]lifecycle.Event, chunkSize)
+		*chunk = make([]logSlot, chunkSize)
 	}
 	slot := &(*chunk)[pos%chunkSize]
 	oldest = l.oldest()
 	l.mu.Unlock()
-	// No reader touches the slot: readers hold mu, see events up to committed (< seq) and
-	// none older than oldest (> seq - ring size, the event the slot held). Nor does another
-	// committer: fewer than shardCount are in flight, far fewer than the slots.
+	// No reader touches the slot: readers hold mu and see events up to committed, which
+	// is below seq until this commit marks it, and none older than oldest (the event the
+	// slot held is older). The slot's previous committer, a ring of commits ago, has
+	// finished with it unless it was descheduled for all of them: wait for it then.
+	if n := uint64(len(l.chunks) * chunkSize); seq > n && slot.seq.Load() != seq-n {
+		wait(func() bool { return slot.seq.Load() == seq-n })
+	}
 	ev.Sequence = seq
-	*slot = *ev
-	l.flight[seq%shardCount].written.Store(seq)
-	l.advance()
-	l.await(seq)
+	slot.ev = *ev
+	slot.seq.Store(seq)
 	return seq, oldest
 }
 
-// advance moves committed over the written events that follow it, waking their
-// committers. Each committer calls it after marking its event written, so the last of a
-// run of consecutive events to be written finds the others written.
-func (l *eventLog) advance() {
-	for {
-		c := l.committed.Load()
-		f := &l.flight[(c+1)%shardCount]
-		if f.written.Load() != c+1 {
-			return
-		}
-		// A committer sets waiting before its last look at committed, and this looks at
-		// waiting after moving committed: one of the two sees the other.
-		if l.committed.CompareAndSwap(c, c+1) && f.waiting.Load() == c+1 {
-			select {
-			case f.wake <- struct{}{}:
-			default:
-			}
+// settle moves committed up to every sequence handed out, waiting for the copies still
+// in flight. Call with l.mu held: no sequence is handed out meanwhile, and the committers
+// in flight finish without it.
+func (l *eventLog) settle() {
+	// The events a ring older than reserved are written: their slots' next committers
+	// waited for them.
+	l.committed = max(l.committed, l.oldest()-1)
+	for ; l.committed < l.reserved; l.committed++ {
+		if slot, next := l.slot(l.committed+1), l.committed+1; slot.seq.Load() != next {
+			wait(func() bool { return slot.seq.Load() == next })
 		}
 	}
 }
 
-// await returns once seq is committed. The events before it are at most a copy away from
-// being written, well under a microsecond, unless the goroutine writing one is not
-// running. Sleeping costs far more than that wait: the thread sleeps, its processor idles
-// unless other work is queued, and waking it takes a system call and, on a virtual
-// machine, tens of microseconds (with two cores, such idling cost a third of the
-// throughput). So spin briefly, then yield the processor to runnable goroutines (one may
-// be the committer awaited) for a while, and only then sleep.
-func (l *eventLog) await(seq uint64) {
-	for i := range 256 + 1024 {
-		if l.committed.Load() >= seq {
-			return
-		}
-		if i >= 256 {
+// wait returns once done reports true. What it waits for is a copy in flight, well under
+// a microsecond, unless the goroutine making it is not running. Sleeping costs more than
+// that wait, so it spins briefly, then yields the processor to runnable goroutines (one
+// may be the committer awaited).
+func wait(done func() bool) {
+	for i := 0; !done(); i++ {
+		if i >= 64 {
 			runtime.Gosched()
 		}
 	}
-	f := &l.flight[seq%shardCount]
-	f.waiting.Store(seq)
-	for l.committed.Load() < seq {
-		<-f.wake
-	}
-	// Unless the committer of seq+shardCount, reserved since, has taken the slot.
-	f.waiting.CompareAndSwap(seq, 0)
 }
 
-// event returns the retained event with sequence seq. Call with l.mu held.
-func (l *eventLog) event(seq uint64) *lifecycle.Event {
+// slot returns the slot of a sequence handed out and not yet overwritten. Call with l.mu
+// held.
+func (l *eventLog) slot(seq uint64) *logSlot {
 	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
 	return &l.chunks[pos/chunkSize][pos%chunkSize]
 }
+
+// event returns the retained event with sequence seq, at most committed. Call with l.mu
+// held.
+func (l *eventLog) event(seq uint64) *lifecycle.Event { return &l.slot(seq).ev }
 
 // oldest is the oldest retained sequence (1 while nothing has been dropped), counting the
 // events reserved but not yet committed, whose slots are being overwritten. Call with l.mu
@@ -430,7 +411,8 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 		}
 		return out, nil
 	}
-	for seq, newest := from, l.committed.Load(); seq <= newest; seq++ {
+	l.settle()
+	for seq := from; seq <= l.committed; seq++ {
 		if !add(seq) {
 			break
 		}
@@ -445,7 +427,8 @@ func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error
 	}
 	s.log.mu.Lock()
 	defer s.log.mu.Unlock()
-	newest = s.log.committed.Load()
+	s.log.settle()
+	newest = s.log.committed
 	if newest == 0 {
 		return 0, 0, nil
 	}
