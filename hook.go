@@ -169,9 +169,11 @@ func (m *Manager) RegisterHook(ctx context.Context, spec HookSpec) (RegisterHook
 	h.ID = "hook-" + uuid.Must(uuid.NewV7()).String()
 	h.CreatedAt = m.now()
 	if !spec.Blocking {
-		m.hub.mu.Lock()
-		h.Cursor = m.hub.head.Load() // a new hook sees events committed from now on
-		m.hub.mu.Unlock()
+		_, newest, err := m.store.Sequences(ctx)
+		if err != nil {
+			return RegisterHookResult{}, fmt.Errorf("register hook %s: %w", spec.Name, err)
+		}
+		h.Cursor = newest // a new hook sees events committed from now on
 	}
 	if err := m.store.CreateHook(ctx, h.Hook); err != nil {
 		return RegisterHookResult{}, fmt.Errorf("register hook %s: %w", spec.Name, err)

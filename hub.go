@@ -3,33 +3,56 @@ package lifecycle
 import (
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // hub fans committed events out to watchers. It keeps the newest events in one ring shared
-// by every watcher; each watcher is a cursor over the sequence. Publishing never blocks and
-// never allocates: a watcher that falls a whole ring behind is cut off when it next reads,
-// with the sequence to resume from, and catches up from the store.
+// by every watcher; each watcher is a cursor over the sequence. Publishing never blocks,
+// never allocates and takes no lock that other publishers take: a publisher writes its
+// event into its sequence's slot, under that slot's lock, and looks at the watchers only
+// when one of them is parked. (One lock for every publish, and the head they moved in
+// turn, made transitions on two cores slower than on one: the lock's line went from core
+// to core on every publish.) A watcher reads the slots in sequence order, waiting at the
+// first event not yet published, so it never sees a gap; one that falls a whole ring
+// behind is cut off when it next reads, with the sequence to resume from, and catches up
+// from the store.
 type hub struct {
-	mu   sync.Mutex
-	ring []Event
+	ring []hubSlot
 	mask uint64
-	// head: every event up to head has been published; written under mu, read without it
-	// by a watcher about to park. base: head when the hub started; the ring never holds
-	// events at or below it. top: the newest event in the ring, beyond head when events
-	// were published out of order; each such one has overwritten an event a ring older,
-	// which is no longer retained.
-	head      atomic.Uint64
-	base, top uint64
-	watchers  []*Watcher
-	closed    bool
-	tap       tap
+	// base: the newest sequence when the hub started; the ring never holds it or older ones.
+	base uint64
+	// parked counts the parked watchers: publishers look at the watchers only when some
+	// are.
+	parked   atomic.Int32
+	closed   atomic.Bool
+	mu       sync.Mutex                 // serializes changes of watchers
+	watchers atomic.Pointer[[]*Watcher] // replaced, never changed in place
+	tap      tap
 }
 
-// tap hands the supervisor, in sequence order, the published events into the states it
-// supervises: a bit test per event for the others, so transitions nobody supervises cost
-// nothing, and no ring to fall behind. Guarded by hub.mu.
+// hubSlot holds the event of one sequence of the ring. seq is stored after the event is
+// complete, under mu, and only ever grows: a publisher that finds a newer event in its
+// slot (it was descheduled for a whole ring) leaves it. Padded to whole cache lines,
+// since consecutive sequences are published from different cores.
+type hubSlot struct {
+	mu  sync.Mutex
+	seq atomic.Uint64
+	// prev: the sequence the slot held before seq. Below seq minus the ring, the events
+	// between were never here: their committers were descheduled while others published
+	// a ring of events, and watchers waiting for them read them from the store.
+	prev uint64
+	ev   Event
+	_    [(64 - (24+unsafe.Sizeof(Event{}))%64) % 64]byte
+}
+
+// tap hands the supervisor the published events into the states it supervises: a bit
+// test per event for the others, so transitions nobody supervises cost nothing, and no
+// ring to fall behind. An agent's events are tapped in its order (its next transition
+// waits for the publish of the one before); the supervisor orders different agents' by
+// revision, not by sequence.
 type tap struct {
-	states   uint32
+	states   atomic.Uint32
+	mu       sync.Mutex
 	events   []Event
 	overflow bool // more than maxTapped events waited: the supervisor reloads instead
 	notify   chan struct{}
@@ -43,131 +66,125 @@ func newHub(size int, head uint64) *hub {
 	for n < size {
 		n <<= 1
 	}
-	h := &hub{ring: make([]Event, n), mask: uint64(n - 1), base: head, top: head, tap: tap{notify: make(chan struct{}, 1)}}
-	h.head.Store(head)
+	h := &hub{ring: make([]hubSlot, n), mask: uint64(n - 1), base: head, tap: tap{notify: make(chan struct{}, 1)}}
+	h.watchers.Store(new([]*Watcher))
 	return h
 }
 
-// publish adds a committed event. Concurrent committers may publish out of sequence
-// order; head advances over contiguous sequences only, so a watcher never sees a gap.
-// Only parked watchers are signalled: a watcher that is reading will find the event on
-// its own, and its notify channel and cursor stay out of the publishers' caches.
-//
-// It reports false when ev is more than a ring ahead of head, where it could overwrite an
-// event not yet published: the events up to it must then be published from the store
-// (Manager.publish), or head would never pass them.
-//
-// The signals are sent after the lock is released: readying a goroutine may wake a
-// thread, a system call that would lengthen every other publisher's wait.
-func (h *hub) publish(ev *Event) bool {
-	var wake [4]chan struct{}
-	h.mu.Lock()
-	woken, ok := h.publishLocked(ev, wake[:0])
-	h.mu.Unlock()
-	for _, c := range woken {
-		select {
-		case c <- struct{}{}:
-		default:
-		}
+// publish adds a committed event. Concurrent committers publish out of sequence order;
+// watchers wait for the gaps. Publishing an event again (a replica catching up with the
+// store) changes nothing.
+func (h *hub) publish(ev *Event) {
+	seq := ev.Sequence
+	if seq <= h.base {
+		return
 	}
-	return ok
-}
-
-// publishLocked adds ev and appends to woken the channels to signal. Call with mu held.
-func (h *hub) publishLocked(ev *Event, woken []chan struct{}) ([]chan struct{}, bool) {
-	old := h.head.Load()
-	if ev.Sequence <= old || h.closed {
-		return woken, true
+	s := &h.ring[seq&h.mask]
+	s.mu.Lock()
+	old := s.seq.Load()
+	if old < seq {
+		s.ev, s.prev = *ev, old
+		s.seq.Store(seq)
 	}
-	if ev.Sequence > old+uint64(len(h.ring)) {
-		return woken, false
+	s.mu.Unlock()
+	if old == seq {
+		return
 	}
-	h.ring[ev.Sequence&h.mask] = *ev
-	h.top = max(h.top, ev.Sequence)
-	head := old
-	for h.ring[(head+1)&h.mask].Sequence == head+1 {
-		head++
+	if t := &h.tap; t.states.Load()&(1<<ev.To) != 0 {
+		t.add(ev)
 	}
-	if head == old {
-		return woken, true
-	}
-	// A watcher parks after setting parked and then looking at head; this stores head and
-	// then looks at parked: one of the two sees the other.
-	h.head.Store(head)
-	if t := &h.tap; t.states != 0 {
-		tapped := false
-		for s := old + 1; s <= head; s++ {
-			if ev := &h.ring[s&h.mask]; t.states&(1<<ev.To) != 0 {
-				if len(t.events) < maxTapped {
-					t.events = append(t.events, *ev)
-				} else {
-					t.overflow = true
-				}
-				tapped = true
+	// A watcher parks after counting itself parked and then looking at the slots; this
+	// stored seq and then looks at the count: one of the two sees the other.
+	if h.parked.Load() > 0 {
+		for _, w := range *h.watchers.Load() {
+			if w.parked.Load() && h.ready(w) {
+				w.unpark(true)
 			}
 		}
-		if tapped {
-			woken = append(woken, t.notify)
-		}
 	}
-	for _, w := range h.watchers {
-		if w.parked.Load() && h.wakes(w, old, head) && w.parked.CompareAndSwap(true, false) {
-			woken = append(woken, w.notify)
-		}
-	}
-	return woken, true
 }
 
-// wakes reports whether parked watcher w should be woken for the events after old up to
-// head: one of them matches its filter, or its cursor is about to be lapped (so that it
-// moves past events its filter hides before the ring overwrites them).
-func (h *hub) wakes(w *Watcher, old, head uint64) bool {
-	if half := uint64(len(h.ring) / 2); head > half && w.cursor.Load() <= head-half {
-		return true
+func (t *tap) add(ev *Event) {
+	t.mu.Lock()
+	if len(t.events) < maxTapped {
+		t.events = append(t.events, *ev)
+	} else {
+		t.overflow = true
 	}
-	for s := old + 1; s <= head; s++ {
-		if w.filter.match(&h.ring[s&h.mask]) {
+	t.mu.Unlock()
+	select {
+	case t.notify <- struct{}{}:
+	default:
+	}
+}
+
+// ready reports whether watcher w has something to read at its cursor: a published event
+// its filter matches, an event it must read from the store, or the end of the hub.
+// Published events its filter hides are passed over on its behalf, moving its cursor, so
+// that a parked watcher of a few events is not woken for each of the others. Called by
+// publishers for parked watchers, and by a watcher about to park.
+func (h *hub) ready(w *Watcher) bool {
+	start := w.cursor.Load()
+	c := start
+	defer func() {
+		if c != start {
+			// Lost only to the watcher itself moving on, which is as good.
+			w.cursor.CompareAndSwap(start, c)
+		}
+	}()
+	for range 64 {
+		if c <= h.base || h.closed.Load() {
 			return true
 		}
+		s := &h.ring[c&h.mask]
+		if seq := s.seq.Load(); seq != c {
+			return seq > c // lapped (read it from the store, or be cut off) or not yet published
+		}
+		s.mu.Lock()
+		match := s.seq.Load() != c || w.filter.match(&s.ev)
+		s.mu.Unlock()
+		if match {
+			return true
+		}
+		c++
 	}
-	return false
+	return true // many hidden events: let the watcher pass them itself
 }
 
-// oldest is the oldest sequence the ring still holds. Call with mu held.
-func (h *hub) oldest() uint64 {
-	o := h.base + 1
-	if n := uint64(len(h.ring)); h.top >= n && h.top-n+1 > o {
-		o = h.top - n + 1
+// newestFrom returns the newest sequence from c on up to which every event has been
+// published into its slot, or c.
+func (h *hub) newestFrom(c uint64) uint64 {
+	c = max(c, h.base)
+	for h.ring[(c+1)&h.mask].seq.Load() == c+1 {
+		c++
 	}
-	return o
+	return c
 }
 
 func (h *hub) add(w *Watcher) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.watchers = append(h.watchers, w)
+	ws := append(append([]*Watcher(nil), *h.watchers.Load()...), w)
+	h.watchers.Store(&ws)
 }
 
 func (h *hub) remove(w *Watcher) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for i, x := range h.watchers {
-		if x == w {
-			last := len(h.watchers) - 1
-			h.watchers[i] = h.watchers[last]
-			h.watchers[last] = nil
-			h.watchers = h.watchers[:last]
-			return
+	old := *h.watchers.Load()
+	ws := make([]*Watcher, 0, len(old))
+	for _, x := range old {
+		if x != w {
+			ws = append(ws, x)
 		}
 	}
+	h.watchers.Store(&ws)
 }
 
 // close ends every watch; each watcher's next read reports where to resume.
 func (h *hub) close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closed = true
-	for _, w := range h.watchers {
+	h.closed.Store(true)
+	for _, w := range *h.watchers.Load() {
 		select {
 		case w.notify <- struct{}{}:
 		default:

@@ -92,10 +92,13 @@ type Manager struct {
 	now     func() time.Time
 	log     *slog.Logger
 	hub     *hub
-	sup     *supervisor
-	backoff time.Duration
-	lease   time.Duration
-	owner   string
+	// followed: over a SharedStore, the newest sequence published by follow (or known
+	// published by this process); only follow uses it.
+	followed uint64
+	sup      *supervisor
+	backoff  time.Duration
+	lease    time.Duration
+	owner    string
 	// shared: other processes write to the store too, so cached agent records can be stale.
 	shared bool
 
@@ -145,14 +148,15 @@ func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
 		return nil, fmt.Errorf("open lifecycle manager: %w", err)
 	}
 	m := &Manager{
-		store:   store,
-		machine: am,
-		now:     opts.Now,
-		log:     opts.Logger,
-		hub:     newHub(orDefault(opts.WatchBuffer, 4096), newest),
-		backoff: time.Duration(orDefault(int(opts.HookRetryBackoff), int(100*time.Millisecond))),
-		lease:   time.Duration(orDefault(int(opts.HookLease), int(10*time.Second))),
-		owner:   opts.Owner,
+		store:    store,
+		machine:  am,
+		now:      opts.Now,
+		log:      opts.Logger,
+		hub:      newHub(orDefault(opts.WatchBuffer, 4096), newest),
+		followed: newest,
+		backoff:  time.Duration(orDefault(int(opts.HookRetryBackoff), int(100*time.Millisecond))),
+		lease:    time.Duration(orDefault(int(opts.HookLease), int(10*time.Second))),
+		owner:    opts.Owner,
 	}
 	if m.owner == "" {
 		host, _ := os.Hostname()
@@ -294,7 +298,7 @@ func (m *Manager) RegisterAgent(ctx context.Context, req RegisterRequest) (Agent
 	if a.Policy != nil {
 		m.sup.setPolicy(a.ID, a.Policy)
 	}
-	m.publish(ctx, &ev)
+	m.hub.publish(&ev)
 	return m.view(a, true), ev, nil
 }
 
@@ -358,7 +362,7 @@ func (m *Manager) DeleteAgent(ctx context.Context, req DeleteRequest) (Event, er
 	if m.sup != nil {
 		m.sup.setPolicy(a.ID, nil)
 	}
-	m.publish(ctx, &ev)
+	m.hub.publish(&ev)
 	return ev, nil
 }
 

@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"math"
 	"time"
 )
 
@@ -23,7 +22,7 @@ func (m *Manager) follow(ctx context.Context, shared SharedStore) {
 		case <-ctx.Done():
 			return
 		case <-ch.Events:
-			m.catchUp(ctx, math.MaxUint64)
+			m.catchUp(ctx)
 		case <-ch.Hooks:
 			m.reloadHooks(ctx)
 		case id := <-ch.Policies:
@@ -36,45 +35,34 @@ func (m *Manager) follow(ctx context.Context, shared SharedStore) {
 				m.log.Error("reload supervision policy", "agent", id, "err", err)
 			}
 		case <-t.C:
-			m.catchUp(ctx, math.MaxUint64)
+			m.catchUp(ctx)
 			m.reloadHooks(ctx)
 		}
 	}
 }
 
-// catchUp publishes the stored events after the hub's head, up to until at least (or as
-// far as the store goes). The store hands out sequences in commit order with no gaps, so
-// what it returns continues the head exactly.
-func (m *Manager) catchUp(ctx context.Context, until uint64) {
+// catchUp publishes the stored events this process has not published yet, in order (the
+// store hands out sequences in commit order with no gaps, so what it returns continues
+// exactly). Only follow calls it.
+func (m *Manager) catchUp(ctx context.Context) {
 	const batch = 1024
 	for ctx.Err() == nil {
-		head := m.hub.head.Load()
-		if head >= until {
-			return
-		}
-		evs, err := m.store.ReadEvents(ctx, EventFilter{FromSequence: head + 1, Limit: batch})
+		// This process's own events are published by their committers: pass over them.
+		m.followed = max(m.followed, m.hub.newestFrom(m.followed))
+		evs, err := m.store.ReadEvents(ctx, EventFilter{FromSequence: m.followed + 1, Limit: batch})
 		if err != nil {
 			if ctx.Err() == nil {
-				m.log.Error("catch up with other replicas", "from", head+1, "err", err)
+				m.log.Error("catch up with other replicas", "from", m.followed+1, "err", err)
 			}
 			return
 		}
 		for i := range evs {
 			m.hub.publish(&evs[i])
+			m.followed = evs[i].Sequence
 		}
 		if len(evs) < batch {
 			return
 		}
-	}
-}
-
-// publish hands the committed event ev to the watchers. When its committer ran ahead of
-// earlier committers (descheduled between their commit and their publish) by more than
-// the hub's ring, the hub cannot hold it; since every event up to ev is committed, they
-// are published from the store instead, so that the hub's head never stops at a gap.
-func (m *Manager) publish(ctx context.Context, ev *Event) {
-	if !m.hub.publish(ev) {
-		m.catchUp(context.WithoutCancel(ctx), ev.Sequence)
 	}
 }
 

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -52,15 +53,16 @@ func (m *Manager) Stats() Stats {
 		HookRetries:  m.counts.hookRetries.Load(), HookGiveUps: m.counts.hookGiveUps.Load(),
 		HookBacklog: map[string]uint64{}, Supervision: map[string]uint64{},
 	}
-	h := m.hub
-	h.mu.Lock()
-	head := h.head.Load()
-	for _, w := range h.watchers {
+	// Lag is counted to the newest committed event: the hub keeps no such counter, which
+	// every publisher would write. On a store error there is no lag to report.
+	ctx, cancel := context.WithTimeout(m.ctx, time.Second)
+	_, head, _ := m.store.Sequences(ctx)
+	cancel()
+	for _, w := range *m.hub.watchers.Load() {
 		if c := w.cursor.Load(); c <= head {
 			st.WatchLag = max(st.WatchLag, head+1-c)
 		}
 	}
-	h.mu.Unlock()
 	for _, e := range m.hooks.Load().byID {
 		if e.Spec.Blocking {
 			continue

@@ -133,9 +133,7 @@ func (s *supervisor) refilter() {
 		bits |= 1 << StateInitialized
 	}
 	s.mu.Unlock()
-	s.m.hub.mu.Lock()
-	s.m.hub.tap.states = bits
-	s.m.hub.mu.Unlock()
+	s.m.hub.tap.states.Store(bits)
 }
 
 func (s *supervisor) loop(ctx context.Context) {
@@ -189,11 +187,11 @@ func (s *supervisor) supervise(ctx context.Context, wait bool) error {
 
 // drain observes the events the tap collected since the last pass.
 func (s *supervisor) drain(ctx context.Context) error {
-	h := s.m.hub
-	h.mu.Lock()
-	evs, overflow := h.tap.events, h.tap.overflow
-	h.tap.events, h.tap.overflow = s.spare[:0], false
-	h.mu.Unlock()
+	t := &s.m.hub.tap
+	t.mu.Lock()
+	evs, overflow := t.events, t.overflow
+	t.events, t.overflow = s.spare[:0], false
+	t.mu.Unlock()
 	defer func() { s.spare = evs }()
 	if overflow {
 		s.m.log.Warn("supervisor fell behind the event stream; reloading agents")

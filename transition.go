@@ -204,7 +204,7 @@ func (m *Manager) transition(ctx context.Context, slot *agentSlot, req *Transiti
 	if m.tracer != nil {
 		_, span = m.span(ctx, "lifecycle.publish")
 	}
-	m.publish(ctx, &ev)
+	m.hub.publish(&ev)
 	endSpan(span, nil)
 	*res = TransitionResult{
 		Success: true, Previous: ev.From, Current: ev.To, Event: ev, Revision: ev.Revision,

@@ -29,10 +29,6 @@ const MinBookmarkInterval = 10 * time.Millisecond
 // watchBatch is how many events a watcher takes from the ring or the store at once.
 const watchBatch = 256
 
-// ringBatch bounds the events a watcher copies from the hub's ring in one hold of its
-// lock, which every publisher takes: a shorter hold keeps publishers from sleeping on it.
-const ringBatch = 32
-
 // EventStream is a stream of events, in sequence order.
 type EventStream interface {
 	// Next blocks until the next event, ctx ends, or the stream ends. An ended stream
@@ -109,21 +105,19 @@ func (m *Manager) newWatcher(ctx context.Context, f eventFilter, from uint64, bo
 			}
 		}
 	}
-	h := m.hub
-	h.mu.Lock()
-	head := h.head.Load()
-	h.mu.Unlock()
-	if from == 0 || from > head+1 {
-		from = max(from, head+1)
-	} else if oldest, _, err := m.store.Sequences(ctx); err != nil {
+	oldest, newest, err := m.store.Sequences(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if from == 0 || from > newest+1 {
+		from = max(from, newest+1)
 	} else if from < oldest {
 		return nil, &Error{Code: CodeOutOfRange, ResumeSequence: oldest, Message: fmt.Sprintf(
 			"sequence %d is older than the oldest retained event %d; resume from %d (and re-list current state)", from, oldest, oldest)}
 	}
 	w.cursor.Store(from)
 	w.lastSent = from - 1
-	h.add(w)
+	m.hub.add(w)
 	return w, nil
 }
 
@@ -160,21 +154,38 @@ func (w *Watcher) Next(ctx context.Context) (Event, error) {
 				wake = w.resetTimer(wait)
 			}
 		}
+		h := w.m.hub
 		w.parked.Store(true)
-		if w.m.hub.head.Load() >= w.cursor.Load() {
-			w.parked.Store(false) // published since fill looked
+		h.parked.Add(1)
+		if h.ready(w) {
+			w.unpark(false) // published since fill looked
 			continue
 		}
 		select {
 		case <-w.notify:
 		case <-wake:
 		case <-ctx.Done():
-			w.parked.Store(false)
+			w.unpark(false)
 			return Event{}, ctx.Err()
 		}
-		w.parked.Store(false)
+		w.unpark(false)
 		if w.timer != nil && wake != nil {
 			w.timer.Stop()
+		}
+	}
+}
+
+// unpark ends a park, once: by the watcher, or by a publisher (signal) that found
+// something for it.
+func (w *Watcher) unpark(signal bool) {
+	if !w.parked.CompareAndSwap(true, false) {
+		return
+	}
+	w.m.hub.parked.Add(-1)
+	if signal {
+		select {
+		case w.notify <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -203,33 +214,45 @@ func (w *Watcher) fill(ctx context.Context) error {
 	if w.closed.Load() {
 		return Errorf(CodeCanceled, "watch closed")
 	}
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
+	if h.closed.Load() {
 		return &Error{Code: CodeUnavailable, ResumeSequence: cur,
 			Message: fmt.Sprintf("the lifecycle manager is shutting down; watch again from sequence %d", cur)}
 	}
-	head := h.head.Load()
-	if cur > head {
-		h.mu.Unlock()
-		return nil
-	}
-	if oldest := h.oldest(); cur >= oldest {
-		for end := min(head, cur+ringBatch-1); cur <= end; cur++ {
-			if ev := &h.ring[cur&h.mask]; w.filter.match(ev) {
-				w.buf = append(w.buf, *ev)
-			}
+	lapped, skipped := cur <= h.base, false
+	for end := cur + watchBatch; !lapped && cur < end; {
+		s := &h.ring[cur&h.mask]
+		s.mu.Lock()
+		seq := s.seq.Load()
+		if seq == cur && w.filter.match(&s.ev) {
+			w.buf = append(w.buf, s.ev)
 		}
+		skipped = seq > cur && s.prev < cur
+		s.mu.Unlock()
+		if seq < cur {
+			break // not yet published
+		}
+		if lapped = seq > cur; !lapped {
+			cur++
+		}
+	}
+	if !lapped {
 		w.cursor.Store(cur)
 		w.live = true
-		h.mu.Unlock()
 		return nil
 	}
-	h.mu.Unlock()
-	if w.live {
+	// Lapped. Cut off, unless the watcher was waiting for the event at its cursor, whose
+	// committer was descheduled while the others published a ring of events: that is no lag
+	// of the watcher's.
+	if w.live && !skipped {
 		w.m.counts.watchCutoffs.Add(1)
 		return &Error{Code: CodeResourceExhausted, ResumeSequence: cur,
 			Message: fmt.Sprintf("watcher fell more than %d events behind and was cut off; watch again from sequence %d", len(h.ring), cur)}
+	}
+	// Older than the ring: from the store, up to its newest event, every one of which is
+	// at least committed.
+	_, newest, err := w.m.store.Sequences(ctx)
+	if err != nil {
+		return err
 	}
 	f := w.storeFilter
 	f.FromSequence, f.Limit = cur, watchBatch
@@ -242,10 +265,9 @@ func (w *Watcher) fill(ctx context.Context) error {
 			w.buf = append(w.buf, evs[i])
 		}
 	}
-	// A short page means the store had nothing more matching up to at least head, which
-	// was published, and so committed, before the read.
-	next := head + 1
-	if n := len(evs); n == watchBatch || n > 0 && evs[n-1].Sequence >= head {
+	// A short page means the store had nothing more matching up to at least newest.
+	next := max(cur, newest+1)
+	if n := len(evs); n == watchBatch || n > 0 && evs[n-1].Sequence >= next {
 		next = evs[n-1].Sequence + 1
 	}
 	w.cursor.Store(next)
