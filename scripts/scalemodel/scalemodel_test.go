@@ -1,9 +1,11 @@
 // Package scalemodel measures how far an ordered event log can scale with cores on the
 // machine at hand, stripped of everything else a transition does: each operation does
 // about 300 ns of private work (as a memory-store transition does at -cpu 1), then appends
-// a 160-byte event the way the memory store's log does (sequence under a short lock, the
-// copy outside it, committed moved in order) and, in the second model, publishes it into
-// a hub ring under a lock, as the Manager does. Issue 15, point 8; docs/performance.md.
+// a 160-byte event the way the memory store's log did (sequence under a short lock, the
+// copy outside it, committed moved in order, each commit waiting for the ones before it)
+// and, in the second model, publishes it into a hub ring under a lock, as the Manager did;
+// the NoWait models are the log and the hub as they are now (no commit waits for another;
+// one lock per hub slot). Issue 15, point 8; docs/performance.md.
 //
 //	go test -run '^$' -bench . -cpu 1,2 -count 3 ./scripts/scalemodel
 package scalemodel
@@ -104,3 +106,70 @@ func BenchmarkLog(b *testing.B) { run(b, &eventLog{ring: make([]event, ringSize)
 
 // BenchmarkLogHub adds, after the append, a publish into a hub ring under one lock.
 func BenchmarkLogHub(b *testing.B) { run(b, &eventLog{ring: make([]event, ringSize)}, &hub{}) }
+
+// slot is a ring slot marked with its sequence once written, padded to whole cache lines
+// (the memory store's log slots are not padded; measured the same).
+type slot struct {
+	mu  sync.Mutex // the hub's slots only
+	seq atomic.Uint64
+	ev  event
+	_   [16]byte
+}
+
+// noWaitLog is the memory store's log now: a commit marks its slot and returns; readers
+// wait for the copies in flight.
+type noWaitLog struct {
+	_        [128]byte
+	mu       sync.Mutex
+	reserved uint64
+	_        [112]byte
+	ring     []slot
+}
+
+func (l *noWaitLog) append(e *event) uint64 {
+	l.mu.Lock()
+	l.reserved++
+	seq := l.reserved
+	l.mu.Unlock()
+	s := &l.ring[seq%ringSize]
+	s.ev = *e
+	s.seq.Store(seq)
+	return seq
+}
+
+// slotHub is the hub now: each publish takes only its slot's lock.
+type slotHub struct {
+	ring [4096]slot
+}
+
+func (h *slotHub) publish(seq uint64, e *event) {
+	s := &h.ring[seq%4096]
+	s.mu.Lock()
+	if s.seq.Load() < seq {
+		s.ev = *e
+		s.seq.Store(seq)
+	}
+	s.mu.Unlock()
+}
+
+func runNoWait(b *testing.B, h *slotHub) {
+	l := &noWaitLog{ring: make([]slot, ringSize)}
+	b.RunParallel(func(pb *testing.PB) {
+		var e event
+		var s uint64
+		for pb.Next() {
+			s += work(300)
+			seq := l.append(&e)
+			if h != nil {
+				h.publish(seq, &e)
+			}
+		}
+		sink.Add(s)
+	})
+}
+
+// BenchmarkLogNoWait is the ordered append as the memory store does it now.
+func BenchmarkLogNoWait(b *testing.B) { runNoWait(b, nil) }
+
+// BenchmarkLogNoWaitHubSlots adds a publish into a hub ring with a lock per slot.
+func BenchmarkLogNoWaitHubSlots(b *testing.B) { runNoWait(b, &slotHub{}) }
