@@ -47,3 +47,46 @@ func TestHubRetainsWhatItClaims(t *testing.T) {
 		}
 	}
 }
+
+// TestParkedWatcherPassesHiddenEvents: publishers move a parked watcher's cursor past the
+// events its filter hides instead of waking it, wake it for one it matches, and never past
+// an event not yet published.
+func TestParkedWatcherPassesHiddenEvents(t *testing.T) {
+	h := newHub(16, 0)
+	w := &Watcher{m: &Manager{hub: h}, filter: newEventFilter([]string{"mine"}, nil, nil), notify: make(chan struct{}, 1)}
+	w.cursor.Store(1)
+	h.add(w)
+	park := func() {
+		w.parked.Store(true)
+		h.parked.Add(1)
+		if h.ready(w) {
+			t.Fatalf("nothing to read at %d, yet ready", w.cursor.Load())
+		}
+	}
+	woken := func() bool {
+		select {
+		case <-w.notify:
+			return !w.parked.Load()
+		default:
+			return false
+		}
+	}
+	park()
+	for seq := uint64(1); seq <= 5; seq++ {
+		h.publish(&Event{Sequence: seq, AgentID: "other"})
+	}
+	if woken() || w.cursor.Load() != 6 {
+		t.Fatalf("after five hidden events: woken %v, cursor %d; want parked at 6", !w.parked.Load(), w.cursor.Load())
+	}
+	h.publish(&Event{Sequence: 7, AgentID: "mine"}) // 6 not yet published
+	if woken() || w.cursor.Load() != 6 {
+		t.Fatalf("a match past a gap: woken %v, cursor %d; want parked at 6", !w.parked.Load(), w.cursor.Load())
+	}
+	h.publish(&Event{Sequence: 6, AgentID: "other"})
+	if !woken() || w.cursor.Load() != 7 {
+		t.Fatalf("gap filled before a match: woken %v, cursor %d; want woken at 7", !w.parked.Load(), w.cursor.Load())
+	}
+	if h.parked.Load() != 0 {
+		t.Fatalf("%d parked after the wake", h.parked.Load())
+	}
+}

@@ -244,7 +244,8 @@ func (s *pausingStore) CommitTransition(ctx context.Context, ev lifecycle.Event,
 }
 
 // A committer paused after its commit while others publish more than the watch buffer
-// holds must not stop the watchers at its event: they get every event, in order, at once.
+// holds must not stop the watchers at its event, nor cut off a live one that waits for it:
+// they get every event, in order, at once.
 func TestWatchersPassACommitterThatFellBehind(t *testing.T) {
 	s := &pausingStore{Store: memory.New(), agent: "slow", committed: make(chan struct{}), release: make(chan struct{})}
 	m, err := lifecycle.New(ctx, s, &lifecycle.Options{WatchBuffer: 16})
@@ -254,18 +255,51 @@ func TestWatchersPassACommitterThatFellBehind(t *testing.T) {
 	defer m.Close()
 	register(t, m, "slow")
 	register(t, m, "fast")
-	w, _ := m.Watch(ctx, lifecycle.WatchRequest{})
-	defer w.Close()
+	fresh, _ := m.Watch(ctx, lifecycle.WatchRequest{}) // reads nothing until the end
+	defer fresh.Close()
+	live, _ := m.Watch(ctx, lifecycle.WatchRequest{})
+	defer live.Close()
+	got, failed := make(chan uint64, 1000), make(chan error, 1)
+	go func() {
+		for {
+			ev, err := live.Next(ctx)
+			if err != nil {
+				failed <- err
+				return
+			}
+			got <- ev.Sequence
+		}
+	}()
+	expect := func(from, to uint64) {
+		t.Helper()
+		for want := from; want <= to; want++ {
+			select {
+			case seq := <-got:
+				if seq != want {
+					t.Fatalf("live watcher got event %d, want %d", seq, want)
+				}
+			case err := <-failed:
+				t.Fatalf("live watcher, waiting for event %d: %v", want, err)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("live watcher: no event %d", want)
+			}
+		}
+	}
+	churn(t, m, []string{"fast"}, 1)
+	expect(3, 3) // live now: lapped for a lag of its own, it would be cut off
 	slow := make(chan error, 1)
 	go func() {
 		_, err := m.Transition(ctx, lifecycle.TransitionRequest{AgentID: "slow", Target: lifecycle.StateActive})
 		slow <- err
 	}()
 	<-s.committed
+	churn(t, m, []string{"fast"}, 16) // 5 to 20: the ring laps the paused event 4 once
+	expect(4, 20)
 	churn(t, m, []string{"fast"}, 100)
 	last := lastSequence(t, m)
+	expect(21, last)
 	for want := uint64(3); want <= last; want++ {
-		if ev := next(t, w); ev.Sequence != want {
+		if ev := next(t, fresh); ev.Sequence != want {
 			t.Fatalf("got event %d, want %d", ev.Sequence, want)
 		}
 	}
@@ -274,7 +308,8 @@ func TestWatchersPassACommitterThatFellBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	churn(t, m, []string{"fast"}, 1)
-	if ev := next(t, w); ev.Sequence != last+1 {
+	if ev := next(t, fresh); ev.Sequence != last+1 {
 		t.Fatalf("after the paused committer published, got event %d, want %d", ev.Sequence, last+1)
 	}
+	expect(last+1, last+1)
 }
