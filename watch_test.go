@@ -295,9 +295,9 @@ func TestWatchersPassACommitterThatFellBehind(t *testing.T) {
 	<-s.committed
 	churn(t, m, []string{"fast"}, 16) // 5 to 20: the ring laps the paused event 4 once
 	expect(4, 20)
+	live.Close() // beyond here it could fall behind for real
 	churn(t, m, []string{"fast"}, 100)
 	last := lastSequence(t, m)
-	expect(21, last)
 	for want := uint64(3); want <= last; want++ {
 		if ev := next(t, fresh); ev.Sequence != want {
 			t.Fatalf("got event %d, want %d", ev.Sequence, want)
@@ -311,5 +311,4 @@ func TestWatchersPassACommitterThatFellBehind(t *testing.T) {
 	if ev := next(t, fresh); ev.Sequence != last+1 {
 		t.Fatalf("after the paused committer published, got event %d, want %d", ev.Sequence, last+1)
 	}
-	expect(last+1, last+1)
 }
