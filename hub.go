@@ -37,9 +37,10 @@ type hub struct {
 type hubSlot struct {
 	mu  sync.Mutex
 	seq atomic.Uint64
-	// prev: the sequence the slot held before seq. Below seq minus the ring, the events
-	// between were never here: their committers were descheduled while others published
-	// a ring of events, and watchers waiting for them read them from the store.
+	// prev: the sequence the slot held before seq. A watcher that finds the event at its
+	// cursor overwritten, and prev older than it, knows that event was never here: its
+	// committer was descheduled while others published a ring of events. It reads it from
+	// the store instead of being cut off.
 	prev uint64
 	ev   Event
 	_    [(64 - (24+unsafe.Sizeof(Event{}))%64) % 64]byte
@@ -48,8 +49,8 @@ type hubSlot struct {
 // tap hands the supervisor the published events into the states it supervises: a bit
 // test per event for the others, so transitions nobody supervises cost nothing, and no
 // ring to fall behind. An agent's events are tapped in its order (its next transition
-// waits for the publish of the one before); the supervisor orders different agents' by
-// revision, not by sequence.
+// waits for the publish of the one before); across agents the supervisor needs no order,
+// since it keeps each agent's newest revision.
 type tap struct {
 	states   atomic.Uint32
 	mu       sync.Mutex
