@@ -185,7 +185,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./pbcbor
 	$(GO) test -run '^$$' -fuzz FuzzUnmarshalJSON -fuzztime $(FUZZTIME) ./pbcbor
 	$(GO) test -run '^$$' -fuzz FuzzAckFilter -fuzztime $(FUZZTIME) ./server
-	$(GO) test -run '^$$' -fuzz FuzzAppendEvent -fuzztime $(FUZZTIME) ./wire
+	$(GO) test -run '^$$' -fuzz FuzzEncodeEvent -fuzztime $(FUZZTIME) ./wire
 
 ## tools: build the pinned generators and linters (tools/go.mod) into .bin/
 tools: $(TOOLS)

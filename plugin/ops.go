@@ -171,9 +171,7 @@ func (m *Manager) activate(ctx context.Context, e *entry, reason, initiator stri
 		if err != nil {
 			return Plugin{}, err
 		}
-		m.mu.Lock()
-		count(&m.policy.stats.Activations, "ok")
-		m.mu.Unlock()
+		m.tally(&m.policy.stats.Activations, "ok")
 		return m.view(ctx, e)
 	}
 	proc, err := m.spawner.start(filepath.Join(m.repo, e.path), man, gen, marker)
@@ -185,9 +183,7 @@ func (m *Manager) activate(ctx context.Context, e *entry, reason, initiator stri
 		err = proc.waitHealthy(ctx, man.Runtime)
 	}
 	if err != nil {
-		m.mu.Lock()
-		count(&m.policy.stats.Activations, "failed")
-		m.mu.Unlock()
+		m.tally(&m.policy.stats.Activations, "failed")
 		why := "activation failed: " + err.Error()
 		if proc != nil {
 			proc.stop(0)
@@ -206,9 +202,7 @@ func (m *Manager) activate(ctx context.Context, e *entry, reason, initiator stri
 		proc.stop(0)
 		return Plugin{}, err
 	}
-	m.mu.Lock()
-	count(&m.policy.stats.Activations, "ok")
-	m.mu.Unlock()
+	m.tally(&m.policy.stats.Activations, "ok")
 	m.workers.Add(1)
 	go m.monitor(e, proc, ev.Revision+1)
 	return m.view(ctx, e)
@@ -227,9 +221,7 @@ func (m *Manager) monitor(e *entry, proc *process, activeRevision int64) {
 		if proc.healthFailed {
 			cause = "health"
 		}
-		m.mu.Lock()
-		count(&m.policy.stats.RuntimeFailures, cause)
-		m.mu.Unlock()
+		m.tally(&m.policy.stats.RuntimeFailures, cause)
 		m.failover(e, proc.generation, reason)
 	}
 }

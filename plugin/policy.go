@@ -199,8 +199,10 @@ func (m *Manager) countStates() map[string]uint64 {
 	}
 }
 
-// count adds one to counter key of a PolicyStats map. Call with m.mu held.
-func count(c *map[string]uint64, key string) {
+// tally adds one to counter key of the PolicyStats map *c.
+func (m *Manager) tally(c *map[string]uint64, key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if *c == nil {
 		*c = map[string]uint64{}
 	}

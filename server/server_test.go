@@ -26,7 +26,16 @@ func serve(t *testing.T) (*lifecycle.Manager, string) { return serveB(t) }
 
 func serveB(t testing.TB, opts ...server.Option) (*lifecycle.Manager, string) {
 	t.Helper()
-	s := memory.New()
+	return serveStore(t, memory.New(), opts...)
+}
+
+// serveStore starts a server on loopback over a manager on s; the test's end closes all
+// three.
+func serveStore(t testing.TB, s interface {
+	lifecycle.Store
+	Close() error
+}, opts ...server.Option) (*lifecycle.Manager, string) {
+	t.Helper()
 	m, err := lifecycle.New(ctx, s, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,11 @@ package server_test
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/hms-lifecycle/lifecycle"
-	"github.com/hms-lifecycle/lifecycle/server"
 	"github.com/hms-lifecycle/lifecycle/store/sqlite"
 )
 
@@ -19,17 +17,7 @@ func TestWorkMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := lifecycle.New(ctx, s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(m)
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); m.Close(); s.Close() })
+	m, url := serveStore(t, s)
 	if _, _, err := m.RegisterAgent(ctx, lifecycle.RegisterRequest{AgentID: "a-1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +27,7 @@ func TestWorkMetrics(t *testing.T) {
 	if res, err := m.Transition(ctx, lifecycle.TransitionRequest{AgentID: "a-1", Target: lifecycle.StateActive}); err != nil || !res.Success {
 		t.Fatal(res.Message, err)
 	}
-	res, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	res, err := http.Get(url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func randomEvent(r *rand.Rand) *pb.LifecycleEvent {
 	return ev
 }
 
-func TestAppendEventIsDeterministicMarshal(t *testing.T) {
+func TestEncodeEventIsDeterministicMarshal(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 20000 {
 		ev := randomEvent(r)
@@ -80,7 +80,7 @@ func TestAppendEventIsDeterministicMarshal(t *testing.T) {
 	}
 }
 
-func TestAppendEventLeavesInvalidUTF8ToMarshal(t *testing.T) {
+func TestEncodeEventLeavesInvalidUTF8ToMarshal(t *testing.T) {
 	for _, ev := range []*pb.LifecycleEvent{
 		{AgentId: "a\xff"},
 		{Reason: "ok", Metadata: map[string]string{"k": "\xc3"}},
@@ -96,8 +96,8 @@ func TestAppendEventLeavesInvalidUTF8ToMarshal(t *testing.T) {
 	}
 }
 
-// FuzzAppendEvent: any event protobuf decodes encodes to the bytes protobuf gives.
-func FuzzAppendEvent(f *testing.F) {
+// FuzzEncodeEvent: any event protobuf decodes encodes to the bytes protobuf gives.
+func FuzzEncodeEvent(f *testing.F) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 16 {
 		b, _ := deterministic.Marshal(randomEvent(r))
