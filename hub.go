@@ -6,20 +6,24 @@ import (
 	"unsafe"
 )
 
-// hub fans committed events out to watchers. It keeps the newest events in one ring shared
-// by every watcher; each watcher is a cursor over the sequence. Publishing never blocks,
-// never allocates and takes no lock that other publishers take: a publisher writes its
-// event into its sequence's slot, under that slot's lock, and looks at the watchers only
-// when one of them is parked. (One lock for every publish, and the head they moved in
-// turn, made transitions on two cores slower than on one: the lock's line went from core
-// to core on every publish.) A watcher reads the slots in sequence order, waiting at the
-// first event not yet published, so it never sees a gap; one that falls a whole ring
-// behind is cut off when it next reads, with the sequence to resume from, and catches up
-// from the store.
+// hub fans committed events out to watchers. Each watcher is a cursor over the sequence;
+// the events are read where they are kept: in the store itself when it is a TailReader
+// (the memory store), else in one ring the hub keeps of the newest events. Publishing
+// never blocks, never allocates and takes no lock that other publishers take: a publisher
+// writes its event into its sequence's slot of the ring (if the hub keeps one), under that
+// slot's lock, and looks at the watchers only when one of them is parked. (One lock for
+// every publish, and the head they moved in turn, made transitions on two cores slower
+// than on one: the lock's line went from core to core on every publish.) A watcher reads
+// the events in sequence order, waiting at the first one not yet published, so it never
+// sees a gap; one that falls a whole watch buffer behind is cut off when it next reads,
+// with the sequence to resume from.
 type hub struct {
+	tail TailReader // the store, if watchers read its events in place; then ring is nil
 	ring []hubSlot
+	size uint64 // the watch buffer: a live watcher further behind is cut off
 	mask uint64
-	// base: the newest sequence when the hub started; the ring never holds it or older ones.
+	// base: the newest sequence when the hub started, if it keeps a ring; the ring never
+	// holds it or older ones.
 	base uint64
 	// parked counts the parked watchers: publishers look at the watchers only when some
 	// are.
@@ -27,6 +31,7 @@ type hub struct {
 	closed   atomic.Bool
 	mu       sync.Mutex                 // serializes changes of watchers
 	watchers atomic.Pointer[[]*Watcher] // replaced, never changed in place
+	scratch  sync.Pool                  // *Event, for publishers matching a parked watcher's filter
 	tap      tap
 }
 
@@ -37,13 +42,8 @@ type hub struct {
 type hubSlot struct {
 	mu  sync.Mutex
 	seq atomic.Uint64
-	// prev: the sequence the slot held before seq. A watcher that finds the event at its
-	// cursor overwritten, and prev older than it, knows that event was never here: its
-	// committer was descheduled while others published a ring of events. It reads it from
-	// the store instead of being cut off.
-	prev uint64
-	ev   Event
-	_    [(64 - (24+unsafe.Sizeof(Event{}))%64) % 64]byte
+	ev  Event
+	_   [(64 - (16+unsafe.Sizeof(Event{}))%64) % 64]byte
 }
 
 // tap hands the supervisor the published events into the states it supervises: a bit
@@ -62,12 +62,19 @@ type tap struct {
 // maxTapped bounds the events waiting for the supervisor.
 const maxTapped = 1 << 16
 
-func newHub(size int, head uint64) *hub {
+// newHub returns a hub of a watch buffer of size events (rounded up to a power of two)
+// that reads the events in tail, or, if tail is nil, keeps a ring of those published after
+// head.
+func newHub(size int, head uint64, tail TailReader) *hub {
 	n := 1
 	for n < size {
 		n <<= 1
 	}
-	h := &hub{ring: make([]hubSlot, n), mask: uint64(n - 1), base: head, tap: tap{notify: make(chan struct{}, 1)}}
+	h := &hub{tail: tail, size: uint64(n), mask: uint64(n - 1), tap: tap{notify: make(chan struct{}, 1)}}
+	if tail == nil {
+		h.ring, h.base = make([]hubSlot, n), head
+	}
+	h.scratch.New = func() any { return new(Event) }
 	h.watchers.Store(new([]*Watcher))
 	return h
 }
@@ -80,22 +87,24 @@ func (h *hub) publish(ev *Event) {
 	if seq <= h.base {
 		return
 	}
-	s := &h.ring[seq&h.mask]
-	s.mu.Lock()
-	old := s.seq.Load()
-	if old < seq {
-		s.ev, s.prev = *ev, old
-		s.seq.Store(seq)
-	}
-	s.mu.Unlock()
-	if old == seq {
-		return
+	if h.tail == nil {
+		s := &h.ring[seq&h.mask]
+		s.mu.Lock()
+		old := s.seq.Load()
+		if old < seq {
+			s.ev = *ev
+			s.seq.Store(seq)
+		}
+		s.mu.Unlock()
+		if old == seq {
+			return
+		}
 	}
 	if t := &h.tap; t.states.Load()&(1<<ev.To) != 0 {
 		t.add(ev)
 	}
-	// A watcher parks after counting itself parked and then looking at the slots; this
-	// stored seq and then looks at the count: one of the two sees the other.
+	// A watcher parks after counting itself parked and then looking at the events; the
+	// event was stored before this looks at the count: one of the two sees the other.
 	if h.parked.Load() > 0 {
 		for _, w := range *h.watchers.Load() {
 			if w.parked.Load() && h.ready(w) {
@@ -103,6 +112,26 @@ func (h *hub) publish(ev *Event) {
 			}
 		}
 	}
+}
+
+// at copies the event with sequence c into ev (unless nil) and returns c, if it is
+// published; otherwise it returns the sequence in c's place: older while c is not yet
+// published, newer once c is overwritten.
+func (h *hub) at(c uint64, ev *Event) uint64 {
+	if h.tail != nil {
+		return h.tail.ReadTail(c, ev)
+	}
+	s := &h.ring[c&h.mask]
+	seq := s.seq.Load()
+	if seq != c || ev == nil {
+		return seq
+	}
+	s.mu.Lock()
+	if seq = s.seq.Load(); seq == c {
+		*ev = s.ev
+	}
+	s.mu.Unlock()
+	return seq
 }
 
 func (t *tap) add(ev *Event) {
@@ -127,6 +156,11 @@ func (t *tap) add(ev *Event) {
 func (h *hub) ready(w *Watcher) bool {
 	start := w.cursor.Load()
 	c := start
+	var ev *Event // nil: every event matches
+	if !w.filter.all() {
+		ev = h.scratch.Get().(*Event)
+		defer h.scratch.Put(ev)
+	}
 	defer func() {
 		if c != start {
 			// Lost only to the watcher itself moving on, which is as good.
@@ -137,14 +171,10 @@ func (h *hub) ready(w *Watcher) bool {
 		if c <= h.base || h.closed.Load() {
 			return true
 		}
-		s := &h.ring[c&h.mask]
-		if seq := s.seq.Load(); seq != c {
+		if seq := h.at(c, ev); seq != c {
 			return seq > c // lapped (read it from the store, or be cut off) or not yet published
 		}
-		s.mu.Lock()
-		match := s.seq.Load() != c || w.filter.match(&s.ev)
-		s.mu.Unlock()
-		if match {
+		if ev == nil || w.filter.match(ev) {
 			return true
 		}
 		c++
@@ -153,10 +183,10 @@ func (h *hub) ready(w *Watcher) bool {
 }
 
 // newestFrom returns the newest sequence from c on up to which every event has been
-// published into its slot, or c.
+// published, or c.
 func (h *hub) newestFrom(c uint64) uint64 {
 	c = max(c, h.base)
-	for h.ring[(c+1)&h.mask].seq.Load() == c+1 {
+	for h.at(c+1, nil) == c+1 {
 		c++
 	}
 	return c
@@ -210,6 +240,9 @@ func newEventFilter(agents []string, states []State, types []TransitionType) eve
 	}
 	return f
 }
+
+// all reports whether the filter matches every event.
+func (f *eventFilter) all() bool { return f.states == 0 && f.types == 0 && len(f.agents) == 0 }
 
 func (f *eventFilter) match(ev *Event) bool {
 	if f.states != 0 && f.states&(1<<ev.To) == 0 || f.types != 0 && f.types&(1<<ev.Type) == 0 {

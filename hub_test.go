@@ -12,7 +12,7 @@ import (
 // the first event not yet published.
 func TestHubRetainsWhatItClaims(t *testing.T) {
 	const size = 8
-	h := newHub(size, 0)
+	h := newHub(size, 0, nil)
 	next := uint64(1)
 	var pending []uint64
 	published := map[uint64]bool{}
@@ -52,7 +52,7 @@ func TestHubRetainsWhatItClaims(t *testing.T) {
 // events its filter hides instead of waking it, wake it for one it matches, and never past
 // an event not yet published.
 func TestParkedWatcherPassesHiddenEvents(t *testing.T) {
-	h := newHub(16, 0)
+	h := newHub(16, 0, nil)
 	w := &Watcher{m: &Manager{hub: h}, filter: newEventFilter([]string{"mine"}, nil, nil), notify: make(chan struct{}, 1)}
 	w.cursor.Store(1)
 	h.add(w)

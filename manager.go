@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -121,12 +122,24 @@ type Manager struct {
 // agentSlot serializes the transitions of one agent: held is true while a transition is
 // in flight. Whoever holds it may use cached, the agent's record as last read or written
 // by this process (Revision 0: not loaded). Another replica's write makes it stale; the
-// store's compare-and-swap catches that.
+// store's compare-and-swap catches that. Padded to whole cache lines: the slots of agents
+// that transition on different cores must not share one.
 type agentSlot struct {
 	held    atomic.Bool
 	waiters atomic.Int32
 	wake    atomic.Pointer[chan struct{}] // a release's signal to one waiter; made on first contention
 	cached  Agent
+	_       [(64 - (16+unsafe.Sizeof(Agent{}))%64) % 64]byte
+}
+
+// tailOf returns store as the TailReader its watchers read, if it is one and no other
+// process commits to it.
+func tailOf(store Store) TailReader {
+	if _, shared := store.(SharedStore); shared {
+		return nil
+	}
+	t, _ := store.(TailReader)
+	return t
 }
 
 // New returns a Manager over store, which it does not own: close the Manager, then the
@@ -152,7 +165,7 @@ func New(ctx context.Context, store Store, opts *Options) (*Manager, error) {
 		machine:  am,
 		now:      opts.Now,
 		log:      opts.Logger,
-		hub:      newHub(orDefault(opts.WatchBuffer, 4096), newest),
+		hub:      newHub(orDefault(opts.WatchBuffer, 4096), newest, tailOf(store)),
 		followed: newest,
 		backoff:  time.Duration(orDefault(int(opts.HookRetryBackoff), int(100*time.Millisecond))),
 		lease:    time.Duration(orDefault(int(opts.HookLease), int(10*time.Second))),

@@ -65,6 +65,20 @@ type Store interface {
 	LeaseHook(ctx context.Context, id, owner string, now, until time.Time) (Hook, bool, error)
 }
 
+// TailReader is implemented by a Store that keeps its newest events in memory, where a
+// reader can copy one without a query (the memory store). A Manager's watchers then read
+// the events there, and the Manager keeps no copy of its own: on two cores, copying each
+// event once more, into lines the other core had just read, was most of what a
+// transition cost beyond one core's. Not used over a SharedStore, whose events other
+// processes commit.
+type TailReader interface {
+	// ReadTail copies the event with sequence seq into ev and returns seq, if it is
+	// committed and retained. Otherwise it returns the sequence in its place: an older
+	// one (or 0) while seq is not yet committed, a newer one once seq is no longer
+	// retained. With ev nil it only reports. It must not block: publishers call it.
+	ReadTail(seq uint64, ev *Event) uint64
+}
+
 // SharedStore is a Store that several processes (server replicas) use at once. A Manager
 // over one follows the others' work: on a signal it reads the new events by sequence and
 // publishes them to its watchers, reloads the hooks, or reloads an agent's supervision

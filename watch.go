@@ -50,8 +50,13 @@ type Watcher struct {
 	notify chan struct{}
 	// parked: the watcher waits for notify; publishers signal only parked watchers.
 	parked atomic.Bool
-	// live: the watcher has caught up with the ring once; falling off it is then a lag.
+	// live: the watcher has caught up once (found the next event not yet published);
+	// falling a watch buffer behind is then a lag.
 	live bool
+	// waited: the cursor where the watcher's last park ended. Behind there is no lag of
+	// the watcher's: it waited for that event, whose committer was descheduled while
+	// others committed a watch buffer of events.
+	waited uint64
 	buf  []Event
 	pos  int
 	err  error
@@ -169,6 +174,7 @@ func (w *Watcher) Next(ctx context.Context) (Event, error) {
 			return Event{}, ctx.Err()
 		}
 		w.unpark(false)
+		w.waited = w.cursor.Load()
 		if w.timer != nil && wake != nil {
 			w.timer.Stop()
 		}
@@ -206,8 +212,8 @@ func (w *Watcher) resetTimer(d time.Duration) <-chan time.Time {
 	return w.timer.C
 }
 
-// fill takes the next batch of matching events from the ring, or from the store when the
-// cursor is older than the ring.
+// fill takes the next batch of matching events from the hub, or from the store when the
+// cursor is older than the hub's ring.
 func (w *Watcher) fill(ctx context.Context) error {
 	h := w.m.hub
 	cur := w.cursor.Load()
@@ -218,35 +224,34 @@ func (w *Watcher) fill(ctx context.Context) error {
 		return &Error{Code: CodeUnavailable, ResumeSequence: cur,
 			Message: fmt.Sprintf("the lifecycle manager is shutting down; watch again from sequence %d", cur)}
 	}
-	lapped, skipped := cur <= h.base, false
+	// Lapped: the events at the cursor are gone from the ring, or the watcher is a whole
+	// watch buffer behind the store's tail.
+	lagged := w.live && cur != w.waited
+	lapped := cur <= h.base || lagged && h.tail != nil && h.at(cur+h.size, nil) >= cur+h.size
 	for end := cur + watchBatch; !lapped && cur < end; {
-		s := &h.ring[cur&h.mask]
-		s.mu.Lock()
-		seq := s.seq.Load()
-		if seq == cur && w.filter.match(&s.ev) {
-			w.buf = append(w.buf, s.ev)
+		w.buf = append(w.buf, Event{})
+		ev := &w.buf[len(w.buf)-1]
+		seq := h.at(cur, ev)
+		if seq != cur || !w.filter.match(ev) {
+			*ev = Event{}
+			w.buf = w.buf[:len(w.buf)-1]
 		}
-		skipped = seq > cur && s.prev < cur
-		s.mu.Unlock()
 		if seq < cur {
-			break // not yet published
+			w.live = true // caught up: not yet published
+			break
 		}
 		if lapped = seq > cur; !lapped {
 			cur++
 		}
 	}
-	if !lapped {
+	if !lapped || lagged && len(w.buf) > 0 { // a lagging watcher gets what it read first
 		w.cursor.Store(cur)
-		w.live = true
 		return nil
 	}
-	// Lapped. Cut off, unless the watcher was waiting for the event at its cursor, whose
-	// committer was descheduled while the others published a ring of events: that is no lag
-	// of the watcher's.
-	if w.live && !skipped {
+	if lagged {
 		w.m.counts.watchCutoffs.Add(1)
 		return &Error{Code: CodeResourceExhausted, ResumeSequence: cur,
-			Message: fmt.Sprintf("watcher fell more than %d events behind and was cut off; watch again from sequence %d", len(h.ring), cur)}
+			Message: fmt.Sprintf("watcher fell more than %d events behind and was cut off; watch again from sequence %d", h.size, cur)}
 	}
 	// Older than the ring: from the store, up to its newest event, every one of which is
 	// at least committed.

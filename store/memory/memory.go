@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/google/btree"
 
@@ -80,26 +81,37 @@ type eventLog struct {
 	_  [128]byte
 	mu sync.Mutex
 	// The event with sequence n is at ring position (n-1) % (len(chunks)*chunkSize), in
-	// chunk position/chunkSize. Chunks are allocated on first use and then reused.
-	chunks    [][]logSlot
+	// chunk position/chunkSize. Chunks are allocated on first use, under mu, and then
+	// reused; ReadTail loads them without mu.
+	chunks    []atomic.Pointer[[chunkSize]logSlot]
 	reserved  uint64 // newest sequence handed out
 	committed uint64 // newest sequence whose event, and every one before it, is in the log; readers move it
 	_         [128 - 48]byte
 }
 
 // logSlot is a retained event and the sequence it was last written with, stored once the
-// copy is complete.
+// copy is complete. The committer writes it under mu, for ReadTail, which reads it without
+// the log's lock. Padded to whole cache lines: consecutive events are written from
+// different cores.
 type logSlot struct {
+	mu  sync.Mutex
 	seq atomic.Uint64
 	ev  lifecycle.Event
+	_   [(64 - (16+unsafe.Sizeof(lifecycle.Event{}))%64) % 64]byte
 }
 
+// agentRecord is an agent and its events. Padded to whole cache lines: the records of
+// agents that transition on different cores must not share one.
 type agentRecord struct {
 	lifecycle.Agent
 	seqs []uint64 // the agent's retained sequences, ascending (older ones trimmed lazily)
+	_    [(64 - (24+unsafe.Sizeof(lifecycle.Agent{}))%64) % 64]byte
 }
 
-var _ lifecycle.Store = (*Store)(nil)
+var (
+	_ lifecycle.Store      = (*Store)(nil)
+	_ lifecycle.TailReader = (*Store)(nil)
+)
 
 // New returns an empty store with the default options.
 func New() *Store { return NewWithOptions(nil) }
@@ -115,7 +127,7 @@ func NewWithOptions(opts *Options) *Store {
 		ids:   btree.NewG(32, func(a, b string) bool { return a < b }),
 		hooks: make(map[string]lifecycle.Hook),
 	}
-	s.log.chunks = make([][]logSlot, (maxEvents+chunkSize-1)/chunkSize)
+	s.log.chunks = make([]atomic.Pointer[[chunkSize]logSlot], (maxEvents+chunkSize-1)/chunkSize)
 	for i := range s.shards {
 		s.shards[i].agents = make(map[string]*agentRecord)
 	}
@@ -147,11 +159,12 @@ func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 	l.reserved++
 	seq = l.reserved
 	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
-	chunk := &l.chunks[pos/chunkSize]
-	if *chunk == nil {
-		*chunk = make([]logSlot, chunkSize)
+	chunk := l.chunks[pos/chunkSize].Load()
+	if chunk == nil {
+		chunk = new([chunkSize]logSlot)
+		l.chunks[pos/chunkSize].Store(chunk)
 	}
-	slot := &(*chunk)[pos%chunkSize]
+	slot := &chunk[pos%chunkSize]
 	oldest = l.oldest()
 	l.mu.Unlock()
 	// No reader touches the slot: readers hold mu and see events up to committed, which
@@ -162,8 +175,10 @@ func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 		wait(func() bool { return slot.seq.Load() == seq-n })
 	}
 	ev.Sequence = seq
+	slot.mu.Lock()
 	slot.ev = *ev
 	slot.seq.Store(seq)
+	slot.mu.Unlock()
 	return seq, oldest
 }
 
@@ -197,7 +212,7 @@ func wait(done func() bool) {
 // held.
 func (l *eventLog) slot(seq uint64) *logSlot {
 	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
-	return &l.chunks[pos/chunkSize][pos%chunkSize]
+	return &l.chunks[pos/chunkSize].Load()[pos%chunkSize]
 }
 
 // event returns the retained event with sequence seq, at most committed. Call with l.mu
@@ -233,7 +248,11 @@ func (s *Store) CreateAgent(ctx context.Context, a lifecycle.Agent, ev lifecycle
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
-	// The id goes into the paging index last: an agent listed is complete.
+	// The id goes into the paging index last: an agent listed is complete. The index is
+	// locked from before the commit, which watchers see at once (ReadTail): a watcher that
+	// saw the registration and then lists agents finds it.
+	s.idsMu.Lock()
+	defer s.idsMu.Unlock()
 	sh := s.shard(a.ID)
 	sh.mu.Lock()
 	if r, ok := sh.agents[a.ID]; ok {
@@ -248,9 +267,7 @@ func (s *Store) CreateAgent(ctx context.Context, a lifecycle.Agent, ev lifecycle
 	sh.agents[a.ID] = r
 	seq := r.LastSequence
 	sh.mu.Unlock()
-	s.idsMu.Lock()
 	s.ids.ReplaceOrInsert(a.ID)
-	s.idsMu.Unlock()
 	return seq, nil
 }
 
@@ -433,6 +450,31 @@ func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error
 		return 0, 0, nil
 	}
 	return s.log.oldest(), newest, nil
+}
+
+// ReadTail implements lifecycle.TailReader: watchers read the events in the log, where
+// commits wrote them, rather than in a copy the Manager makes of each.
+func (s *Store) ReadTail(seq uint64, ev *lifecycle.Event) uint64 {
+	if seq == 0 {
+		return 0
+	}
+	l := &s.log
+	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
+	chunk := l.chunks[pos/chunkSize].Load()
+	if chunk == nil {
+		return 0
+	}
+	slot := &chunk[pos%chunkSize]
+	held := slot.seq.Load()
+	if held != seq || ev == nil {
+		return held
+	}
+	slot.mu.Lock()
+	if held = slot.seq.Load(); held == seq {
+		*ev = slot.ev
+	}
+	slot.mu.Unlock()
+	return held
 }
 
 // CreateHook implements lifecycle.Store.
