@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"iter"
 	"runtime"
 	"slices"
 	"sync"
@@ -39,8 +40,8 @@ const chunkSize = 4096
 //
 // Transitions of different agents run in parallel: agents are spread over shards, each
 // with its own lock, and what every commit shares is only the handing out of the next
-// sequence and log slot under one short lock (see eventLog). Locks are taken in the order
-// ids, shard, log.
+// sequence, one atomic add (see eventLog). Locks are taken in the order ids, shard, log
+// (readers), log slot.
 type Store struct {
 	shards [shardCount]shard
 	seed   maphash.Seed
@@ -67,26 +68,24 @@ type shard struct {
 }
 
 // eventLog is the store-wide sequence and the retained events. A commit takes the next
-// sequence and its slot under mu, copies the event into the slot outside it (the copy
+// sequence with one atomic add, copies the event into the sequence's slot (the copy
 // writes memory long out of cache, the slowest step of a commit), marks the slot with
-// its sequence, and returns: it does not wait for the commits before it to finish their
-// copies. Readers do. A reader holds mu, so no sequence is handed out meanwhile, waits
-// until every slot handed out is marked (a copy away, unless its committer is not
-// running), and then sees every event up to committed and nothing after. Commit order is
-// sequence order for every reader; only the committers do not wait for one another,
-// which on two cores was most of what a commit cost (each waiting for a line the other
-// core had just written).
-// Padded: mu and reserved are the line every commit writes.
+// its sequence, and returns: it takes no lock other commits take and does not wait for
+// the commits before it to finish their copies. Readers do. A reader notes the newest
+// sequence handed out, waits until every slot up to it is marked (a copy away, unless
+// its committer is not running), and then sees every event up to committed and nothing
+// after. Commit order is sequence order for every reader; only the committers do not
+// wait for one another, which on two cores was most of what a commit cost (each waiting
+// for a line the other core had just written, or for the lock of the sequence).
 type eventLog struct {
-	_  [128]byte
-	mu sync.Mutex
+	_        [128]byte
+	reserved atomic.Uint64 // newest sequence handed out: the line every commit writes
+	_        [120]byte
 	// The event with sequence n is at ring position (n-1) % (len(chunks)*chunkSize), in
-	// chunk position/chunkSize. Chunks are allocated on first use, under mu, and then
-	// reused; ReadTail loads them without mu.
+	// chunk position/chunkSize. Chunks are allocated on first use and then reused.
 	chunks    []atomic.Pointer[[chunkSize]logSlot]
-	reserved  uint64 // newest sequence handed out
-	committed uint64 // newest sequence whose event, and every one before it, is in the log; readers move it
-	_         [128 - 48]byte
+	mu        sync.Mutex // serializes readers moving committed
+	committed uint64     // newest sequence whose event, and every one before it, is in the log
 }
 
 // logSlot is a retained event and the sequence it was last written with, stored once the
@@ -155,23 +154,12 @@ func (s *Store) shard(id string) *shard {
 // full, and returns the sequence and the oldest retained one. On return the event is
 // written; readers see it once the commits before it have written theirs.
 func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
-	l.mu.Lock()
-	l.reserved++
-	seq = l.reserved
-	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
-	chunk := l.chunks[pos/chunkSize].Load()
-	if chunk == nil {
-		chunk = new([chunkSize]logSlot)
-		l.chunks[pos/chunkSize].Store(chunk)
-	}
-	slot := &chunk[pos%chunkSize]
-	oldest = l.oldest()
-	l.mu.Unlock()
-	// No reader touches the slot: readers hold mu and see events up to committed, which
-	// is below seq until this commit marks it, and none older than oldest (the event the
-	// slot held is older). The slot's previous committer, a ring of commits ago, has
-	// finished with it unless it was descheduled for all of them: wait for it then.
-	if n := uint64(len(l.chunks) * chunkSize); seq > n && slot.seq.Load() != seq-n {
+	seq = l.reserved.Add(1)
+	slot := l.slot(seq)
+	// No reader sees the slot's new event before it is marked. The slot's previous
+	// committer, a ring of commits ago, has finished with it unless it was descheduled
+	// for all of them: wait for it then.
+	if n := l.size(); seq > n && slot.seq.Load() != seq-n {
 		wait(func() bool { return slot.seq.Load() == seq-n })
 	}
 	ev.Sequence = seq
@@ -179,21 +167,23 @@ func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 	slot.ev = *ev
 	slot.seq.Store(seq)
 	slot.mu.Unlock()
-	return seq, oldest
+	return seq, l.oldestAt(seq)
 }
 
-// settle moves committed up to every sequence handed out, waiting for the copies still
-// in flight. Call with l.mu held: no sequence is handed out meanwhile, and the committers
-// in flight finish without it.
-func (l *eventLog) settle() {
+// settle moves committed up to the newest sequence handed out, waiting for the copies
+// still in flight, and returns it. Call with l.mu held.
+func (l *eventLog) settle() uint64 {
+	reserved := l.reserved.Load()
 	// The events a ring older than reserved are written: their slots' next committers
 	// waited for them.
-	l.committed = max(l.committed, l.oldest()-1)
-	for ; l.committed < l.reserved; l.committed++ {
-		if slot, next := l.slot(l.committed+1), l.committed+1; slot.seq.Load() != next {
-			wait(func() bool { return slot.seq.Load() == next })
+	l.committed = max(l.committed, l.oldestAt(reserved)-1)
+	for ; l.committed < reserved; l.committed++ {
+		// A slot that holds a newer event held this one before.
+		if slot, next := l.slot(l.committed+1), l.committed+1; slot.seq.Load() < next {
+			wait(func() bool { return slot.seq.Load() >= next })
 		}
 	}
+	return l.committed
 }
 
 // wait returns once done reports true. What it waits for is a copy in flight, well under
@@ -208,23 +198,52 @@ func wait(done func() bool) {
 	}
 }
 
-// slot returns the slot of a sequence handed out and not yet overwritten. Call with l.mu
-// held.
+func (l *eventLog) size() uint64 { return uint64(len(l.chunks) * chunkSize) }
+
+// slot returns the slot of a sequence, allocating its chunk on first use.
 func (l *eventLog) slot(seq uint64) *logSlot {
-	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
-	return &l.chunks[pos/chunkSize].Load()[pos%chunkSize]
+	pos := (seq - 1) % l.size()
+	c := &l.chunks[pos/chunkSize]
+	chunk := c.Load()
+	if chunk == nil {
+		if chunk = new([chunkSize]logSlot); !c.CompareAndSwap(nil, chunk) {
+			chunk = c.Load() // another commit allocated it first
+		}
+	}
+	return &chunk[pos%chunkSize]
 }
 
-// event returns the retained event with sequence seq, at most committed. Call with l.mu
-// held.
-func (l *eventLog) event(seq uint64) *lifecycle.Event { return &l.slot(seq).ev }
+// read copies the events of sequences seqs (ascending, committed) that match f, at most
+// limit of them if limit > 0. CodeOutOfRange if one is overwritten meanwhile: commits go
+// on while a reader reads.
+func (l *eventLog) read(seqs iter.Seq[uint64], f *lifecycle.EventFilter) ([]lifecycle.Event, error) {
+	var out []lifecycle.Event
+	for seq := range seqs {
+		slot := l.slot(seq)
+		slot.mu.Lock()
+		held := slot.seq.Load()
+		if held == seq && f.Matches(&slot.ev) {
+			out = append(out, slot.ev)
+		}
+		slot.mu.Unlock()
+		if held != seq {
+			oldest := l.oldestAt(l.reserved.Load())
+			return nil, &lifecycle.Error{Code: lifecycle.CodeOutOfRange, ResumeSequence: oldest,
+				Message: fmt.Sprintf("sequence %d is older than the oldest retained event %d", seq, oldest)}
+		}
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
+		}
+	}
+	return out, nil
+}
 
-// oldest is the oldest retained sequence (1 while nothing has been dropped), counting the
-// events reserved but not yet committed, whose slots are being overwritten. Call with l.mu
-// held.
-func (l *eventLog) oldest() uint64 {
-	if n := uint64(len(l.chunks) * chunkSize); l.reserved > n {
-		return l.reserved - n + 1
+// oldestAt is the oldest retained sequence once reserved is handed out (1 while nothing
+// has been dropped), counting the events reserved but not yet committed, whose slots are
+// being overwritten.
+func (l *eventLog) oldestAt(reserved uint64) uint64 {
+	if n := l.size(); reserved > n {
+		return reserved - n + 1
 	}
 	return 1
 }
@@ -403,38 +422,24 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 		}
 	}
 	l := &s.log
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	oldest := l.oldest()
+	oldest := l.oldestAt(l.reserved.Load())
 	if f.FromSequence != 0 && f.FromSequence < oldest {
 		return nil, &lifecycle.Error{Code: lifecycle.CodeOutOfRange, ResumeSequence: oldest,
 			Message: fmt.Sprintf("sequence %d is older than the oldest retained event %d", f.FromSequence, oldest)}
 	}
 	from := max(f.FromSequence, oldest)
-	var out []lifecycle.Event
-	add := func(seq uint64) bool {
-		if ev := l.event(seq); f.Matches(ev) {
-			out = append(out, *ev)
-		}
-		return f.Limit <= 0 || len(out) < f.Limit
-	}
 	if r != nil {
-		seqs := r.seqs
-		i, _ := slices.BinarySearch(seqs, from)
-		for _, seq := range seqs[i:] {
-			if !add(seq) {
-				break
-			}
-		}
-		return out, nil
+		// The agent's commits are complete: they run under the shard lock held here.
+		i, _ := slices.BinarySearch(r.seqs, from)
+		return l.read(slices.Values(r.seqs[i:]), &f)
 	}
-	l.settle()
-	for seq := from; seq <= l.committed; seq++ {
-		if !add(seq) {
-			break
+	l.mu.Lock()
+	committed := l.settle()
+	l.mu.Unlock()
+	return l.read(func(yield func(uint64) bool) {
+		for seq := from; seq <= committed && yield(seq); seq++ {
 		}
-	}
-	return out, nil
+	}, &f)
 }
 
 // Sequences implements lifecycle.Store.
@@ -443,13 +448,12 @@ func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error
 		return 0, 0, err
 	}
 	s.log.mu.Lock()
-	defer s.log.mu.Unlock()
-	s.log.settle()
-	newest = s.log.committed
+	newest = s.log.settle()
+	s.log.mu.Unlock()
 	if newest == 0 {
 		return 0, 0, nil
 	}
-	return s.log.oldest(), newest, nil
+	return min(s.log.oldestAt(s.log.reserved.Load()), newest), newest, nil
 }
 
 // ReadTail implements lifecycle.TailReader: watchers read the events in the log, where
@@ -459,7 +463,7 @@ func (s *Store) ReadTail(seq uint64, ev *lifecycle.Event) uint64 {
 		return 0
 	}
 	l := &s.log
-	pos := (seq - 1) % uint64(len(l.chunks)*chunkSize)
+	pos := (seq - 1) % l.size()
 	chunk := l.chunks[pos/chunkSize].Load()
 	if chunk == nil {
 		return 0

@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,8 +24,9 @@ func TestConformance(t *testing.T) {
 
 // TestConcurrentLog commits from more goroutines than processors into a small ring, so
 // that commits overtake one another mid-copy and wrap the ring, while readers check that
-// what they see is gap-free and in sequence order and that the newest sequence never
-// goes back.
+// what they see is gap-free and in sequence order, from the newest events and from the
+// oldest (which commits overwrite as they are read), that the newest sequence never goes
+// back, and that ReadTail copies the event it says it does.
 func TestConcurrentLog(t *testing.T) {
 	ctx := context.Background()
 	s := memory.NewWithOptions(&memory.Options{MaxEvents: 4096})
@@ -38,7 +40,7 @@ func TestConcurrentLog(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	var readers sync.WaitGroup
-	for range 2 {
+	for r := range 2 {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
@@ -55,22 +57,49 @@ func TestConcurrentLog(t *testing.T) {
 					return
 				}
 				newest = n
-				evs, err := s.ReadEvents(ctx, lifecycle.EventFilter{FromSequence: max(oldest, n-64), Limit: 128})
+				from := max(oldest, n-64) // reader 0: the newest events
+				if r == 1 {
+					from = oldest // reader 1: the oldest, being overwritten
+				}
+				evs, err := s.ReadEvents(ctx, lifecycle.EventFilter{FromSequence: from, Limit: 128})
 				if lifecycle.ErrorCode(err) == lifecycle.CodeOutOfRange {
-					continue // the ring moved on between the two calls
+					continue // the ring moved on meanwhile
 				} else if err != nil {
 					t.Error(err)
 					return
 				}
 				for i, ev := range evs {
-					if ev.Sequence != evs[0].Sequence+uint64(i) {
-						t.Errorf("read sequences %d then %d", evs[i-1].Sequence, ev.Sequence)
+					if ev.Sequence != from+uint64(i) {
+						t.Errorf("reading from %d, event %d has sequence %d", from, i, ev.Sequence)
 						return
 					}
 				}
 			}
 		}()
 	}
+	var tailed atomic.Int64
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		var ev lifecycle.Event
+		for seq := uint64(1); ; seq++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if s.ReadTail(seq, &ev) < seq {
+				seq-- // not yet committed: again
+				runtime.Gosched()
+				continue
+			}
+			tailed.Add(1)
+			if ev.Sequence != seq && s.ReadTail(seq, nil) == seq {
+				t.Errorf("ReadTail(%d) copied event %d", seq, ev.Sequence)
+				return
+			}
+		}
+	}()
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Add(1)
@@ -90,6 +119,9 @@ func TestConcurrentLog(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	readers.Wait()
+	if tailed.Load() == 0 {
+		t.Error("ReadTail never found a committed event")
+	}
 	oldest, newest, _ := s.Sequences(ctx)
 	if want := uint64(writers * (commits + 1)); newest != want || oldest != want-4096+1 {
 		t.Fatalf("Sequences = %d, %d; want %d, %d", oldest, newest, want-4096+1, want)
