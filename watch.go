@@ -57,9 +57,9 @@ type Watcher struct {
 	// the watcher's: it waited for that event, whose committer was descheduled while
 	// others committed a watch buffer of events.
 	waited uint64
-	buf  []Event
-	pos  int
-	err  error
+	buf    []Event
+	pos    int
+	err    error
 
 	bookmarkEvery time.Duration
 	lastSent      uint64 // sequence of the last event or bookmark delivered
