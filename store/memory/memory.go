@@ -254,9 +254,12 @@ func (l *eventLog) oldestAt(reserved uint64) uint64 {
 func (s *Store) commit(r *agentRecord, ev *lifecycle.Event) uint64 {
 	seq, oldest := s.log.append(ev)
 	if len(r.seqs) == cap(r.seqs) && len(r.seqs) > 0 {
-		// Before the index grows, drop what retention has dropped.
-		i, _ := slices.BinarySearch(r.seqs, oldest)
-		r.seqs = append(r.seqs[:0], r.seqs[i:]...)
+		// Before the index grows, drop what retention has dropped, if that is a quarter of
+		// it or more: dropping less, an agent holding most of the log moved all its index
+		// every few thousand commits.
+		if i, _ := slices.BinarySearch(r.seqs, oldest); i >= len(r.seqs)/4 {
+			r.seqs = append(r.seqs[:0], r.seqs[i:]...)
+		}
 	}
 	r.seqs = append(r.seqs, seq)
 	return seq
