@@ -31,7 +31,7 @@ type hub struct {
 	closed   atomic.Bool
 	mu       sync.Mutex                 // serializes changes of watchers
 	watchers atomic.Pointer[[]*Watcher] // replaced, never changed in place
-	scratch  sync.Pool                  // *Event, for publishers matching a parked watcher's filter
+	scratch  sync.Pool                  // *[]Event, for publishers matching a parked watcher's filter
 	tap      tap
 }
 
@@ -74,7 +74,7 @@ func newHub(size int, head uint64, tail TailReader) *hub {
 	if tail == nil {
 		h.ring, h.base = make([]hubSlot, n), head
 	}
-	h.scratch.New = func() any { return new(Event) }
+	h.scratch.New = func() any { return new([]Event) }
 	h.watchers.Store(new([]*Watcher))
 	return h
 }
@@ -114,24 +114,34 @@ func (h *hub) publish(ev *Event) {
 	}
 }
 
-// at copies the event with sequence c into ev (unless nil) and returns c, if it is
-// published; otherwise it returns the sequence in c's place: older while c is not yet
-// published, newer once c is overwritten.
-func (h *hub) at(c uint64, ev *Event) uint64 {
+// held returns c if its event is published and in the hub; otherwise the sequence in its
+// place: older while c is not yet published, newer once c is overwritten.
+func (h *hub) held(c uint64) uint64 {
 	if h.tail != nil {
-		return h.tail.ReadTail(c, ev)
+		return h.tail.TailHeld(c)
 	}
-	s := &h.ring[c&h.mask]
-	seq := s.seq.Load()
-	if seq != c || ev == nil {
-		return seq
+	return h.ring[c&h.mask].seq.Load()
+}
+
+// read appends to evs the published events from c on, in order, at most limit of them,
+// up to the first one not yet published, as TailReader.ReadTail does.
+func (h *hub) read(c uint64, limit int, evs []Event) (_ []Event, lapped bool) {
+	if h.tail != nil {
+		return h.tail.ReadTail(c, limit, evs)
 	}
-	s.mu.Lock()
-	if seq = s.seq.Load(); seq == c {
-		*ev = s.ev
+	for end := c + uint64(limit); c < end; c++ {
+		s := &h.ring[c&h.mask]
+		s.mu.Lock()
+		seq := s.seq.Load()
+		if seq == c {
+			evs = append(evs, s.ev)
+		}
+		s.mu.Unlock()
+		if seq != c {
+			return evs, seq > c
+		}
 	}
-	s.mu.Unlock()
-	return seq
+	return evs, false
 }
 
 func (t *tap) add(ev *Event) {
@@ -154,39 +164,42 @@ func (t *tap) add(ev *Event) {
 // that a parked watcher of a few events is not woken for each of the others. Called by
 // publishers for parked watchers, and by a watcher about to park.
 func (h *hub) ready(w *Watcher) bool {
-	start := w.cursor.Load()
-	c := start
-	var ev *Event // nil: every event matches
-	if !w.filter.all() {
-		ev = h.scratch.Get().(*Event)
-		defer h.scratch.Put(ev)
+	c := w.cursor.Load()
+	if c <= h.base || h.closed.Load() {
+		return true
 	}
+	if w.filter.all() {
+		return h.held(c) >= c // published, or lapped (read it from the store, or be cut off)
+	}
+	const limit = 64
+	buf := h.scratch.Get().(*[]Event)
+	evs, lapped := h.read(c, limit, (*buf)[:0])
 	defer func() {
-		if c != start {
-			// Lost only to the watcher itself moving on, which is as good.
-			w.cursor.CompareAndSwap(start, c)
-		}
+		clear(evs)
+		*buf = evs[:0]
+		h.scratch.Put(buf)
 	}()
-	for range 64 {
-		if c <= h.base || h.closed.Load() {
-			return true
+	next := c + uint64(len(evs))
+	for i := range evs {
+		if w.filter.match(&evs[i]) {
+			next = evs[i].Sequence
+			break
 		}
-		if seq := h.at(c, ev); seq != c {
-			return seq > c // lapped (read it from the store, or be cut off) or not yet published
-		}
-		if ev == nil || w.filter.match(ev) {
-			return true
-		}
-		c++
 	}
-	return true // many hidden events: let the watcher pass them itself
+	if next != c {
+		// Lost only to the watcher itself moving on, which is as good.
+		w.cursor.CompareAndSwap(c, next)
+	}
+	// Stopped at a match, a lapped event, or many hidden ones (the watcher passes those
+	// itself), or else at one not yet published.
+	return next < c+uint64(len(evs)) || lapped || len(evs) == limit
 }
 
 // newestFrom returns the newest sequence from c on up to which every event has been
 // published, or c.
 func (h *hub) newestFrom(c uint64) uint64 {
 	c = max(c, h.base)
-	for h.at(c+1, nil) == c+1 {
+	for h.held(c+1) == c+1 {
 		c++
 	}
 	return c

@@ -72,11 +72,15 @@ type Store interface {
 // transition cost beyond one core's. Not used over a SharedStore, whose events other
 // processes commit.
 type TailReader interface {
-	// ReadTail copies the event with sequence seq into ev and returns seq, if it is
-	// committed and retained. Otherwise it returns the sequence in its place: an older
-	// one (or 0) while seq is not yet committed, a newer one once seq is no longer
-	// retained. With ev nil it only reports. It must not block: publishers call it.
-	ReadTail(seq uint64, ev *Event) uint64
+	// ReadTail appends to evs the events from sequence from on, in order, at most limit of
+	// them, up to the first one not yet committed, and returns evs. lapped reports that it
+	// stopped at an event no longer retained. It must not block but for copies in flight:
+	// publishers call it.
+	ReadTail(from uint64, limit int, evs []Event) (_ []Event, lapped bool)
+	// TailHeld returns seq if its event is committed and retained. Otherwise it returns
+	// the sequence in its place: an older one (or 0) while seq is not yet committed, a
+	// newer one once seq is no longer retained.
+	TailHeld(seq uint64) uint64
 }
 
 // SharedStore is a Store that several processes (server replicas) use at once. A Manager

@@ -227,26 +227,25 @@ func (w *Watcher) fill(ctx context.Context) error {
 	// Lapped: the events at the cursor are gone from the ring, or the watcher is a whole
 	// watch buffer behind the store's tail.
 	lagged := w.live && cur != w.waited
-	lapped := cur <= h.base || lagged && h.tail != nil && h.at(cur+h.size, nil) >= cur+h.size
-	for end := cur + watchBatch; !lapped && cur < end; {
-		w.buf = append(w.buf, Event{})
-		ev := &w.buf[len(w.buf)-1]
-		seq := h.at(cur, ev)
-		if seq != cur || !w.filter.match(ev) {
-			*ev = Event{}
-			w.buf = w.buf[:len(w.buf)-1]
+	lapped := cur <= h.base || lagged && h.tail != nil && h.held(cur+h.size) >= cur+h.size
+	if !lapped {
+		var evs []Event
+		evs, lapped = h.read(cur, watchBatch, w.buf)
+		cur += uint64(len(evs))
+		if !lapped && len(evs) < watchBatch {
+			w.live = true // caught up: the next event is not yet published
 		}
-		if seq < cur {
-			w.live = true // caught up: not yet published
-			break
+		w.buf = evs[:0]
+		for i := range evs {
+			if w.filter.match(&evs[i]) {
+				w.buf = append(w.buf, evs[i])
+			}
 		}
-		if lapped = seq > cur; !lapped {
-			cur++
+		clear(evs[len(w.buf):])
+		if !lapped || lagged && len(evs) > 0 { // a lagging watcher gets what it read first
+			w.cursor.Store(cur)
+			return nil
 		}
-	}
-	if !lapped || lagged && len(w.buf) > 0 { // a lagging watcher gets what it read first
-		w.cursor.Store(cur)
-		return nil
 	}
 	if lagged {
 		w.m.counts.watchCutoffs.Add(1)

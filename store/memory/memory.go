@@ -77,26 +77,41 @@ type shard struct {
 // after. Commit order is sequence order for every reader; only the committers do not
 // wait for one another, which on two cores was most of what a commit cost (each waiting
 // for a line the other core had just written, or for the lock of the sequence).
+//
+// Readers copy events without a lock, while commits go on: a reader counts itself in
+// the chunk it reads, and a commit that would overwrite an event of that chunk waits until
+// the count is back to zero (see logReader). So a commit writes no line but its sequence's
+// and its slot's; a lock in each slot, taken by every commit, cost more on two cores than
+// anything else a transition did (the other core's prefetches took the slot's line away).
 type eventLog struct {
 	_        [128]byte
 	reserved atomic.Uint64 // newest sequence handed out: the line every commit writes
 	_        [120]byte
 	// The event with sequence n is at ring position (n-1) % (len(chunks)*chunkSize), in
 	// chunk position/chunkSize. Chunks are allocated on first use and then reused.
-	chunks    []atomic.Pointer[[chunkSize]logSlot]
+	chunks    []atomic.Pointer[logChunk]
 	mu        sync.Mutex // serializes readers moving committed
 	committed uint64     // newest sequence whose event, and every one before it, is in the log
 }
 
+// logChunk is chunkSize slots of the log, and the readers copying events from them,
+// counted by the parity of the lap of the ring their events were written in: commits of
+// the next lap wait for those, not for readers of the events they write.
+type logChunk struct {
+	slots   [chunkSize]logSlot
+	readers [2]struct {
+		n atomic.Int64
+		_ [56]byte
+	}
+}
+
 // logSlot is a retained event and the sequence it was last written with, stored once the
-// copy is complete. The committer writes it under mu, for ReadTail, which reads it without
-// the log's lock. Padded to whole cache lines: consecutive events are written from
+// copy is complete. Padded to whole cache lines: consecutive events are written from
 // different cores.
 type logSlot struct {
-	mu  sync.Mutex
 	seq atomic.Uint64
 	ev  lifecycle.Event
-	_   [(64 - (16+unsafe.Sizeof(lifecycle.Event{}))%64) % 64]byte
+	_   [(64 - (8+unsafe.Sizeof(lifecycle.Event{}))%64) % 64]byte
 }
 
 // agentRecord is an agent and its events. Padded to whole cache lines: the records of
@@ -126,7 +141,7 @@ func NewWithOptions(opts *Options) *Store {
 		ids:   btree.NewG(32, func(a, b string) bool { return a < b }),
 		hooks: make(map[string]lifecycle.Hook),
 	}
-	s.log.chunks = make([]atomic.Pointer[[chunkSize]logSlot], (maxEvents+chunkSize-1)/chunkSize)
+	s.log.chunks = make([]atomic.Pointer[logChunk], (maxEvents+chunkSize-1)/chunkSize)
 	for i := range s.shards {
 		s.shards[i].agents = make(map[string]*agentRecord)
 	}
@@ -155,18 +170,21 @@ func (s *Store) shard(id string) *shard {
 // written; readers see it once the commits before it have written theirs.
 func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 	seq = l.reserved.Add(1)
-	slot := l.slot(seq)
+	chunk, slot := l.slot(seq)
 	// No reader sees the slot's new event before it is marked. The slot's previous
 	// committer, a ring of commits ago, has finished with it unless it was descheduled
-	// for all of them: wait for it then.
-	if n := l.size(); seq > n && slot.seq.Load() != seq-n {
-		wait(func() bool { return slot.seq.Load() == seq-n })
+	// for all of them; the readers of the previous lap's events in the chunk are a copy
+	// away from done, unless descheduled too. Readers that count themselves later see
+	// this commit's sequence and leave the event alone.
+	if n := l.size(); seq > n {
+		readers := &chunk.readers[((seq-1)/n+1)%2].n
+		for i := 0; slot.seq.Load() != seq-n || readers.Load() != 0; i++ {
+			backoff(i)
+		}
 	}
 	ev.Sequence = seq
-	slot.mu.Lock()
 	slot.ev = *ev
 	slot.seq.Store(seq)
-	slot.mu.Unlock()
 	return seq, l.oldestAt(seq)
 }
 
@@ -179,38 +197,76 @@ func (l *eventLog) settle() uint64 {
 	l.committed = max(l.committed, l.oldestAt(reserved)-1)
 	for ; l.committed < reserved; l.committed++ {
 		// A slot that holds a newer event held this one before.
-		if slot, next := l.slot(l.committed+1), l.committed+1; slot.seq.Load() < next {
-			wait(func() bool { return slot.seq.Load() >= next })
+		_, slot := l.slot(l.committed + 1)
+		for i := 0; slot.seq.Load() < l.committed+1; i++ {
+			backoff(i)
 		}
 	}
 	return l.committed
 }
 
-// wait returns once done reports true. What it waits for is a copy in flight, well under
-// a microsecond, unless the goroutine making it is not running. Sleeping costs more than
-// that wait, so it spins briefly, then yields the processor to runnable goroutines (one
-// may be the committer awaited).
-func wait(done func() bool) {
-	for i := 0; !done(); i++ {
-		if i >= 64 {
-			runtime.Gosched()
-		}
+// backoff is the pause after the i-th look at something a copy away: a commit or a reader
+// copying an event, well under a microsecond, unless the goroutine copying is not running.
+// Sleeping costs more than that wait, so it spins briefly, then yields the processor to
+// runnable goroutines (one may be the one awaited).
+func backoff(i int) {
+	if i >= 64 {
+		runtime.Gosched()
 	}
 }
 
 func (l *eventLog) size() uint64 { return uint64(len(l.chunks) * chunkSize) }
 
-// slot returns the slot of a sequence, allocating its chunk on first use.
-func (l *eventLog) slot(seq uint64) *logSlot {
+// slot returns the slot of a sequence and its chunk, allocating the chunk on first use.
+func (l *eventLog) slot(seq uint64) (*logChunk, *logSlot) {
 	pos := (seq - 1) % l.size()
 	c := &l.chunks[pos/chunkSize]
 	chunk := c.Load()
 	if chunk == nil {
-		if chunk = new([chunkSize]logSlot); !c.CompareAndSwap(nil, chunk) {
+		if chunk = new(logChunk); !c.CompareAndSwap(nil, chunk) {
 			chunk = c.Load() // another commit allocated it first
 		}
 	}
-	return &chunk[pos%chunkSize]
+	return chunk, &chunk.slots[pos%chunkSize]
+}
+
+// logReader copies events out of the log in ascending order of sequence, counted among
+// the readers of the chunk it is in. Close it when done.
+type logReader struct {
+	l       *eventLog
+	readers *atomic.Int64 // where it is counted; nil: nowhere
+	key     uint64        // the chunk and lap counted in: (seq-1)/chunkSize
+}
+
+// slot returns the slot of committed sequence seq, safe to copy from until the reader
+// moves to another chunk or closes; nil if seq is no longer retained (the commit that
+// overwrites it has its sequence).
+func (r *logReader) slot(seq uint64) *logSlot {
+	l := r.l
+	chunk := l.chunks[(seq-1)%l.size()/chunkSize].Load()
+	if chunk == nil {
+		return nil
+	}
+	if key := (seq - 1) / chunkSize; r.readers == nil || key != r.key {
+		r.close()
+		readers := &chunk.readers[((seq-1)/l.size())%2].n
+		readers.Add(1)
+		// The commits of the chunk's next lap look at the count after taking their
+		// sequence: either they see this reader, or it sees their sequence here.
+		if l.reserved.Load() >= seq+l.size() {
+			readers.Add(-1)
+			return nil
+		}
+		r.readers, r.key = readers, key
+	}
+	return &chunk.slots[(seq-1)%l.size()%chunkSize]
+}
+
+func (r *logReader) close() {
+	if r.readers != nil {
+		r.readers.Add(-1)
+		r.readers = nil
+	}
 }
 
 // read copies the events of sequences seqs (ascending, committed) that match f, at most
@@ -218,15 +274,14 @@ func (l *eventLog) slot(seq uint64) *logSlot {
 // on while a reader reads.
 func (l *eventLog) read(seqs iter.Seq[uint64], f *lifecycle.EventFilter) ([]lifecycle.Event, error) {
 	var out []lifecycle.Event
+	r := logReader{l: l}
+	defer r.close()
 	for seq := range seqs {
-		slot := l.slot(seq)
-		slot.mu.Lock()
-		held := slot.seq.Load()
-		if held == seq && f.Matches(&slot.ev) {
-			out = append(out, slot.ev)
-		}
-		slot.mu.Unlock()
-		if held != seq {
+		if slot := r.slot(seq); slot != nil {
+			if f.Matches(&slot.ev) {
+				out = append(out, slot.ev)
+			}
+		} else {
 			oldest := l.oldestAt(l.reserved.Load())
 			return nil, &lifecycle.Error{Code: lifecycle.CodeOutOfRange, ResumeSequence: oldest,
 				Message: fmt.Sprintf("sequence %d is older than the oldest retained event %d", seq, oldest)}
@@ -461,27 +516,33 @@ func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error
 
 // ReadTail implements lifecycle.TailReader: watchers read the events in the log, where
 // commits wrote them, rather than in a copy the Manager makes of each.
-func (s *Store) ReadTail(seq uint64, ev *lifecycle.Event) uint64 {
+func (s *Store) ReadTail(from uint64, limit int, evs []lifecycle.Event) ([]lifecycle.Event, bool) {
+	r := logReader{l: &s.log}
+	defer r.close()
+	for seq := from; seq < from+uint64(limit); seq++ {
+		if held := s.TailHeld(seq); held != seq {
+			return evs, held > seq
+		}
+		slot := r.slot(seq)
+		if slot == nil {
+			return evs, true
+		}
+		evs = append(evs, slot.ev)
+	}
+	return evs, false
+}
+
+// TailHeld implements lifecycle.TailReader.
+func (s *Store) TailHeld(seq uint64) uint64 {
+	l := &s.log
 	if seq == 0 {
 		return 0
 	}
-	l := &s.log
-	pos := (seq - 1) % l.size()
-	chunk := l.chunks[pos/chunkSize].Load()
+	chunk := l.chunks[(seq-1)%l.size()/chunkSize].Load()
 	if chunk == nil {
 		return 0
 	}
-	slot := &chunk[pos%chunkSize]
-	held := slot.seq.Load()
-	if held != seq || ev == nil {
-		return held
-	}
-	slot.mu.Lock()
-	if held = slot.seq.Load(); held == seq {
-		*ev = slot.ev
-	}
-	slot.mu.Unlock()
-	return held
+	return chunk.slots[(seq-1)%l.size()%chunkSize].seq.Load()
 }
 
 // CreateHook implements lifecycle.Store.
