@@ -238,14 +238,14 @@ type logReader struct {
 	key     uint64        // the chunk and lap counted in: (seq-1)/chunkSize
 }
 
-// slot returns the slot of committed sequence seq, safe to copy from until the reader
-// moves to another chunk or closes; nil if seq is no longer retained (the commit that
-// overwrites it has its sequence).
-func (r *logReader) slot(seq uint64) *logSlot {
+// slot returns the slot of sequence seq, which no commit overwrites until the reader
+// moves to another chunk or closes (nil if none was ever written there), and whether
+// seq is retained: false once the commit that overwrites it has its sequence.
+func (r *logReader) slot(seq uint64) (_ *logSlot, retained bool) {
 	l := r.l
 	chunk := l.chunks[(seq-1)%l.size()/chunkSize].Load()
 	if chunk == nil {
-		return nil
+		return nil, true
 	}
 	if key := (seq - 1) / chunkSize; r.readers == nil || key != r.key {
 		r.close()
@@ -255,11 +255,11 @@ func (r *logReader) slot(seq uint64) *logSlot {
 		// sequence: either they see this reader, or it sees their sequence here.
 		if l.reserved.Load() >= seq+l.size() {
 			readers.Add(-1)
-			return nil
+			return nil, false
 		}
 		r.readers, r.key = readers, key
 	}
-	return &chunk.slots[(seq-1)%l.size()%chunkSize]
+	return &chunk.slots[(seq-1)%l.size()%chunkSize], true
 }
 
 func (r *logReader) close() {
@@ -277,7 +277,7 @@ func (l *eventLog) read(seqs iter.Seq[uint64], f *lifecycle.EventFilter) ([]life
 	r := logReader{l: l}
 	defer r.close()
 	for seq := range seqs {
-		if slot := r.slot(seq); slot != nil {
+		if slot, retained := r.slot(seq); retained {
 			if f.Matches(&slot.ev) {
 				out = append(out, slot.ev)
 			}
@@ -520,12 +520,12 @@ func (s *Store) ReadTail(from uint64, limit int, evs []lifecycle.Event) ([]lifec
 	r := logReader{l: &s.log}
 	defer r.close()
 	for seq := from; seq < from+uint64(limit); seq++ {
-		if held := s.TailHeld(seq); held != seq {
-			return evs, held > seq
-		}
-		slot := r.slot(seq)
-		if slot == nil {
+		slot, retained := r.slot(seq)
+		if !retained {
 			return evs, true
+		}
+		if slot == nil || slot.seq.Load() != seq {
+			return evs, false // not yet committed (retained, it is not overwritten)
 		}
 		evs = append(evs, slot.ev)
 	}
