@@ -81,8 +81,8 @@ type shard struct {
 // Readers copy events without a lock, while commits go on: a reader counts itself in
 // the chunk it reads, and a commit that would overwrite an event of that chunk waits until
 // the count is back to zero (see logReader). So a commit writes no line but its sequence's
-// and its slot's; a lock in each slot, taken by every commit, cost more on two cores than
-// anything else a transition did (the other core's prefetches took the slot's line away).
+// and its slot's: a lock in each slot, taken by every commit, had cost more on two cores
+// than anything else a transition did.
 type eventLog struct {
 	_        [128]byte
 	reserved atomic.Uint64 // newest sequence handed out: the line every commit writes
