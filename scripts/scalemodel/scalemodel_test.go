@@ -4,8 +4,11 @@
 // a 160-byte event the way the memory store's log did (sequence under a short lock, the
 // copy outside it, committed moved in order, each commit waiting for the ones before it)
 // and, in the second model, publishes it into a hub ring under a lock, as the Manager did;
-// the NoWait models are the log and the hub as they are now (no commit waits for another;
-// one lock per hub slot). Issue 15, point 8; docs/performance.md.
+// the NoWait models are the log and the hub of the third look (no commit waits for
+// another; one lock per hub slot); LogNow is the log as it is now (the sequence one atomic
+// add, no lock; watchers read the log itself, so nothing is published); LogLanes is what
+// could come next: each core writes its events into its own region of memory, and an index
+// maps each sequence to its slot. Issue 15, point 8; docs/performance.md.
 //
 //	go test -run '^$' -bench . -cpu 1,2 -count 3 ./scripts/scalemodel
 package scalemodel
@@ -81,20 +84,35 @@ func (h *hub) publish(seq uint64, e *event) {
 	h.mu.Unlock()
 }
 
-func run(b *testing.B, l *eventLog, h *hub) {
-	b.RunParallel(func(pb *testing.PB) {
-		var e event
-		var s uint64
-		for pb.Next() {
-			s += work(300)
-			if l != nil {
-				seq := l.append(&e)
-				if h != nil {
-					h.publish(seq, &e)
-				}
+// parallel runs op b.N times over GOMAXPROCS goroutines, op(g) in goroutine g. Not
+// b.RunParallel: its goroutines' counters often share a cache line, written on every
+// iteration by both cores — a cost as large as what these models measure.
+func parallel(b *testing.B, op func(g int) uint64) {
+	procs := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for g := range procs {
+		wg.Go(func() {
+			var s uint64
+			for range b.N / procs {
+				s += work(300) + op(g)
 			}
+			sink.Add(s)
+		})
+	}
+	wg.Wait()
+}
+
+func run(b *testing.B, l *eventLog, h *hub) {
+	var e event
+	parallel(b, func(int) uint64 {
+		if l == nil {
+			return 0
 		}
-		sink.Add(s)
+		seq := l.append(&e)
+		if h != nil {
+			h.publish(seq, &e)
+		}
+		return seq
 	})
 }
 
@@ -154,17 +172,13 @@ func (h *slotHub) publish(seq uint64, e *event) {
 
 func runNoWait(b *testing.B, h *slotHub) {
 	l := &noWaitLog{ring: make([]slot, ringSize)}
-	b.RunParallel(func(pb *testing.PB) {
-		var e event
-		var s uint64
-		for pb.Next() {
-			s += work(300)
-			seq := l.append(&e)
-			if h != nil {
-				h.publish(seq, &e)
-			}
+	var e event
+	parallel(b, func(int) uint64 {
+		seq := l.append(&e)
+		if h != nil {
+			h.publish(seq, &e)
 		}
-		sink.Add(s)
+		return seq
 	})
 }
 
@@ -173,3 +187,52 @@ func BenchmarkLogNoWait(b *testing.B) { runNoWait(b, nil) }
 
 // BenchmarkLogNoWaitHubSlots adds a publish into a hub ring with a lock per slot.
 func BenchmarkLogNoWaitHubSlots(b *testing.B) { runNoWait(b, &slotHub{}) }
+
+// sequence is the one line every commit writes.
+type sequence struct {
+	_ [128]byte
+	n atomic.Uint64
+	_ [120]byte
+}
+
+// BenchmarkLogNow is the memory store's log now: the sequence is one atomic add, and the
+// commit copies its event into the sequence's slot and marks it; no lock, no publish.
+func BenchmarkLogNow(b *testing.B) {
+	var seqs sequence
+	ring := make([]slot, ringSize)
+	var e event
+	parallel(b, func(int) uint64 {
+		seq := seqs.n.Add(1)
+		s := &ring[seq%ringSize]
+		s.ev = e
+		s.seq.Store(seq)
+		return seq
+	})
+}
+
+// BenchmarkLogLanes writes each goroutine's events into its own region, one after the
+// other, as one core's prefetcher likes, and records each sequence's slot in an index:
+// consecutive sequences still interleave there, but 8 bytes each instead of 192.
+func BenchmarkLogLanes(b *testing.B) {
+	var seqs sequence
+	procs := runtime.GOMAXPROCS(0)
+	ring := make([]slot, ringSize)
+	index := make([]atomic.Uint64, ringSize)
+	lanes := make([]struct {
+		next uint64
+		_    [56]byte
+	}, procs)
+	lane := uint64(ringSize / procs)
+	var e event
+	parallel(b, func(g int) uint64 {
+		seq := seqs.n.Add(1)
+		l := &lanes[g]
+		pos := uint64(g)*lane + l.next%lane
+		l.next++
+		s := &ring[pos]
+		s.ev = e
+		s.seq.Store(seq)
+		index[seq%ringSize].Store(pos)
+		return seq
+	})
+}
