@@ -235,13 +235,16 @@ func (w *Watcher) fill(ctx context.Context) error {
 		if !lapped && len(evs) < watchBatch {
 			w.live = true // caught up: the next event is not yet published
 		}
-		w.buf = evs[:0]
-		for i := range evs {
-			if w.filter.match(&evs[i]) {
-				w.buf = append(w.buf, evs[i])
+		w.buf = evs
+		if !w.filter.all() {
+			w.buf = evs[:0]
+			for i := range evs {
+				if w.filter.match(&evs[i]) {
+					w.buf = append(w.buf, evs[i])
+				}
 			}
+			clear(evs[len(w.buf):])
 		}
-		clear(evs[len(w.buf):])
 		if !lapped || lagged && len(evs) > 0 { // a lagging watcher gets what it read first
 			w.cursor.Store(cur)
 			return nil
