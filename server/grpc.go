@@ -44,6 +44,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	mux    cmux.CMux
+	ln     net.Listener // the mux's; closed by stopAccepting alone
 	done   chan struct{}
 }
 
@@ -97,10 +98,10 @@ func New(svc lifecycle.AgentService, opts ...Option) *Server {
 // Serve accepts connections on ln until Shutdown or Close. A TLS listener must offer "h2"
 // and "http/1.1" by ALPN.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mux = cmux.New(ln)
+	s.mux, s.ln = cmux.New(ln), ln
 	s.mux.SetReadTimeout(10 * time.Second) // a connection that says nothing is dropped
-	grpcL := s.mux.MatchWithWriters(grpcMatcher)
-	httpL := ackListener{s.mux.Match(cmux.Any())}
+	grpcL := subListener{s.mux.MatchWithWriters(grpcMatcher)}
+	httpL := ackListener{subListener{s.mux.Match(cmux.Any())}}
 	go s.grpc.Serve(grpcL)
 	go s.http.Serve(httpL)
 	err := s.mux.Serve()
@@ -145,8 +146,17 @@ func (s *Server) stopAccepting() {
 	s.health.Shutdown()
 	if s.mux != nil {
 		s.mux.Close()
+		s.ln.Close()
 	}
 }
+
+// subListener is one of the mux's listeners. Closing it leaves the mux's listener open
+// (stopAccepting closes that): a mux listener's Close closes the mux's, and gRPC's
+// GracefulStop and net/http's Shutdown each close theirs, so the second failed with "use
+// of closed network connection", and with it the server's shutdown.
+type subListener struct{ net.Listener }
+
+func (subListener) Close() error { return nil }
 
 // tlsStateKey carries a connection's TLS state to net/http handlers, which cannot see it
 // through the demultiplexer's connection wrapper.
