@@ -219,13 +219,20 @@ func (l *eventLog) size() uint64 { return uint64(len(l.chunks) * chunkSize) }
 
 // slot returns the slot of a sequence and its chunk, allocating the chunk on first use.
 func (l *eventLog) slot(seq uint64) (*logChunk, *logSlot) {
+	if chunk, slot := l.lookup(seq); chunk != nil {
+		return chunk, slot
+	}
+	// Lost only to another commit allocating it first.
+	l.chunks[(seq-1)%l.size()/chunkSize].CompareAndSwap(nil, new(logChunk))
+	return l.lookup(seq)
+}
+
+// lookup returns the slot of a sequence and its chunk; nil if the chunk was never used.
+func (l *eventLog) lookup(seq uint64) (*logChunk, *logSlot) {
 	pos := (seq - 1) % l.size()
-	c := &l.chunks[pos/chunkSize]
-	chunk := c.Load()
+	chunk := l.chunks[pos/chunkSize].Load()
 	if chunk == nil {
-		if chunk = new(logChunk); !c.CompareAndSwap(nil, chunk) {
-			chunk = c.Load() // another commit allocated it first
-		}
+		return nil, nil
 	}
 	return chunk, &chunk.slots[pos%chunkSize]
 }
@@ -243,7 +250,7 @@ type logReader struct {
 // seq is retained: false once the commit that overwrites it has its sequence.
 func (r *logReader) slot(seq uint64) (_ *logSlot, retained bool) {
 	l := r.l
-	chunk := l.chunks[(seq-1)%l.size()/chunkSize].Load()
+	chunk, slot := l.lookup(seq)
 	if chunk == nil {
 		return nil, true
 	}
@@ -259,7 +266,7 @@ func (r *logReader) slot(seq uint64) (_ *logSlot, retained bool) {
 		}
 		r.readers, r.key = readers, key
 	}
-	return &chunk.slots[(seq-1)%l.size()%chunkSize], true
+	return slot, true
 }
 
 func (r *logReader) close() {
@@ -534,15 +541,13 @@ func (s *Store) ReadTail(from uint64, limit int, evs []lifecycle.Event) ([]lifec
 
 // TailHeld implements lifecycle.TailReader.
 func (s *Store) TailHeld(seq uint64) uint64 {
-	l := &s.log
 	if seq == 0 {
 		return 0
 	}
-	chunk := l.chunks[(seq-1)%l.size()/chunkSize].Load()
-	if chunk == nil {
-		return 0
+	if _, slot := s.log.lookup(seq); slot != nil {
+		return slot.seq.Load()
 	}
-	return chunk.slots[(seq-1)%l.size()%chunkSize].seq.Load()
+	return 0
 }
 
 // CreateHook implements lifecycle.Store.
