@@ -35,11 +35,23 @@ func work(n int) uint64 {
 
 var sink atomic.Uint64
 
+// lockedSequence hands out sequences under a short lock, as the store's log did.
+type lockedSequence struct {
+	_        [128]byte
+	mu       sync.Mutex
+	reserved uint64
+	_        [112]byte
+}
+
+func (q *lockedSequence) next() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.reserved++
+	return q.reserved
+}
+
 type eventLog struct {
-	_         [128]byte
-	mu        sync.Mutex
-	reserved  uint64
-	_         [128]byte
+	seqs      lockedSequence
 	committed atomic.Uint64
 	_         [128]byte
 	written   [64]struct {
@@ -50,10 +62,7 @@ type eventLog struct {
 }
 
 func (l *eventLog) append(e *event) uint64 {
-	l.mu.Lock()
-	l.reserved++
-	seq := l.reserved
-	l.mu.Unlock()
+	seq := l.seqs.next()
 	l.ring[seq%ringSize] = *e
 	l.written[seq%64].seq.Store(seq)
 	for {
@@ -137,18 +146,12 @@ type slot struct {
 // noWaitLog is the memory store's log now: a commit marks its slot and returns; readers
 // wait for the copies in flight.
 type noWaitLog struct {
-	_        [128]byte
-	mu       sync.Mutex
-	reserved uint64
-	_        [112]byte
-	ring     []slot
+	seqs lockedSequence
+	ring []slot
 }
 
 func (l *noWaitLog) append(e *event) uint64 {
-	l.mu.Lock()
-	l.reserved++
-	seq := l.reserved
-	l.mu.Unlock()
+	seq := l.seqs.next()
 	s := &l.ring[seq%ringSize]
 	s.ev = *e
 	s.seq.Store(seq)
