@@ -11,8 +11,6 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
-	"iter"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,22 +24,19 @@ import (
 
 // Options configure a Store; the zero value gives the defaults.
 type Options struct {
-	// MaxEvents is how many of the newest events are retained (rounded up to a multiple of
-	// 4096). Zero means DefaultMaxEvents.
+	// MaxEvents is how many of the newest events are retained. Zero means
+	// DefaultMaxEvents.
 	MaxEvents int
 }
 
 // DefaultMaxEvents is the default history retention: about 200 MB of events.
 const DefaultMaxEvents = 1 << 20
 
-const chunkSize = 4096
-
 // Store is an in-memory lifecycle.Store. Its zero value is not usable; call New.
 //
 // Transitions of different agents run in parallel: agents are spread over shards, each
 // with its own lock, and what every commit shares is only the handing out of the next
-// sequence, one atomic add (see eventLog). Locks are taken in the order ids, shard, log
-// (readers), log slot.
+// sequence, one atomic add (see eventLog). Locks are taken in the order ids, shard, log.
 type Store struct {
 	shards [shardCount]shard
 	seed   maphash.Seed
@@ -65,53 +60,6 @@ type shard struct {
 	mu     sync.Mutex
 	agents map[string]*agentRecord
 	_      [128 - 16]byte
-}
-
-// eventLog is the store-wide sequence and the retained events. A commit takes the next
-// sequence with one atomic add, copies the event into the sequence's slot (the copy
-// writes memory long out of cache, the slowest step of a commit), marks the slot with
-// its sequence, and returns: it takes no lock other commits take and does not wait for
-// the commits before it to finish their copies. Readers do. A reader notes the newest
-// sequence handed out, waits until every slot up to it is marked (a copy away, unless
-// its committer is not running), and then sees every event up to committed and nothing
-// after. Commit order is sequence order for every reader; only the committers do not
-// wait for one another, which on two cores was most of what a commit cost (each waiting
-// for a line the other core had just written, or for the lock of the sequence).
-//
-// Readers copy events without a lock, while commits go on: a reader counts itself in
-// the chunk it reads, and a commit that would overwrite an event of that chunk waits until
-// the count is back to zero (see logReader). So a commit writes no line but its sequence's
-// and its slot's: a lock in each slot, taken by every commit, had cost more on two cores
-// than anything else a transition did.
-type eventLog struct {
-	_        [128]byte
-	reserved atomic.Uint64 // newest sequence handed out: the line every commit writes
-	_        [120]byte
-	// The event with sequence n is at ring position (n-1) % (len(chunks)*chunkSize), in
-	// chunk position/chunkSize. Chunks are allocated on first use and then reused.
-	chunks    []atomic.Pointer[logChunk]
-	mu        sync.Mutex // serializes readers moving committed
-	committed uint64     // newest sequence whose event, and every one before it, is in the log
-}
-
-// logChunk is chunkSize slots of the log, and the readers copying events from them,
-// counted by the parity of the lap of the ring their events were written in: commits of
-// the next lap wait for those, not for readers of the events they write.
-type logChunk struct {
-	slots   [chunkSize]logSlot
-	readers [2]struct {
-		n atomic.Int64
-		_ [56]byte
-	}
-}
-
-// logSlot is a retained event and the sequence it was last written with, stored once the
-// copy is complete. Padded to whole cache lines: consecutive events are written from
-// different cores.
-type logSlot struct {
-	seq atomic.Uint64
-	ev  lifecycle.Event
-	_   [(64 - (8+unsafe.Sizeof(lifecycle.Event{}))%64) % 64]byte
 }
 
 // agentRecord is an agent and its events. Padded to whole cache lines: the records of
@@ -141,7 +89,7 @@ func NewWithOptions(opts *Options) *Store {
 		ids:   btree.NewG(32, func(a, b string) bool { return a < b }),
 		hooks: make(map[string]lifecycle.Hook),
 	}
-	s.log.chunks = make([]atomic.Pointer[logChunk], (maxEvents+chunkSize-1)/chunkSize)
+	s.log.init(maxEvents)
 	for i := range s.shards {
 		s.shards[i].agents = make(map[string]*agentRecord)
 	}
@@ -163,151 +111,6 @@ func (s *Store) checkOpen() error {
 
 func (s *Store) shard(id string) *shard {
 	return &s.shards[maphash.String(s.seed, id)%shardCount]
-}
-
-// append records ev with the next sequence, overwriting the oldest event once the log is
-// full, and returns the sequence and the oldest retained one. On return the event is
-// written; readers see it once the commits before it have written theirs.
-func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
-	seq = l.reserved.Add(1)
-	chunk, slot := l.slot(seq)
-	// No reader sees the slot's new event before it is marked. The slot's previous
-	// committer, a ring of commits ago, has finished with it unless it was descheduled
-	// for all of them; the readers of the previous lap's events in the chunk are a copy
-	// away from done, unless descheduled too. Readers that count themselves later see
-	// this commit's sequence and leave the event alone.
-	if n := l.size(); seq > n {
-		readers := &chunk.readers[((seq-1)/n+1)%2].n
-		for i := 0; slot.seq.Load() != seq-n || readers.Load() != 0; i++ {
-			backoff(i)
-		}
-	}
-	ev.Sequence = seq
-	slot.ev = *ev
-	slot.seq.Store(seq)
-	return seq, l.oldestAt(seq)
-}
-
-// settle moves committed up to the newest sequence handed out, waiting for the copies
-// still in flight, and returns it. Call with l.mu held.
-func (l *eventLog) settle() uint64 {
-	reserved := l.reserved.Load()
-	// The events a ring older than reserved are written: their slots' next committers
-	// waited for them.
-	l.committed = max(l.committed, l.oldestAt(reserved)-1)
-	for ; l.committed < reserved; l.committed++ {
-		// A slot that holds a newer event held this one before.
-		_, slot := l.slot(l.committed + 1)
-		for i := 0; slot.seq.Load() < l.committed+1; i++ {
-			backoff(i)
-		}
-	}
-	return l.committed
-}
-
-// backoff is the pause after the i-th look at something a copy away: a commit or a reader
-// copying an event, well under a microsecond, unless the goroutine copying is not running.
-// Sleeping costs more than that wait, so it spins briefly, then yields the processor to
-// runnable goroutines (one may be the one awaited).
-func backoff(i int) {
-	if i >= 64 {
-		runtime.Gosched()
-	}
-}
-
-func (l *eventLog) size() uint64 { return uint64(len(l.chunks) * chunkSize) }
-
-// slot returns the slot of a sequence and its chunk, allocating the chunk on first use.
-func (l *eventLog) slot(seq uint64) (*logChunk, *logSlot) {
-	if chunk, slot := l.lookup(seq); chunk != nil {
-		return chunk, slot
-	}
-	// Lost only to another commit allocating it first.
-	l.chunks[(seq-1)%l.size()/chunkSize].CompareAndSwap(nil, new(logChunk))
-	return l.lookup(seq)
-}
-
-// lookup returns the slot of a sequence and its chunk; nil if the chunk was never used.
-func (l *eventLog) lookup(seq uint64) (*logChunk, *logSlot) {
-	pos := (seq - 1) % l.size()
-	chunk := l.chunks[pos/chunkSize].Load()
-	if chunk == nil {
-		return nil, nil
-	}
-	return chunk, &chunk.slots[pos%chunkSize]
-}
-
-// logReader copies events out of the log in ascending order of sequence, counted among
-// the readers of the chunk it is in. Close it when done.
-type logReader struct {
-	l       *eventLog
-	readers *atomic.Int64 // where it is counted; nil: nowhere
-	key     uint64        // the chunk and lap counted in: (seq-1)/chunkSize
-}
-
-// slot returns the slot of sequence seq, which no commit overwrites until the reader
-// moves to another chunk or closes (nil if none was ever written there), and whether
-// seq is retained: false once the commit that overwrites it has its sequence.
-func (r *logReader) slot(seq uint64) (_ *logSlot, retained bool) {
-	l := r.l
-	chunk, slot := l.lookup(seq)
-	if chunk == nil {
-		return nil, true
-	}
-	if key := (seq - 1) / chunkSize; r.readers == nil || key != r.key {
-		r.close()
-		readers := &chunk.readers[((seq-1)/l.size())%2].n
-		readers.Add(1)
-		// The commits of the chunk's next lap look at the count after taking their
-		// sequence: either they see this reader, or it sees their sequence here.
-		if l.reserved.Load() >= seq+l.size() {
-			readers.Add(-1)
-			return nil, false
-		}
-		r.readers, r.key = readers, key
-	}
-	return slot, true
-}
-
-func (r *logReader) close() {
-	if r.readers != nil {
-		r.readers.Add(-1)
-		r.readers = nil
-	}
-}
-
-// read copies the events of sequences seqs (ascending, committed) that match f, at most
-// limit of them if limit > 0. CodeOutOfRange if one is overwritten meanwhile: commits go
-// on while a reader reads.
-func (l *eventLog) read(seqs iter.Seq[uint64], f *lifecycle.EventFilter) ([]lifecycle.Event, error) {
-	var out []lifecycle.Event
-	r := logReader{l: l}
-	defer r.close()
-	for seq := range seqs {
-		if slot, retained := r.slot(seq); retained {
-			if f.Matches(&slot.ev) {
-				out = append(out, slot.ev)
-			}
-		} else {
-			oldest := l.oldestAt(l.reserved.Load())
-			return nil, &lifecycle.Error{Code: lifecycle.CodeOutOfRange, ResumeSequence: oldest,
-				Message: fmt.Sprintf("sequence %d is older than the oldest retained event %d", seq, oldest)}
-		}
-		if f.Limit > 0 && len(out) == f.Limit {
-			break
-		}
-	}
-	return out, nil
-}
-
-// oldestAt is the oldest retained sequence once reserved is handed out (1 while nothing
-// has been dropped), counting the events reserved but not yet committed, whose slots are
-// being overwritten.
-func (l *eventLog) oldestAt(reserved uint64) uint64 {
-	if n := l.size(); reserved > n {
-		return reserved - n + 1
-	}
-	return 1
 }
 
 // commit appends ev to the log and indexes it under agent r. Call with r's shard locked,
@@ -524,30 +327,35 @@ func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error
 // ReadTail implements lifecycle.TailReader: watchers read the events in the log, where
 // commits wrote them, rather than in a copy the Manager makes of each.
 func (s *Store) ReadTail(from uint64, limit int, evs []lifecycle.Event) ([]lifecycle.Event, bool) {
-	r := logReader{l: &s.log}
+	l := &s.log
+	r := l.reader()
 	defer r.close()
 	for seq := from; seq < from+uint64(limit); seq++ {
-		slot, retained := r.slot(seq)
-		if !retained {
-			return evs, true
+		slot := r.find(seq)
+		if slot == nil {
+			// Not yet committed, unless dropped.
+			return evs, seq < l.oldestAt(l.reserved.Load())
 		}
-		if slot == nil || slot.seq.Load() != seq {
-			return evs, false // not yet committed (retained, it is not overwritten)
-		}
-		evs = append(evs, slot.ev)
+		evs = append(evs, slot.event())
 	}
 	return evs, false
 }
 
 // TailHeld implements lifecycle.TailReader.
 func (s *Store) TailHeld(seq uint64) uint64 {
-	if seq == 0 {
+	l := &s.log
+	if seq == 0 || seq > l.reserved.Load() {
 		return 0
 	}
-	if _, slot := s.log.lookup(seq); slot != nil {
-		return slot.seq.Load()
+	r := l.reader()
+	defer r.close()
+	if r.find(seq) != nil {
+		return seq
 	}
-	return 0
+	if reserved := l.reserved.Load(); seq < l.oldestAt(reserved) {
+		return reserved // dropped
+	}
+	return 0 // being written
 }
 
 // CreateHook implements lifecycle.Store.
