@@ -99,7 +99,7 @@ func BenchmarkTransitionParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := cpuTime()
-	runParallel(b, func(g, n int) {
+	runParallel(b, func(g int, claim func() int) {
 		id := fmt.Sprintf("agent-%04d", g)
 		targets := [2]lifecycle.State{lifecycle.StateActive, lifecycle.StatePaused}
 		st, _ := m.GetState(ctx, id, false)
@@ -108,14 +108,16 @@ func BenchmarkTransitionParallel(b *testing.B) {
 			i = 1
 		}
 		req := lifecycle.TransitionRequest{AgentID: id, Reason: "benchmark"}
-		for end := i + n; i < end; i++ {
-			if i%256 == 0 {
-				runtime.Gosched()
-			}
-			req.Target = targets[i&1]
-			if res, err := m.Transition(ctx, req); err != nil || !res.Success {
-				b.Error(res.Message, err)
-				return
+		for n := claim(); n > 0; n = claim() {
+			for end := i + n; i < end; i++ {
+				if i%256 == 0 {
+					runtime.Gosched()
+				}
+				req.Target = targets[i&1]
+				if res, err := m.Transition(ctx, req); err != nil || !res.Success {
+					b.Error(res.Message, err)
+					return
+				}
 			}
 		}
 	})
@@ -142,30 +144,39 @@ func cpuTime() int64 {
 // the most any parallel benchmark can scale on this machine as loaded at the time, the
 // yardstick for BenchmarkTransitionParallel's scaling on a shared machine.
 func BenchmarkParallelCeiling(b *testing.B) {
-	runParallel(b, func(_, n int) {
+	runParallel(b, func(_ int, claim func() int) {
 		var buf [256]byte
 		var sum [32]byte
-		for range n {
-			sum = sha256.Sum256(buf[:])
-			buf[0] = sum[0]
+		for n := claim(); n > 0; n = claim() {
+			for range n {
+				sum = sha256.Sum256(buf[:])
+				buf[0] = sum[0]
+			}
 		}
 	})
 }
 
-// runParallel runs body(g, n) on GOMAXPROCS goroutines g, splitting b.N iterations among
-// them. Not b.RunParallel: its goroutines' iteration counters (testing.PB) are 32-byte
-// objects that are often allocated side by side, in one cache line, which each of them
-// writes on every iteration. That line, passed from core to core, cost up to 120 ns per
-// transition on two cores: more than anything the benchmark measures.
-func runParallel(b *testing.B, body func(g, n int)) {
-	procs := runtime.GOMAXPROCS(0)
+// runParallel runs body(g, claim) on GOMAXPROCS goroutines g, which claim b.N iterations
+// between them a batch at a time (claim returns 0 once none are left), as b.RunParallel
+// does, so that they end together whatever else shares the processors. Not b.RunParallel
+// itself: its goroutines' iteration counters (testing.PB) are 32-byte objects that are
+// often allocated side by side, in one cache line, which each of them writes on every
+// iteration. That line, passed from core to core, cost up to 120 ns per transition on two
+// cores: more than anything the benchmark measures.
+func runParallel(b *testing.B, body func(g int, claim func() int)) {
+	const batch = 1024
+	var claimed struct {
+		_ [64]byte
+		n atomic.Int64
+		_ [56]byte
+	}
+	claim := func() int {
+		end := claimed.n.Add(batch)
+		return int(max(0, min(end, int64(b.N))-(end-batch)))
+	}
 	var wg sync.WaitGroup
-	for g := range procs {
-		n := b.N / procs
-		if g < b.N%procs {
-			n++
-		}
-		wg.Go(func() { body(g, n) })
+	for g := range runtime.GOMAXPROCS(0) {
+		wg.Go(func() { body(g, claim) })
 	}
 	wg.Wait()
 }
