@@ -45,10 +45,9 @@ type eventLog struct {
 	readers  sync.Pool               // *logReader, to reuse its cursors
 	_        [64]byte
 
-	mu        sync.Mutex // guards what follows and changes to the lanes' chunk lists
-	spare     []*logChunk
-	retiring  []*logChunk // retired, but a reader was in them
-	committed uint64      // newest sequence whose event, and every one before it, is in the log
+	mu       sync.Mutex // guards what follows and changes to the lanes' chunk lists
+	spare    []*logChunk
+	retiring []*logChunk // retired, but a reader was in them
 }
 
 // lane is a run of chunks, written by the commit holding it.
@@ -242,27 +241,24 @@ func (l *eventLog) oldestAt(reserved uint64) uint64 {
 	return 1
 }
 
-// settle moves committed up to the newest sequence handed out, waiting for the commits
-// still writing, and returns it. Call with mu held.
+// settle returns the newest sequence handed out once its event, and every one before it,
+// is written: once every commit that held a lane then has let it go. A commit holds its
+// lane from before it takes its sequence until its event is written, and a lane is listed
+// before it is first held.
 func (l *eventLog) settle() uint64 {
 	reserved := l.reserved.Load()
-	// Older events are dropped, written or not.
-	l.committed = max(l.committed, l.oldestAt(reserved)-1)
-	if l.committed == reserved {
-		return reserved
-	}
-	r := l.reader()
-	defer r.close()
-	for ; l.committed < reserved; l.committed++ {
-		for i := 0; r.find(l.committed+1) == nil; i++ {
-			backoff(i)
+	for _, ln := range *l.lanes.Load() {
+		if s := ln.state.Load(); s&1 != 0 {
+			for i := 0; ln.state.Load() == s; i++ {
+				backoff(i)
+			}
 		}
 	}
-	return l.committed
+	return reserved
 }
 
-// backoff is the pause after the i-th look for an event a copy away, well under a
-// microsecond unless the goroutine copying is not running. Sleeping costs more than that
+// backoff is the pause after the i-th look at a commit writing its event, well under a
+// microsecond unless the goroutine writing is not running. Sleeping costs more than that
 // wait, so it spins briefly, then yields the processor to runnable goroutines (one may be
 // the one awaited).
 func backoff(i int) {

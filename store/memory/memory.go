@@ -301,9 +301,7 @@ func (s *Store) ReadEvents(ctx context.Context, f lifecycle.EventFilter) ([]life
 		i, _ := slices.BinarySearch(r.seqs, from)
 		return l.read(slices.Values(r.seqs[i:]), &f)
 	}
-	l.mu.Lock()
 	committed := l.settle()
-	l.mu.Unlock()
 	return l.read(func(yield func(uint64) bool) {
 		for seq := from; seq <= committed && yield(seq); seq++ {
 		}
@@ -315,9 +313,7 @@ func (s *Store) Sequences(ctx context.Context) (oldest, newest uint64, err error
 	if err := s.checkOpen(); err != nil {
 		return 0, 0, err
 	}
-	s.log.mu.Lock()
 	newest = s.log.settle()
-	s.log.mu.Unlock()
 	if newest == 0 {
 		return 0, 0, nil
 	}
