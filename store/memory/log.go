@@ -15,7 +15,7 @@ import (
 	"github.com/hms-lifecycle/lifecycle"
 )
 
-// chunkSize is the events of a chunk: some 200 KB, written in order by one lane.
+// chunkSize is the events of a chunk: 128 KB, written in order by one lane.
 const chunkSize = 1024
 
 // eventLog is the store-wide sequence and the retained events.
@@ -28,10 +28,10 @@ const chunkSize = 1024
 // core's commit missed the lines the other core had just fetched: on two cores, the
 // largest cost of a commit (issue 15; docs/performance.md).
 //
-// Readers merge the lanes. A lane counts the events written in it, and stores the count
-// after each event: readers read only events below it. Commit order is sequence order
-// for every reader, as before: a reader that has not found the next sequence in any lane
-// has found everything after it neither (settle waits for it; ReadTail stops there).
+// Readers merge the lanes in sequence order, and stop at the first sequence not yet
+// written: commit order is sequence order for every reader. A lane counts the events
+// written in it, and stores the count after each event; readers read only the events
+// below it.
 //
 // Retention is the newest `retain` sequences. When a lane needs a chunk, the chunks
 // whose events are all older are retired, and reused once no reader is in them.

@@ -1,9 +1,9 @@
 // Package memory is a lifecycle.Store held in memory: for tests, examples and the
 // WebAssembly build. Everything is lost when the process ends.
 //
-// History is bounded: the newest Options.MaxEvents events are retained, in a log of
-// fixed-size chunks reused as a ring, so a long-running process neither grows nor copies
-// its log. Agents and hooks are never dropped.
+// History is bounded: the newest Options.MaxEvents events are retained, in chunks of
+// events reused once all theirs are older, so a long-running process neither grows nor
+// copies its log. Agents and hooks are never dropped.
 package memory
 
 import (
@@ -29,7 +29,7 @@ type Options struct {
 	MaxEvents int
 }
 
-// DefaultMaxEvents is the default history retention: about 200 MB of events.
+// DefaultMaxEvents is the default history retention: about 130 MB of events.
 const DefaultMaxEvents = 1 << 20
 
 // Store is an in-memory lifecycle.Store. Its zero value is not usable; call New.

@@ -60,11 +60,11 @@ func TestEventRoundTrip(t *testing.T) {
 	}
 }
 
-// TestConcurrentLog commits from more goroutines than processors into a small ring, so
-// that commits overtake one another mid-copy and wrap the ring, while readers check that
-// what they see is gap-free and in sequence order, from the newest events and from the
-// oldest (which commits overwrite as they are read), that the newest sequence never goes
-// back, and that ReadTail copies the event it says it does.
+// TestConcurrentLog commits from more goroutines than processors into a small log, so
+// that commits overtake one another mid-copy and chunks are retired and reused, while
+// readers check that what they see is gap-free and in sequence order, from the newest
+// events and from the oldest (which commits drop as they are read), that the newest
+// sequence never goes back, and that ReadTail copies the event it says it does.
 func TestConcurrentLog(t *testing.T) {
 	ctx := context.Background()
 	s := memory.NewWithOptions(&memory.Options{MaxEvents: 4096})
@@ -101,7 +101,7 @@ func TestConcurrentLog(t *testing.T) {
 				}
 				evs, err := s.ReadEvents(ctx, lifecycle.EventFilter{FromSequence: from, Limit: 128})
 				if lifecycle.ErrorCode(err) == lifecycle.CodeOutOfRange {
-					continue // the ring moved on meanwhile
+					continue // retention moved on meanwhile
 				} else if err != nil {
 					t.Error(err)
 					return
