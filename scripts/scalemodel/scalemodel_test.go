@@ -5,10 +5,11 @@
 // copy outside it, committed moved in order, each commit waiting for the ones before it)
 // and, in the second model, publishes it into a hub ring under a lock, as the Manager did;
 // the NoWait models are the log and the hub of the third look (no commit waits for
-// another; one lock per hub slot); LogNow is the log as it is now (the sequence one atomic
-// add, no lock; watchers read the log itself, so nothing is published); LogLanes is what
-// could come next: each core writes its events into its own region of memory, and an index
-// maps each sequence to its slot. Issue 15, point 8; docs/performance.md.
+// another; one lock per hub slot); LogNow is the log of the fourth look (the sequence one
+// atomic add, no lock; watchers read the log itself, so nothing is published); LogLanes is
+// the log now: each core writes its events into its own region of memory, and readers
+// merge the regions. Sequence is the floor: the private work and the one line every
+// commit writes. Issue 15, point 8; docs/performance.md.
 //
 //	go test -run '^$' -bench . -cpu 1,2 -count 3 ./scripts/scalemodel
 package scalemodel
@@ -93,16 +94,20 @@ func (h *hub) publish(seq uint64, e *event) {
 	h.mu.Unlock()
 }
 
-// parallel runs op b.N times over GOMAXPROCS goroutines, op(g) in goroutine g. Not
-// b.RunParallel: its goroutines' counters often share a cache line, written on every
-// iteration by both cores — a cost as large as what these models measure.
+// parallel runs op b.N times over GOMAXPROCS goroutines, op(g) in goroutine g, each
+// yielding now and then (as BenchmarkTransitionParallel's do, so that a watcher runs at
+// -cpu 1). Not b.RunParallel: its goroutines' counters often share a cache line, written
+// on every iteration by both cores — a cost as large as what these models measure.
 func parallel(b *testing.B, op func(g int) uint64) {
 	procs := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	for g := range procs {
 		wg.Go(func() {
 			var s uint64
-			for range b.N / procs {
+			for i := range b.N / procs {
+				if i%256 == 0 {
+					runtime.Gosched()
+				}
 				s += work(300) + op(g)
 			}
 			sink.Add(s)
@@ -198,44 +203,81 @@ type sequence struct {
 	_ [120]byte
 }
 
-// BenchmarkLogNow is the memory store's log now: the sequence is one atomic add, and the
-// commit copies its event into the sequence's slot and marks it; no lock, no publish.
-func BenchmarkLogNow(b *testing.B) {
+// BenchmarkSequence is the private work and the one line every commit writes: the most
+// any log handing out store-wide sequences can scale here.
+func BenchmarkSequence(b *testing.B) {
 	var seqs sequence
-	ring := make([]slot, ringSize)
-	var e event
-	parallel(b, func(int) uint64 {
-		seq := seqs.n.Add(1)
-		s := &ring[seq%ringSize]
-		s.ev = e
-		s.seq.Store(seq)
-		return seq
-	})
+	parallel(b, func(int) uint64 { return seqs.n.Add(1) })
 }
 
-// BenchmarkLogLanes writes each goroutine's events into its own region, one after the
-// other, as one core's prefetcher likes, and records each sequence's slot in an index:
-// consecutive sequences still interleave there, but 8 bytes each instead of 192.
-func BenchmarkLogLanes(b *testing.B) {
+// BenchmarkLogNow is the memory store's log of the fourth look: the sequence one atomic
+// add, and the commit copies its event into the sequence's slot of one ring and marks it.
+func BenchmarkLogNow(b *testing.B) { runLog(b, false, false) }
+
+// BenchmarkLogNowWatched adds a watcher reading every event as it is written.
+func BenchmarkLogNowWatched(b *testing.B) { runLog(b, false, true) }
+
+// BenchmarkLogLanes is the memory store's log now: each goroutine writes its events one
+// after the other into a region of its own (its lane), as one core's prefetcher likes; a
+// reader merges the lanes.
+func BenchmarkLogLanes(b *testing.B) { runLog(b, true, false) }
+
+// BenchmarkLogLanesWatched adds a watcher merging the lanes as they are written.
+func BenchmarkLogLanesWatched(b *testing.B) { runLog(b, true, true) }
+
+func runLog(b *testing.B, lanes, watched bool) {
 	var seqs sequence
 	procs := runtime.GOMAXPROCS(0)
 	ring := make([]slot, ringSize)
-	index := make([]atomic.Uint64, ringSize)
-	lanes := make([]struct {
-		next uint64
-		_    [56]byte
-	}, procs)
 	lane := uint64(ringSize / procs)
+	if !lanes {
+		procs, lane = 1, ringSize
+	}
+	// pos is where goroutine g writes its n-th event, or sequence seq without lanes.
+	pos := func(g int, n, seq uint64) uint64 {
+		if lanes {
+			return uint64(g)*lane + n%lane
+		}
+		return seq % ringSize
+	}
+	var stop atomic.Bool
+	var watcher sync.WaitGroup
+	if watched {
+		// Reads each event once written, in sequence order, looking at each lane's next
+		// one; yields when none is written yet, as a parked watcher leaves its processor.
+		watcher.Go(func() {
+			next, read := uint64(1), make([]uint64, procs)
+			var ev event
+			for !stop.Load() {
+				for g := 0; g < procs; {
+					if s := &ring[pos(g, read[g], next)]; s.seq.Load() == next {
+						ev = s.ev
+						read[g]++
+						next++
+						g = 0
+						continue
+					}
+					g++
+				}
+				runtime.Gosched()
+			}
+			sink.Add(ev[0])
+		})
+	}
 	var e event
+	written := make([]struct {
+		n uint64
+		_ [56]byte
+	}, runtime.GOMAXPROCS(0))
 	parallel(b, func(g int) uint64 {
 		seq := seqs.n.Add(1)
-		l := &lanes[g]
-		pos := uint64(g)*lane + l.next%lane
-		l.next++
-		s := &ring[pos]
+		w := &written[g]
+		s := &ring[pos(g, w.n, seq)]
+		w.n++
 		s.ev = e
 		s.seq.Store(seq)
-		index[seq%ringSize].Store(pos)
 		return seq
 	})
+	stop.Store(true)
+	watcher.Wait()
 }
