@@ -300,12 +300,13 @@ type logReader struct {
 // laneCursor is a reader's place in a lane: the offset of the next event to look at,
 // and the chunk it is counted in, which is not reused until it leaves.
 type laneCursor struct {
-	ln     *lane
-	refs   []chunkRef
-	count  uint64 // the lane's count when refs were loaded
-	k      uint64
-	placed bool
-	in     *logChunk
+	ln      *lane
+	refs    []chunkRef
+	count   uint64 // the lane's count when refs were loaded
+	k       uint64
+	placed  bool
+	in      *logChunk // the chunk the reader is counted in, of lane offsets from inStart
+	inStart uint64
 }
 
 func (l *eventLog) reader() *logReader {
@@ -374,18 +375,19 @@ func (c *laneCursor) load() {
 func (c *laneCursor) find(seq uint64) *logSlot {
 	if !c.placed {
 		c.place(seq)
-	} else if s, ok := c.seq(c.k); ok && s < seq {
+	}
+	for c.k < c.count {
+		slot := c.slot(c.k)
+		switch {
+		case slot == nil || slot.seq > seq:
+			return nil
+		case slot.seq == seq:
+			c.k++
+			return slot
+		}
 		c.k = c.lowerBound(seq, c.k+1, c.count, true)
 	}
-	if c.k >= c.count {
-		return nil
-	}
-	slot := c.slot(c.k)
-	if slot == nil || slot.seq != seq {
-		return nil
-	}
-	c.k++
-	return slot
+	return nil
 }
 
 // place puts the cursor at the first event of sequence seq or newer, looking from the
@@ -456,19 +458,20 @@ func (c *laneCursor) seq(k uint64) (uint64, bool) {
 // slot returns the slot at offset k, below the count, counting the reader in its chunk;
 // nil if the chunk is retired.
 func (c *laneCursor) slot(k uint64) *logSlot {
+	if c.in != nil && k-c.inStart < chunkSize {
+		return &c.in.slots[k-c.inStart]
+	}
 	if k < c.first() {
 		return nil
 	}
 	ref := &c.refs[(k-c.refs[0].start)/chunkSize]
-	if ref.c != c.in {
-		c.leave()
-		ref.c.readers.Add(1)
-		if ref.c.life.Load() != ref.life {
-			ref.c.readers.Add(-1)
-			return nil
-		}
-		c.in = ref.c
+	c.leave()
+	ref.c.readers.Add(1)
+	if ref.c.life.Load() != ref.life {
+		ref.c.readers.Add(-1)
+		return nil
 	}
+	c.in, c.inStart = ref.c, ref.start
 	return &ref.c.slots[k-ref.start]
 }
 
