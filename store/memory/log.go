@@ -137,7 +137,8 @@ func (l *eventLog) init(retain int) {
 func (l *eventLog) append(ev *lifecycle.Event) (seq, oldest uint64) {
 	ln := l.acquire()
 	if ln.n == chunkSize {
-		// Before the sequence: settle waits for a sequence's event under mu.
+		// Before the sequence: readers wait for a sequence's event, so its commit does
+		// nothing slower between taking the sequence and writing the event.
 		l.grow(ln)
 	}
 	seq = l.reserved.Add(1)
