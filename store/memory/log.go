@@ -102,11 +102,9 @@ type rareFields struct {
 var _ [128 - unsafe.Sizeof(logSlot{})]byte // two lines at most
 
 func (s *logSlot) set(ev *lifecycle.Event) {
-	*s = logSlot{
-		seq: ev.Sequence, id: ev.ID, agentID: ev.AgentID, from: ev.From, to: ev.To,
-		typ: ev.Type, bookmark: ev.Bookmark, time: ev.Time, initiatedBy: ev.InitiatedBy,
-		reason: ev.Reason, revision: ev.Revision,
-	}
+	s.seq, s.id, s.agentID, s.from, s.to = ev.Sequence, ev.ID, ev.AgentID, ev.From, ev.To
+	s.typ, s.bookmark, s.time, s.initiatedBy = ev.Type, ev.Bookmark, ev.Time, ev.InitiatedBy
+	s.reason, s.revision, s.rare = ev.Reason, ev.Revision, nil
 	if ev.Metadata != nil || ev.Error != nil || ev.Hooks != nil {
 		s.rare = &rareFields{metadata: ev.Metadata, err: ev.Error, hooks: ev.Hooks}
 	}
