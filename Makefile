@@ -7,7 +7,7 @@ BUF       := $(BIN)/buf
 STATICCHECK := $(BIN)/staticcheck
 TOOLS     := $(BUF) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(STATICCHECK) $(BIN)/grpcurl
 
-.PHONY: install lib test-c bench-capi run wait test generate check-generated lint unit postgres bench bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
+.PHONY: install lib test-c bench-capi run wait test generate check-generated lint unit postgres bench bench-scaling bench-memory bench-stores bench-supervision bench-plugins fuzz tools clean
 
 LIB       := $(CURDIR)/build/lib
 
@@ -157,6 +157,10 @@ lint: $(STATICCHECK)
 ## bench: the core benchmarks, with looplab/fsm and qmuntal/stateless in the same run
 bench:
 	$(GO) test -run '^$$' -bench 'Transition|Bare' -benchtime=2s -count=3 .
+
+## bench-scaling: transitions/s at -cpu 2 over -cpu 1, ROUNDS rounds, with the machine's mode
+bench-scaling:
+	scripts/bench-scaling.sh $(or $(ROUNDS),8)
 
 ## bench-stores: durable transitions/s and latency on SQLite and PostgreSQL, history pages
 bench-stores: postgres
