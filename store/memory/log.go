@@ -310,12 +310,7 @@ type laneCursor struct {
 
 func (l *eventLog) reader() *logReader {
 	r := l.readers.Get().(*logReader)
-	for _, ln := range *l.lanes.Load() {
-		r.lanes = append(r.lanes, laneCursor{ln: ln})
-	}
-	for i := range r.lanes {
-		r.lanes[i].load()
-	}
+	r.reload()
 	return r
 }
 
